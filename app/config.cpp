@@ -1,0 +1,193 @@
+#include "app/config.hpp"
+
+#include <CLI/CLI.hpp>
+#include <boost/asio/ip/address.hpp>
+#include <cmath>
+#include <sstream>
+#include <thread>
+
+namespace notify::app {
+namespace {
+
+std::chrono::milliseconds seconds_to_ms(double seconds) {
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::llround(seconds * 1000.0)));
+}
+
+// Cross-field rules CLI11 can't express; empty when all is well.
+std::string check_consistency(const Config& c) {
+  const auto& g = c.gateway;
+  const auto& s = c.services;
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(s.bind_address, ec);
+  if (ec) return "--bind \"" + s.bind_address + "\" is not an IP address";
+  if (g.ws_port != 0 && (g.ws_port == g.metrics_port || g.ws_port == s.port)) {
+    return "--ws-port must differ from --metrics-port and --grpc-port";
+  }
+  if (g.metrics_port != 0 && g.metrics_port == s.port) return "--metrics-port must differ from --grpc-port";
+  // The largest notification frame must fit in a send queue, or every
+  // recipient of it would be closed as a slow consumer.
+  const std::size_t largest_frame = s.max_payload_bytes + 1024;
+  if (g.queue.max_bytes < largest_frame) {
+    return "--send-queue-max-bytes (" + std::to_string(g.queue.max_bytes) +
+           ") must be at least --max-payload-bytes + 1024 (" + std::to_string(largest_frame) + ")";
+  }
+  if (s.max_receive_message_bytes < s.max_payload_bytes + 64 * 1024) {
+    return "--grpc-max-message-bytes must be at least --max-payload-bytes + 65536";
+  }
+  return {};
+}
+
+}  // namespace
+
+ConfigResult parse_config(int argc, const char* const* argv) {
+  Config c;
+  auto& g = c.gateway;
+  auto& s = c.services;
+  std::string log_format = "text";
+  std::string log_level = "info";
+  std::string policy = "close";
+  double handshake_timeout = 10;
+  double idle_timeout = 60;
+  double close_timeout = 5;
+  double shutdown_timeout = 10;
+
+  CLI::App cli{
+      "notify-gateway: real-time notifications for browsers over WebSocket, driven by backends over gRPC.\n"
+      "Every flag can also be set with the NOTIFY_* environment variable shown; a flag wins over its variable.\n"
+      "Clients pick their user id with ?user= (development-only identity mode: anyone can connect as anyone)."};
+  cli.name("notify-gateway");
+  cli.set_help_flag("-h,--help", "Print this help and exit");
+
+  auto positive = CLI::PositiveNumber;
+  cli.add_option("--bind", s.bind_address, "Address the WebSocket, gRPC and metrics ports listen on")
+      ->envname("NOTIFY_BIND")
+      ->capture_default_str();
+  cli.add_option("--ws-port", g.ws_port, "WebSocket + HTTP port: /ws, / (page), /healthz, /readyz (0 = any free port)")
+      ->envname("NOTIFY_WS_PORT")
+      ->capture_default_str();
+  cli.add_option("--grpc-port", s.port, "gRPC admin API port (0 = any free port)")
+      ->envname("NOTIFY_GRPC_PORT")
+      ->capture_default_str();
+  cli.add_option("--metrics-port", g.metrics_port, "Prometheus /metrics port (0 = any free port)")
+      ->envname("NOTIFY_METRICS_PORT")
+      ->capture_default_str();
+  cli.add_option("--threads", g.threads, "Event-loop threads; 0 = one per CPU core")
+      ->envname("NOTIFY_THREADS")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str();
+  cli.add_option("--log-format", log_format, "Log line format: text or json")
+      ->envname("NOTIFY_LOG_FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  cli.add_option("--log-level", log_level, "Lowest level logged: debug, info, warn or error")
+      ->envname("NOTIFY_LOG_LEVEL")
+      ->check(CLI::IsMember({"debug", "info", "warn", "error"}))
+      ->capture_default_str();
+
+  cli.add_option("--max-message-bytes", g.max_message_bytes,
+                 "Largest frame a client may send; larger closes the connection with 1009")
+      ->envname("NOTIFY_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(std::size_t{128}, std::size_t{16} << 20))
+      ->capture_default_str();
+  cli.add_option("--max-header-bytes", g.max_header_bytes, "Largest HTTP request head; larger is answered 431")
+      ->envname("NOTIFY_MAX_HEADER_BYTES")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{1} << 20))
+      ->capture_default_str();
+  cli.add_option("--send-queue-max-messages", g.queue.max_messages,
+                 "Frames a connection's send queue holds before the slow-consumer policy applies")
+      ->envname("NOTIFY_SEND_QUEUE_MAX_MESSAGES")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--send-queue-max-bytes", g.queue.max_bytes,
+                 "Payload bytes a connection's send queue holds before the slow-consumer policy applies")
+      ->envname("NOTIFY_SEND_QUEUE_MAX_BYTES")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--slow-consumer-policy", policy,
+                 "When a send queue is full: close (close the connection with 4008) or drop-oldest "
+                 "(discard the oldest queued frames)")
+      ->envname("NOTIFY_SLOW_CONSUMER_POLICY")
+      ->check(CLI::IsMember({"close", "drop-oldest"}))
+      ->capture_default_str();
+  cli.add_option("--max-topics-per-connection", g.max_topics_per_connection, "Topics one connection may subscribe to")
+      ->envname("NOTIFY_MAX_TOPICS_PER_CONNECTION")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--max-invalid-messages", g.max_invalid_messages,
+                 "Invalid client frames (bad JSON, unknown type, ...) before the connection is closed with 1008")
+      ->envname("NOTIFY_MAX_INVALID_MESSAGES")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--handshake-timeout", handshake_timeout,
+                 "Seconds a client has to send its HTTP request and complete the upgrade")
+      ->envname("NOTIFY_HANDSHAKE_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cli.add_option("--idle-timeout", idle_timeout,
+                 "Seconds of silence before a connection is closed; a WebSocket ping is sent after half of it")
+      ->envname("NOTIFY_IDLE_TIMEOUT")
+      ->check(CLI::Range(0.1, 86400.0))
+      ->capture_default_str();
+  cli.add_option("--close-timeout", close_timeout,
+                 "Seconds a closing connection gets to take its queued frames and the close handshake")
+      ->envname("NOTIFY_CLOSE_TIMEOUT")
+      ->check(CLI::Range(0.01, 3600.0))
+      ->capture_default_str();
+  cli.add_option("--shutdown-timeout", shutdown_timeout,
+                 "Seconds SIGTERM/SIGINT waits for connections to close before exiting anyway")
+      ->envname("NOTIFY_SHUTDOWN_TIMEOUT")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
+
+  cli.add_option("--max-payload-bytes", s.max_payload_bytes, "Largest Notification.data_json accepted over gRPC")
+      ->envname("NOTIFY_MAX_PAYLOAD_BYTES")
+      ->check(CLI::Range(std::size_t{2}, std::size_t{16} << 20))
+      ->capture_default_str();
+  cli.add_option("--max-ids-per-request", s.max_ids_per_request,
+                 "Most user ids in one Notify, Disconnect or GetPresence request")
+      ->envname("NOTIFY_MAX_IDS_PER_REQUEST")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
+      ->capture_default_str();
+  cli.add_option("--client-stream-buffer", s.client_stream_buffer,
+                 "Client messages a StreamClientMessages consumer may lag before it loses the oldest")
+      ->envname("NOTIFY_CLIENT_STREAM_BUFFER")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--grpc-max-message-bytes", s.max_receive_message_bytes, "Largest gRPC request accepted")
+      ->envname("NOTIFY_GRPC_MAX_MESSAGE_BYTES")
+      ->check(CLI::Range(std::size_t{64} << 10, std::size_t{64} << 20))
+      ->capture_default_str();
+
+  std::ostringstream out;
+  std::ostringstream err;
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    ConfigResult result;
+    result.exit_code = cli.exit(e, out, err);
+    result.output = out.str() + err.str();
+    return result;
+  }
+
+  g.bind_address = s.bind_address;
+  if (g.threads == 0) g.threads = std::max(1u, std::thread::hardware_concurrency());
+  log::parse_format(log_format, c.log_format);
+  log::parse_level(log_level, c.log_level);
+  gateway::parse_overflow_policy(policy, g.queue.policy);
+  g.handshake_timeout = seconds_to_ms(handshake_timeout);
+  g.idle_timeout = seconds_to_ms(idle_timeout);
+  g.close_timeout = seconds_to_ms(close_timeout);
+  c.shutdown_timeout = seconds_to_ms(shutdown_timeout);
+
+  if (std::string problem = check_consistency(c); !problem.empty()) {
+    ConfigResult result;
+    result.exit_code = 2;
+    result.output = "configuration error: " + problem + "\nRun with --help for more information.\n";
+    return result;
+  }
+  ConfigResult result;
+  result.config = std::move(c);
+  return result;
+}
+
+}  // namespace notify::app

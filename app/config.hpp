@@ -1,0 +1,30 @@
+#pragma once
+// Command-line flags, with NOTIFY_* environment variables as fallback, turned
+// into the settings of each component. Bad values fail here, at start-up.
+#include <chrono>
+#include <optional>
+#include <string>
+
+#include "common/log.hpp"
+#include "gateway/settings.hpp"
+#include "services/settings.hpp"
+
+namespace notify::app {
+
+struct Config {
+  gateway::GatewaySettings gateway;
+  services::ServiceSettings services;
+  log::Format log_format = log::Format::text;
+  log::Level log_level = log::Level::info;
+  std::chrono::milliseconds shutdown_timeout{10'000};
+};
+
+struct ConfigResult {
+  std::optional<Config> config;  // empty: exit with exit_code after printing output
+  int exit_code = 0;
+  std::string output;  // --help text, or the error message
+};
+
+ConfigResult parse_config(int argc, const char* const* argv);
+
+}  // namespace notify::app

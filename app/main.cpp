@@ -1,0 +1,41 @@
+// notify-gateway: parses the configuration, starts the application and waits
+// for SIGTERM/SIGINT to run the graceful shutdown.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+
+#include "app/application.hpp"
+#include "common/log.hpp"
+
+int main(int argc, char** argv) {
+  using namespace notify;
+  auto parsed = app::parse_config(argc, argv);
+  if (!parsed.config) {
+    std::fputs(parsed.output.c_str(), parsed.exit_code == 0 ? stdout : stderr);
+    return parsed.exit_code;
+  }
+  log::configure(parsed.config->log_format, parsed.config->log_level);
+
+  // Block the shutdown signals before any thread starts, so every thread
+  // inherits the mask and only sigwait() below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  app::Application application(std::move(*parsed.config));
+  try {
+    application.start();
+  } catch (const std::exception& e) {
+    log::error("cannot start", {{"error", e.what()}});
+    return 1;
+  }
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::info("signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  application.shutdown();
+  return 0;
+}

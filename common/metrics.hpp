@@ -1,0 +1,98 @@
+#pragma once
+// Every metric the service exports. Families and their handles are created
+// once here; label values come from closed enums, never from request data.
+// Thread-safe: all methods may be called from any thread.
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "loop_metrics.hpp"
+
+namespace prometheus {
+class Registry;
+class Counter;
+class Gauge;
+class Histogram;
+template <typename T>
+class Family;
+}  // namespace prometheus
+
+namespace notify {
+
+enum class HandshakeFailure : std::size_t {
+  bad_request,       // malformed HTTP or not a WebSocket upgrade on /ws
+  header_too_large,  // request head above the limit
+  timeout,           // request head not complete in time (slowloris)
+  invalid_user,      // missing or malformed ?user=
+  upgrade_failed,    // Beast refused the upgrade (bad version, key, ...)
+  shutting_down,     // the gateway is draining
+  count
+};
+
+enum class GrpcMethod : std::size_t {
+  notify,
+  broadcast,
+  disconnect,
+  get_presence,
+  stream_client_messages,
+  health,
+  reflection,
+  other,
+  count
+};
+
+// Maps a full gRPC method path ("/notify.v1.NotificationService/Notify") to
+// its label; anything unknown is `other`, so callers can't mint label values.
+GrpcMethod grpc_method_from_path(std::string_view path);
+
+class Metrics {
+ public:
+  explicit Metrics(std::size_t loops);
+  ~Metrics();
+  Metrics(const Metrics&) = delete;
+  Metrics& operator=(const Metrics&) = delete;
+
+  std::size_t loop_count() const { return loops_.size(); }
+  LoopMetrics& loop(std::size_t index) { return *loops_[index]; }
+  const LoopMetrics& loop(std::size_t index) const { return *loops_[index]; }
+
+  void handshake_failed(HandshakeFailure reason);
+  void notification_received();
+  void broadcast_received();
+  void grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed);
+  void client_stream_consumers(std::int64_t delta);
+  void client_message_forwarded();
+  void client_message_stream_dropped();
+
+  // The Prometheus text exposition of every metric, process_* included.
+  std::string scrape() const;
+
+ private:
+  class LoopCollector;
+  class ProcessCollector;
+
+  std::vector<std::unique_ptr<LoopMetrics>> loops_;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::shared_ptr<LoopCollector> loop_collector_;
+  std::shared_ptr<ProcessCollector> process_collector_;
+
+  std::array<prometheus::Counter*, static_cast<std::size_t>(HandshakeFailure::count)> handshake_failures_{};
+  prometheus::Counter* notifications_received_ = nullptr;
+  prometheus::Counter* broadcasts_received_ = nullptr;
+  prometheus::Gauge* client_stream_consumers_ = nullptr;
+  prometheus::Counter* client_messages_forwarded_ = nullptr;
+  prometheus::Counter* client_messages_stream_dropped_ = nullptr;
+
+  static constexpr std::size_t kGrpcCodes = 17;
+  prometheus::Family<prometheus::Counter>* grpc_requests_ = nullptr;
+  std::array<prometheus::Histogram*, static_cast<std::size_t>(GrpcMethod::count)> grpc_durations_{};
+  // Filled on first use of each (method, code) pair: the set is finite.
+  std::array<std::array<std::atomic<prometheus::Counter*>, kGrpcCodes>, static_cast<std::size_t>(GrpcMethod::count)>
+      grpc_counters_{};
+};
+
+}  // namespace notify

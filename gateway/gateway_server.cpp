@@ -1,0 +1,90 @@
+#include "gateway/gateway_server.hpp"
+
+#include <thread>
+
+#include "common/log.hpp"
+#include "gateway/protocol.hpp"
+
+namespace notify::gateway {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+tcp::endpoint endpoint_for(const std::string& address, std::uint16_t port) {
+  boost::system::error_code ec;
+  const auto addr = asio::ip::make_address(address, ec);
+  if (ec) throw std::runtime_error("invalid bind address \"" + address + "\": " + ec.message());
+  return {addr, port};
+}
+
+}  // namespace
+
+GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream)
+    : settings_(settings), metrics_(metrics), context_(settings, metrics, upstream), loops_(settings.threads) {
+  std::vector<Shard*> shard_ptrs;
+  for (std::size_t i = 0; i < loops_.size(); ++i) {
+    shards_.push_back(std::make_unique<Shard>(i, loops_.context(i), metrics.loop(i)));
+    shard_ptrs.push_back(shards_.back().get());
+  }
+  hub_ = std::make_unique<Hub>(std::move(shard_ptrs));
+}
+
+GatewayServer::~GatewayServer() { stop(); }
+
+void GatewayServer::start() {
+  tcp::endpoint ws_endpoint = endpoint_for(settings_.bind_address, settings_.ws_port);
+  ensure_port_free(ws_endpoint);
+  for (auto& shard : shards_) {
+    auto listener = std::make_shared<Listener>(*shard, context_, HttpRole::gateway, ws_endpoint, true);
+    ws_endpoint.port(listener->port());  // port 0: the others join the port the first one got
+    listeners_.push_back(std::move(listener));
+  }
+  ws_port_ = ws_endpoint.port();
+
+  auto metrics_listener = std::make_shared<Listener>(*shards_.front(), context_, HttpRole::metrics,
+                                                     endpoint_for(settings_.bind_address, settings_.metrics_port),
+                                                     false);
+  metrics_port_ = metrics_listener->port();
+  listeners_.push_back(std::move(metrics_listener));
+
+  for (auto& l : listeners_) l->start();
+  loops_.start();
+}
+
+void GatewayServer::begin_shutdown() {
+  if (context_.draining.exchange(true)) return;
+  hub_->close_all(protocol::close_code::going_away, "server shutting down", [](std::uint32_t closing) {
+    log::info("closing client connections", {{"connections", closing}, {"code", 1001}});
+  });
+}
+
+std::size_t GatewayServer::open_connections() const {
+  std::uint64_t accepted = 0;
+  std::uint64_t closed = 0;
+  for (std::size_t i = 0; i < metrics_.loop_count(); ++i) {
+    accepted += metrics_.loop(i).connections_accepted.value();
+    closed += metrics_.loop(i).connections_closed.value();
+  }
+  return static_cast<std::size_t>(accepted - closed);
+}
+
+bool GatewayServer::wait_drained(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (open_connections() > 0) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+void GatewayServer::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  for (auto& l : listeners_) l->stop();
+  listeners_.clear();
+  loops_.stop();
+}
+
+}  // namespace notify::gateway

@@ -1,0 +1,56 @@
+#pragma once
+// The WebSocket edge as a whole: event loops, shards, hub, the gateway and
+// metrics listeners, and the drain sequence. Start once, shut down once.
+#include <chrono>
+#include <memory>
+#include <vector>
+
+#include "common/metrics.hpp"
+#include "gateway/event_loops.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/listener.hpp"
+#include "gateway/settings.hpp"
+
+namespace notify::gateway {
+
+class GatewayServer {
+ public:
+  // `settings.threads` must already be resolved (> 0); metrics must have one
+  // LoopMetrics per thread.
+  GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream);
+  ~GatewayServer();
+
+  // Binds both ports (throws std::runtime_error with the address on failure)
+  // and starts the loops.
+  void start();
+
+  std::uint16_t ws_port() const { return ws_port_; }
+  std::uint16_t metrics_port() const { return metrics_port_; }
+  Hub& hub() { return *hub_; }
+  bool draining() const { return context_.draining.load(); }
+
+  // Readiness goes false, new upgrades get 503, every connection is closed
+  // with 1001 after its queued frames are written.
+  void begin_shutdown();
+  // Waits until no WebSocket connection is left; false on timeout.
+  bool wait_drained(std::chrono::milliseconds timeout);
+  // Closes the listeners, stops the loops. Idempotent.
+  void stop();
+
+  std::size_t open_connections() const;
+
+ private:
+  const GatewaySettings& settings_;
+  Metrics& metrics_;
+  GatewayContext context_;
+  EventLoops loops_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<Hub> hub_;
+  std::vector<std::shared_ptr<Listener>> listeners_;
+  std::uint16_t ws_port_ = 0;
+  std::uint16_t metrics_port_ = 0;
+  bool stopped_ = false;
+};
+
+}  // namespace notify::gateway

@@ -1,0 +1,198 @@
+#include "gateway/http_session.hpp"
+
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/url/parse.hpp>
+
+#include "common/log.hpp"
+#include "common/validation.hpp"
+#include "gateway/websocket_session.hpp"
+
+// The browser page, compiled in from gateway/static/index.html.
+extern const std::string_view notify_index_html;
+
+namespace notify::gateway {
+
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr std::size_t kMaxBodyBytes = 16 * 1024;  // no endpoint takes a body
+
+bool is_parse_error(beast::error_code ec) { return ec.category() == http::make_error_code(http::error::bad_target).category(); }
+
+}  // namespace
+
+HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayContext& context, HttpRole role)
+    : stream_(std::move(socket)), shard_(shard), ctx_(context), role_(role) {}
+
+void HttpSession::run() { do_read(); }
+
+void HttpSession::do_read() {
+  parser_.emplace();
+  parser_->header_limit(static_cast<std::uint32_t>(ctx_.settings.max_header_bytes));
+  parser_->body_limit(kMaxBodyBytes);
+  stream_.expires_after(ctx_.settings.handshake_timeout);
+  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+}
+
+void HttpSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec == http::error::end_of_stream) {  // closed between requests: normal
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
+  if (ec == beast::error::timeout) {
+    // An idle keep-alive connection timing out is normal; a request that
+    // started and never finished is a slow (or slowloris) client.
+    if (parser_->got_some() || buffer_.size() > 0) ctx_.metrics.handshake_failed(HandshakeFailure::timeout);
+    return;
+  }
+  if (ec == http::error::header_limit) {
+    fail_handshake(HandshakeFailure::header_too_large, http::status::request_header_fields_too_large,
+                   "request header fields too large");
+    return;
+  }
+  if (ec == http::error::body_limit) {
+    fail_handshake(HandshakeFailure::bad_request, http::status::payload_too_large, "request body too large");
+    return;
+  }
+  if (ec == http::error::partial_message) {
+    ctx_.metrics.handshake_failed(HandshakeFailure::bad_request);
+    return;
+  }
+  if (ec && is_parse_error(ec)) {
+    fail_handshake(HandshakeFailure::bad_request, http::status::bad_request, "malformed HTTP request");
+    return;
+  }
+  if (ec) return;  // socket error: nobody to answer
+  route(parser_->release());
+}
+
+void HttpSession::route(Request&& request) {
+  version_ = request.version();
+  keep_alive_ = request.keep_alive();
+  if (role_ == HttpRole::metrics) {
+    route_metrics(request);
+  } else {
+    route_gateway(std::move(request));
+  }
+}
+
+namespace {
+
+HttpSession::Response text_response(http::status status, std::string body, std::string_view content_type) {
+  HttpSession::Response res{status, 11};
+  res.set(http::field::server, "notify-gateway");
+  res.set(http::field::content_type, content_type);
+  res.set(http::field::cache_control, "no-store");
+  res.set("X-Content-Type-Options", "nosniff");
+  res.body() = std::move(body);
+  return res;
+}
+
+}  // namespace
+
+void HttpSession::route_gateway(Request&& request) {
+  const auto target = boost::urls::parse_origin_form(request.target());
+  if (!target) {
+    fail_handshake(HandshakeFailure::bad_request, http::status::bad_request, "malformed request target");
+    return;
+  }
+  const std::string path = target->path();
+
+  if (beast::websocket::is_upgrade(request)) {
+    if (path != "/ws") {
+      fail_handshake(HandshakeFailure::bad_request, http::status::not_found, "WebSocket upgrades are served on /ws");
+      return;
+    }
+    upgrade(std::move(request));
+    return;
+  }
+
+  const bool head = request.method() == http::verb::head;
+  if (request.method() != http::verb::get && !head) {
+    auto res = text_response(http::status::method_not_allowed, "method not allowed\n", "text/plain; charset=utf-8");
+    res.set(http::field::allow, "GET, HEAD");
+    send(std::move(res));
+    return;
+  }
+  Response res;
+  if (path == "/" || path == "/index.html") {
+    res = text_response(http::status::ok, std::string(notify_index_html), "text/html; charset=utf-8");
+  } else if (path == "/healthz") {
+    res = text_response(http::status::ok, "ok\n", "text/plain; charset=utf-8");
+  } else if (path == "/readyz") {
+    const bool draining = ctx_.draining.load(std::memory_order_relaxed);
+    res = text_response(draining ? http::status::service_unavailable : http::status::ok,
+                        draining ? "draining\n" : "ready\n", "text/plain; charset=utf-8");
+  } else if (path == "/ws") {
+    ctx_.metrics.handshake_failed(HandshakeFailure::bad_request);
+    res = text_response(http::status::upgrade_required, "this endpoint takes WebSocket upgrades only\n",
+                        "text/plain; charset=utf-8");
+    res.set(http::field::upgrade, "websocket");
+  } else {
+    res = text_response(http::status::not_found, "not found\n", "text/plain; charset=utf-8");
+  }
+  if (head) {
+    const auto length = res.body().size();
+    res.body().clear();
+    res.content_length(length);
+  }
+  send(std::move(res));
+}
+
+void HttpSession::route_metrics(const Request& request) {
+  const auto target = boost::urls::parse_origin_form(request.target());
+  const bool get = request.method() == http::verb::get;
+  if (get && target && target->path() == "/metrics") {
+    send(text_response(http::status::ok, ctx_.metrics.scrape(), "text/plain; version=0.0.4; charset=utf-8"));
+  } else {
+    send(text_response(http::status::not_found, "metrics are served at GET /metrics\n", "text/plain; charset=utf-8"));
+  }
+}
+
+void HttpSession::upgrade(Request&& request) {
+  if (ctx_.draining.load(std::memory_order_relaxed)) {
+    fail_handshake(HandshakeFailure::shutting_down, http::status::service_unavailable, "server shutting down");
+    return;
+  }
+  const auto target = boost::urls::parse_origin_form(request.target());
+  const auto params = target->params();
+  const auto user = params.find("user");
+  if (user == params.end() || !(*user).has_value || !rules::valid_user_id((*user).value)) {
+    fail_handshake(HandshakeFailure::invalid_user, http::status::bad_request,
+                   "?user= must be 1 to 128 characters from [A-Za-z0-9_.:@-] (development identity mode)");
+    return;
+  }
+  std::string user_id = (*user).value;
+  std::make_shared<WebSocketSession>(std::move(stream_), shard_, ctx_, std::move(user_id))->run(std::move(request));
+}
+
+void HttpSession::fail_handshake(HandshakeFailure reason, http::status status, std::string message) {
+  ctx_.metrics.handshake_failed(reason);
+  keep_alive_ = false;
+  send(text_response(status, message + "\n", "text/plain; charset=utf-8"));
+}
+
+void HttpSession::send(Response&& response) {
+  response.version(version_);
+  response.keep_alive(keep_alive_);
+  if (response.body().size() > 0 || !response.has_content_length()) response.prepare_payload();
+  response_ = std::make_shared<Response>(std::move(response));
+  const bool close = response_->need_eof();
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
+}
+
+void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
+  response_.reset();
+  if (ec) return;
+  if (close) {
+    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    return;
+  }
+  do_read();
+}
+
+}  // namespace notify::gateway

@@ -1,0 +1,86 @@
+#include "gateway/hub.hpp"
+
+#include <atomic>
+#include <boost/asio/post.hpp>
+#include <memory>
+
+namespace notify::gateway {
+namespace {
+
+struct CountGather {
+  CountGather(std::size_t shards, Hub::CountCallback cb) : pending(shards), done(std::move(cb)) {}
+  std::atomic<std::size_t> pending;
+  std::atomic<std::uint64_t> total{0};
+  Hub::CountCallback done;
+
+  void add(std::size_t n) {
+    total.fetch_add(n, std::memory_order_relaxed);
+    if (pending.fetch_sub(1, std::memory_order_acq_rel) == 1 && done) {
+      done(static_cast<std::uint32_t>(total.load(std::memory_order_relaxed)));
+    }
+  }
+};
+
+}  // namespace
+
+void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done) {
+  auto gather = std::make_shared<CountGather>(shards_.size(), std::move(done));
+  auto shared_work = std::make_shared<std::function<std::size_t(Shard&)>>(std::move(work));
+  for (Shard* shard : shards_) {
+    boost::asio::post(shard->context(), [shard, gather, shared_work] { gather->add((*shared_work)(*shard)); });
+  }
+}
+
+void Hub::notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done) {
+  auto users = std::make_shared<const std::vector<std::string>>(std::move(user_ids));
+  for_each_shard([users, frame](Shard& s) { return s.deliver_to_users(*users, frame); }, std::move(done));
+}
+
+void Hub::broadcast(std::string topic, FramePtr frame, CountCallback done) {
+  auto shared_topic = std::make_shared<const std::string>(std::move(topic));
+  for_each_shard(
+      [shared_topic, frame](Shard& s) {
+        return shared_topic->empty() ? s.deliver_to_all(frame) : s.deliver_to_topic(*shared_topic, frame);
+      },
+      std::move(done));
+}
+
+void Hub::disconnect(std::vector<std::string> user_ids, std::uint16_t code, std::string reason, CountCallback done) {
+  auto users = std::make_shared<const std::vector<std::string>>(std::move(user_ids));
+  auto shared_reason = std::make_shared<const std::string>(std::move(reason));
+  for_each_shard([users, code, shared_reason](Shard& s) { return s.close_users(*users, code, *shared_reason); },
+                 std::move(done));
+}
+
+void Hub::close_all(std::uint16_t code, std::string reason, CountCallback done) {
+  auto shared_reason = std::make_shared<const std::string>(std::move(reason));
+  for_each_shard([code, shared_reason](Shard& s) { return s.close_all(code, *shared_reason); }, std::move(done));
+}
+
+void Hub::presence(std::vector<std::string> user_ids, PresenceCallback done) {
+  struct Gather {
+    std::vector<std::string> users;
+    std::vector<std::vector<std::uint32_t>> parts;  // one per shard, each written by its shard only
+    std::atomic<std::size_t> pending;
+    PresenceCallback done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->users = std::move(user_ids);
+  g->parts.assign(shards_.size(), std::vector<std::uint32_t>(g->users.size(), 0));
+  g->pending = shards_.size();
+  g->done = std::move(done);
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    Shard* shard = shards_[i];
+    boost::asio::post(shard->context(), [shard, g, i] {
+      shard->count_users(g->users, g->parts[i]);
+      if (g->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      std::vector<std::uint32_t> counts(g->users.size(), 0);
+      for (const auto& part : g->parts) {
+        for (std::size_t u = 0; u < counts.size(); ++u) counts[u] += part[u];
+      }
+      g->done(std::move(counts));
+    });
+  }
+}
+
+}  // namespace notify::gateway

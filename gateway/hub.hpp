@@ -1,0 +1,42 @@
+#pragma once
+// The thread-safe front of the shards: services call it from gRPC threads,
+// it posts one task per shard (never one per recipient) and reports the
+// combined result once every shard has answered. Callbacks run on the event
+// loop of the last shard to finish and must not block.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "gateway/frame.hpp"
+#include "gateway/shard.hpp"
+
+namespace notify::gateway {
+
+class Hub {
+ public:
+  using CountCallback = std::function<void(std::uint32_t)>;
+  using PresenceCallback = std::function<void(std::vector<std::uint32_t>)>;
+
+  explicit Hub(std::vector<Shard*> shards) : shards_(std::move(shards)) {}
+
+  std::size_t shard_count() const { return shards_.size(); }
+  Shard& shard(std::size_t i) { return *shards_[i]; }
+
+  // To every connection of the users (ids must be unique).
+  void notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done);
+  // To every subscriber of `topic`, or every connection when it is empty.
+  void broadcast(std::string topic, FramePtr frame, CountCallback done);
+  void disconnect(std::vector<std::string> user_ids, std::uint16_t code, std::string reason, CountCallback done);
+  // counts[i] = live connections of user_ids[i].
+  void presence(std::vector<std::string> user_ids, PresenceCallback done);
+  void close_all(std::uint16_t code, std::string reason, CountCallback done);
+
+ private:
+  // Runs `work` on every shard and passes the sum of its results to `done`.
+  void for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done);
+
+  std::vector<Shard*> shards_;
+};
+
+}  // namespace notify::gateway

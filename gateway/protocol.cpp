@@ -1,0 +1,177 @@
+#include "gateway/protocol.hpp"
+
+#include <boost/json.hpp>
+
+#include "common/json_text.hpp"
+#include "common/validation.hpp"
+
+namespace notify::gateway::protocol {
+namespace json = boost::json;
+
+namespace {
+
+json::parse_options parse_limits() {
+  json::parse_options opts;
+  opts.max_depth = kMaxJsonDepth;
+  return opts;
+}
+
+// The "id" a client attached to a request, as JSON text to echo back. Only
+// short strings and numbers qualify, so an echo can't amplify a payload.
+std::optional<std::string> request_id(const json::object& obj, std::string& problem) {
+  const auto* id = obj.if_contains("id");
+  if (id == nullptr) return std::string();
+  if (id->is_string() && id->get_string().size() <= kMaxClientIdLength) return json::serialize(*id);
+  if (id->is_number()) return json::serialize(*id);
+  problem = "\"id\" must be a number or a string of at most 128 characters";
+  return std::nullopt;
+}
+
+Error error(std::string code, std::string message, std::string id_json = {}) {
+  return Error{std::move(code), std::move(message), std::move(id_json)};
+}
+
+void append_id(std::string& out, std::string_view id_json) {
+  if (!id_json.empty()) {
+    out += ",\"id\":";
+    out += id_json;
+  }
+}
+
+}  // namespace
+
+std::optional<std::string> check_json(std::string_view text) {
+  json::monotonic_resource mr;
+  json::stream_parser parser(&mr, parse_limits());
+  boost::system::error_code ec;
+  const std::size_t consumed = parser.write(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) return ec.message() + " at byte " + std::to_string(consumed);
+  return std::nullopt;
+}
+
+std::variant<Request, Error> parse_request(std::string_view text) {
+  json::monotonic_resource mr;
+  boost::system::error_code ec;
+  json::value doc = json::parse(text, ec, &mr, parse_limits());
+  if (ec) return error("bad_json", "frame is not valid JSON: " + ec.message());
+  if (!doc.is_object()) return error("bad_request", "frame must be a JSON object");
+  const json::object& obj = doc.get_object();
+
+  std::string problem;
+  auto id = request_id(obj, problem);
+  if (!id) return error("bad_request", problem);
+
+  const auto* type = obj.if_contains("type");
+  if (type == nullptr || !type->is_string()) {
+    return error("bad_request", "frame needs a string member \"type\"", *id);
+  }
+  const std::string_view kind = type->get_string();
+
+  Request req;
+  req.id_json = std::move(*id);
+  if (kind == "subscribe" || kind == "unsubscribe") {
+    req.type = kind == "subscribe" ? RequestType::subscribe : RequestType::unsubscribe;
+    const auto* topic = obj.if_contains("topic");
+    if (topic == nullptr || !topic->is_string()) {
+      return error("bad_request", "\"" + std::string(kind) + "\" needs a string member \"topic\"", req.id_json);
+    }
+    if (!rules::valid_topic(topic->get_string())) {
+      return error("invalid_topic", "topic must be 1 to 128 characters from [A-Za-z0-9_.:@/-]", req.id_json);
+    }
+    req.topic = topic->get_string();
+    return req;
+  }
+  if (kind == "ping") {
+    req.type = RequestType::ping;
+    return req;
+  }
+  if (kind == "message") {
+    req.type = RequestType::message;
+    const auto* data = obj.if_contains("data");
+    if (data == nullptr) return error("bad_request", "\"message\" needs a member \"data\"", req.id_json);
+    req.data_json = json::serialize(*data);
+    return req;
+  }
+  // Echo the type only when short, so the reply can't be used to amplify.
+  const std::string shown = kind.size() <= 64 ? " \"" + std::string(kind) + "\"" : std::string();
+  return error("unknown_type", "unknown type" + shown + "; expected subscribe, unsubscribe, ping or message",
+               req.id_json);
+}
+
+std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
+                                std::string_view data_json, std::int64_t ts_ms) {
+  std::string out;
+  out.reserve(64 + id.size() + event.size() + topic.size() + data_json.size());
+  out += "{\"type\":\"notification\",\"id\":";
+  append_json_string(out, id);
+  out += ",\"event\":";
+  append_json_string(out, event);
+  if (!topic.empty()) {
+    out += ",\"topic\":";
+    append_json_string(out, topic);
+  }
+  out += ",\"data\":";
+  out += data_json.empty() ? std::string_view("null") : data_json;
+  out += ",\"ts\":";
+  out += std::to_string(ts_ms);
+  out += '}';
+  return out;
+}
+
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id) {
+  std::string out = "{\"type\":\"welcome\",\"connection_id\":";
+  append_json_string(out, connection_id);
+  out += ",\"user_id\":";
+  append_json_string(out, user_id);
+  out += '}';
+  return out;
+}
+
+std::string encode_pong(std::string_view id_json) {
+  std::string out = "{\"type\":\"pong\"";
+  append_id(out, id_json);
+  out += '}';
+  return out;
+}
+
+namespace {
+std::string encode_topic_reply(std::string_view type, std::string_view topic, std::string_view id_json) {
+  std::string out = "{\"type\":\"";
+  out += type;
+  out += "\",\"topic\":";
+  append_json_string(out, topic);
+  append_id(out, id_json);
+  out += '}';
+  return out;
+}
+}  // namespace
+
+std::string encode_subscribed(std::string_view topic, std::string_view id_json) {
+  return encode_topic_reply("subscribed", topic, id_json);
+}
+
+std::string encode_unsubscribed(std::string_view topic, std::string_view id_json) {
+  return encode_topic_reply("unsubscribed", topic, id_json);
+}
+
+std::string encode_ack(std::string_view id_json, std::string_view message_id) {
+  std::string out = "{\"type\":\"ack\"";
+  append_id(out, id_json);
+  out += ",\"message_id\":";
+  append_json_string(out, message_id);
+  out += '}';
+  return out;
+}
+
+std::string encode_error(const Error& e) {
+  std::string out = "{\"type\":\"error\",\"code\":";
+  append_json_string(out, e.code);
+  out += ",\"message\":";
+  append_json_string(out, e.message);
+  append_id(out, e.id_json);
+  out += '}';
+  return out;
+}
+
+}  // namespace notify::gateway::protocol

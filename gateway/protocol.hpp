@@ -1,0 +1,60 @@
+#pragma once
+// The client protocol (docs/protocol.md): parsing what clients send and
+// encoding what the server sends. Pure functions, no I/O; thread-safe.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace notify::gateway::protocol {
+
+// WebSocket close codes the gateway uses (docs/protocol.md).
+namespace close_code {
+inline constexpr std::uint16_t normal = 1000;
+inline constexpr std::uint16_t going_away = 1001;  // server shutting down
+inline constexpr std::uint16_t unsupported_data = 1003;  // binary frame
+inline constexpr std::uint16_t policy_violation = 1008;  // too many invalid messages
+inline constexpr std::uint16_t too_big = 1009;  // frame above --max-message-bytes
+inline constexpr std::uint16_t internal_error = 1011;
+inline constexpr std::uint16_t disconnected = 4000;  // Disconnect RPC
+inline constexpr std::uint16_t slow_consumer = 4008;  // send queue overflow (close policy)
+}  // namespace close_code
+
+enum class RequestType { subscribe, unsubscribe, ping, message };
+
+struct Request {
+  RequestType type;
+  std::string topic;      // subscribe / unsubscribe
+  std::string data_json;  // message: "data" re-serialized compactly
+  std::string id_json;    // the optional "id" member as JSON text, echoed in replies; empty if absent
+};
+
+struct Error {
+  std::string code;  // machine-readable: bad_json, bad_request, unknown_type, invalid_topic, ...
+  std::string message;
+  std::string id_json;
+};
+
+// Parses one text frame. Never throws; anything malformed is an Error.
+std::variant<Request, Error> parse_request(std::string_view text);
+
+// Checks that `json` is one well-formed JSON value within the nesting limit.
+// Returns an explanation on failure.
+std::optional<std::string> check_json(std::string_view json);
+
+inline constexpr std::size_t kMaxJsonDepth = 64;
+inline constexpr std::size_t kMaxClientIdLength = 128;
+
+// Server frames. `data_json` must already be valid JSON (empty means null);
+// `topic` empty means none.
+std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
+                                std::string_view data_json, std::int64_t ts_ms);
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id);
+std::string encode_pong(std::string_view id_json);
+std::string encode_subscribed(std::string_view topic, std::string_view id_json);
+std::string encode_unsubscribed(std::string_view topic, std::string_view id_json);
+std::string encode_ack(std::string_view id_json, std::string_view message_id);
+std::string encode_error(const Error& error);
+
+}  // namespace notify::gateway::protocol

@@ -1,0 +1,89 @@
+#include "gateway/send_queue.hpp"
+
+#include <cassert>
+
+namespace notify::gateway {
+
+bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
+  if (text == "close") {
+    out = OverflowPolicy::close;
+  } else if (text == "drop-oldest") {
+    out = OverflowPolicy::drop_oldest;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+std::string_view to_string(OverflowPolicy policy) {
+  return policy == OverflowPolicy::close ? "close" : "drop-oldest";
+}
+
+SendQueue::PushResult SendQueue::push(FramePtr frame) {
+  PushResult result{true, 0, 0};
+  const std::size_t frame_bytes = frame->payload.size();
+  auto fits = [&] { return size() < limits_->max_messages && bytes_ + frame_bytes <= limits_->max_bytes; };
+  if (!fits()) {
+    if (limits_->policy == OverflowPolicy::close) {
+      result.accepted = false;
+      return result;
+    }
+    // Keep the in-flight frame: its bytes already belong to the socket.
+    const std::size_t keep = in_flight_ ? 1 : 0;
+    while (!fits() && size() > keep) {
+      const std::size_t victim = head_ + keep;
+      const std::size_t victim_bytes = frames_[victim]->payload.size();
+      frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(victim));
+      bytes_ -= victim_bytes;
+      ++result.dropped;
+      result.dropped_bytes += victim_bytes;
+    }
+    if (!fits()) {  // the frame alone is larger than the whole budget
+      result.accepted = false;
+      return result;
+    }
+  }
+  bytes_ += frame_bytes;
+  frames_.push_back(std::move(frame));
+  return result;
+}
+
+const FramePtr& SendQueue::begin_write() {
+  assert(!empty() && !in_flight_);
+  in_flight_ = true;
+  return frames_[head_];
+}
+
+FramePtr SendQueue::end_write() {
+  assert(in_flight_);
+  in_flight_ = false;
+  FramePtr done = std::move(frames_[head_]);
+  bytes_ -= done->payload.size();
+  pop_front();
+  return done;
+}
+
+std::size_t SendQueue::clear_waiting() {
+  const std::size_t keep = in_flight_ ? 1 : 0;
+  std::size_t released = 0;
+  for (std::size_t i = head_ + keep; i < frames_.size(); ++i) released += frames_[i]->payload.size();
+  frames_.resize(head_ + keep);
+  bytes_ -= released;
+  if (empty()) pop_front();  // releases the storage
+  return released;
+}
+
+void SendQueue::pop_front() {
+  if (head_ < frames_.size()) ++head_;
+  if (head_ == frames_.size()) {
+    // An idle connection holds no queue storage at all.
+    frames_.clear();
+    if (frames_.capacity() > 8) frames_.shrink_to_fit();
+    head_ = 0;
+  } else if (head_ >= 64 && head_ * 2 >= frames_.size()) {
+    frames_.erase(frames_.begin(), frames_.begin() + static_cast<std::ptrdiff_t>(head_));
+    head_ = 0;
+  }
+}
+
+}  // namespace notify::gateway

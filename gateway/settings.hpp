@@ -1,0 +1,29 @@
+#pragma once
+// Settings of the WebSocket edge, filled from flags by app/config.cpp.
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+#include "gateway/send_queue.hpp"
+
+namespace notify::gateway {
+
+struct GatewaySettings {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t ws_port = 8080;
+  std::uint16_t metrics_port = 9100;
+  std::size_t threads = 0;  // event loops; 0 = one per core
+
+  std::size_t max_message_bytes = 64 * 1024;  // largest client frame; above it: close 1009
+  std::size_t max_header_bytes = 8 * 1024;    // largest HTTP request head; above it: 431
+  std::size_t max_topics_per_connection = 100;
+  std::size_t max_invalid_messages = 10;  // protocol errors before close 1008
+  QueueLimits queue;
+
+  std::chrono::milliseconds handshake_timeout{10'000};  // HTTP request head and WebSocket upgrade
+  std::chrono::milliseconds idle_timeout{60'000};       // ping after half of it, close after all of it
+  std::chrono::milliseconds close_timeout{5'000};       // flushing the queue plus the close handshake
+};
+
+}  // namespace notify::gateway

@@ -1,0 +1,101 @@
+#include "gateway/shard.hpp"
+
+#include <algorithm>
+
+namespace notify::gateway {
+
+bool SubscriberSet::insert(Subscriber* s) {
+  const auto [it, inserted] = positions_.try_emplace(s, members_.size());
+  if (inserted) members_.push_back(s);
+  return inserted;
+}
+
+bool SubscriberSet::erase(Subscriber* s) {
+  const auto it = positions_.find(s);
+  if (it == positions_.end()) return false;
+  const std::size_t pos = it->second;
+  positions_.erase(it);
+  if (pos + 1 != members_.size()) {
+    members_[pos] = members_.back();
+    positions_[members_[pos]] = pos;
+  }
+  members_.pop_back();
+  return true;
+}
+
+void Shard::add(Subscriber* s) {
+  all_.insert(s);
+  users_[std::string(s->user_id())].push_back(s);
+}
+
+void Shard::remove(Subscriber* s, std::span<const std::string> topics) {
+  for (const auto& topic : topics) unsubscribe(s, topic);
+  if (!all_.erase(s)) return;
+  const auto it = users_.find(s->user_id());
+  if (it == users_.end()) return;
+  auto& list = it->second;
+  list.erase(std::remove(list.begin(), list.end(), s), list.end());
+  if (list.empty()) users_.erase(it);
+}
+
+void Shard::subscribe(Subscriber* s, std::string_view topic) {
+  auto it = topics_.find(topic);
+  if (it == topics_.end()) it = topics_.emplace(std::string(topic), SubscriberSet{}).first;
+  it->second.insert(s);
+}
+
+void Shard::unsubscribe(Subscriber* s, std::string_view topic) {
+  const auto it = topics_.find(topic);
+  if (it == topics_.end()) return;
+  it->second.erase(s);
+  if (it->second.empty()) topics_.erase(it);
+}
+
+std::size_t Shard::deliver_to_users(std::span<const std::string> users, const FramePtr& frame) {
+  std::size_t delivered = 0;
+  for (const auto& user : users) {
+    const auto it = users_.find(user);
+    if (it == users_.end()) continue;
+    for (Subscriber* s : it->second) delivered += s->deliver(frame) ? 1 : 0;
+  }
+  return delivered;
+}
+
+std::size_t Shard::deliver_to_topic(std::string_view topic, const FramePtr& frame) {
+  const auto it = topics_.find(topic);
+  if (it == topics_.end()) return 0;
+  std::size_t delivered = 0;
+  for (Subscriber* s : it->second.members()) delivered += s->deliver(frame) ? 1 : 0;
+  return delivered;
+}
+
+std::size_t Shard::deliver_to_all(const FramePtr& frame) {
+  std::size_t delivered = 0;
+  for (Subscriber* s : all_.members()) delivered += s->deliver(frame) ? 1 : 0;
+  return delivered;
+}
+
+std::size_t Shard::close_users(std::span<const std::string> users, std::uint16_t code, std::string_view reason) {
+  std::size_t closed = 0;
+  for (const auto& user : users) {
+    const auto it = users_.find(user);
+    if (it == users_.end()) continue;
+    for (Subscriber* s : it->second) closed += s->close(code, std::string(reason)) ? 1 : 0;
+  }
+  return closed;
+}
+
+std::size_t Shard::close_all(std::uint16_t code, std::string_view reason) {
+  std::size_t closed = 0;
+  for (Subscriber* s : all_.members()) closed += s->close(code, std::string(reason)) ? 1 : 0;
+  return closed;
+}
+
+void Shard::count_users(std::span<const std::string> users, std::span<std::uint32_t> counts) const {
+  for (std::size_t i = 0; i < users.size(); ++i) {
+    const auto it = users_.find(users[i]);
+    if (it != users_.end()) counts[i] += static_cast<std::uint32_t>(it->second.size());
+  }
+}
+
+}  // namespace notify::gateway

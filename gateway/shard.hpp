@@ -1,0 +1,83 @@
+#pragma once
+// The state of one event loop (principle 2): its connections, indexed by user
+// and by topic. Every method must run on the loop's thread, so none of this
+// needs a lock. The hub reaches shards only by posting to their loop.
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/loop_metrics.hpp"
+#include "gateway/subscriber.hpp"
+
+namespace notify::gateway {
+
+// A set with O(1) insert/erase and contiguous iteration for fan-out.
+class SubscriberSet {
+ public:
+  bool insert(Subscriber* s);
+  bool erase(Subscriber* s);
+  bool contains(Subscriber* s) const { return positions_.contains(s); }
+  std::size_t size() const { return members_.size(); }
+  bool empty() const { return members_.empty(); }
+  const std::vector<Subscriber*>& members() const { return members_; }
+
+ private:
+  std::vector<Subscriber*> members_;
+  std::unordered_map<Subscriber*, std::size_t> positions_;
+};
+
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+class Shard {
+ public:
+  Shard(std::size_t index, boost::asio::io_context& context, LoopMetrics& metrics)
+      : index_(index), context_(context), metrics_(metrics) {}
+  Shard(const Shard&) = delete;
+  Shard& operator=(const Shard&) = delete;
+
+  std::size_t index() const { return index_; }
+  boost::asio::io_context& context() { return context_; }
+  LoopMetrics& metrics() { return metrics_; }
+
+  void add(Subscriber* s);
+  // Removes the subscriber from every index, its topics included.
+  void remove(Subscriber* s, std::span<const std::string> topics);
+  void subscribe(Subscriber* s, std::string_view topic);
+  void unsubscribe(Subscriber* s, std::string_view topic);
+
+  // Each returns how many connections took the frame.
+  std::size_t deliver_to_users(std::span<const std::string> users, const FramePtr& frame);
+  std::size_t deliver_to_topic(std::string_view topic, const FramePtr& frame);
+  std::size_t deliver_to_all(const FramePtr& frame);
+
+  std::size_t close_users(std::span<const std::string> users, std::uint16_t code, std::string_view reason);
+  std::size_t close_all(std::uint16_t code, std::string_view reason);
+
+  // Adds this shard's connection count of users[i] to counts[i].
+  void count_users(std::span<const std::string> users, std::span<std::uint32_t> counts) const;
+
+  std::size_t connection_count() const { return all_.size(); }
+  std::size_t topic_count() const { return topics_.size(); }
+  std::size_t user_count() const { return users_.size(); }
+
+ private:
+  using UserIndex = std::unordered_map<std::string, std::vector<Subscriber*>, StringHash, std::equal_to<>>;
+  using TopicIndex = std::unordered_map<std::string, SubscriberSet, StringHash, std::equal_to<>>;
+
+  std::size_t index_;
+  boost::asio::io_context& context_;
+  LoopMetrics& metrics_;
+  SubscriberSet all_;
+  UserIndex users_;
+  TopicIndex topics_;
+};
+
+}  // namespace notify::gateway

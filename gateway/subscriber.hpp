@@ -1,0 +1,29 @@
+#pragma once
+// What the hub delivers to: a WebSocket session in production, a recorder in
+// unit tests. Called only on the event loop that owns the subscriber.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "gateway/frame.hpp"
+
+namespace notify::gateway {
+
+class Subscriber {
+ public:
+  virtual ~Subscriber() = default;
+
+  virtual std::string_view user_id() const = 0;
+
+  // Queues a shared frame. Returns false if the connection no longer takes
+  // frames (closing, or just closed by its overflow policy). Must not change
+  // the shard's indexes synchronously: the shard may be iterating them.
+  virtual bool deliver(const FramePtr& frame) = 0;
+
+  // Starts a graceful close: frames already queued are written first, then
+  // the close frame. Returns false if the connection was already closing.
+  // Same rule: no synchronous index changes.
+  virtual bool close(std::uint16_t code, std::string reason) = 0;
+};
+
+}  // namespace notify::gateway

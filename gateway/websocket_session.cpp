@@ -1,0 +1,274 @@
+#include "gateway/websocket_session.hpp"
+
+#include <algorithm>
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+
+namespace notify::gateway {
+
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+namespace asio = boost::asio;
+
+namespace {
+
+// Expected ends of a connection stay out of the logs (DESIGN: error codes).
+bool expected_end(beast::error_code ec) {
+  return ec == websocket::error::closed || ec == asio::error::operation_aborted || ec == asio::error::eof ||
+         ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::broken_pipe;
+}
+
+}  // namespace
+
+WebSocketSession::WebSocketSession(beast::tcp_stream&& stream, Shard& shard, GatewayContext& context,
+                                   std::string user_id)
+    : ws_(std::move(stream)),
+      shard_(shard),
+      ctx_(context),
+      metrics_(shard.metrics()),
+      queue_(context.settings.queue),
+      user_id_(std::move(user_id)),
+      connection_id_(new_connection_id()) {}
+
+WebSocketSession::~WebSocketSession() {
+  // Normally done when the read loop ends; here too in case the loop was
+  // torn down with the read still pending.
+  leave_shard();
+  metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.bytes()));
+}
+
+void WebSocketSession::run(Request request) {
+  const auto& s = ctx_.settings;
+  // The WebSocket layer owns timeouts from here on.
+  beast::get_lowest_layer(ws_).expires_never();
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = s.handshake_timeout;
+  timeouts.idle_timeout = s.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator(
+      [](websocket::response_type& res) { res.set(beast::http::field::server, "notify-gateway"); }));
+  ws_.read_message_max(s.max_message_bytes);
+  ws_.auto_fragment(false);
+  ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+}
+
+void WebSocketSession::on_accept(beast::error_code ec) {
+  if (ec) {
+    ctx_.metrics.handshake_failed(HandshakeFailure::upgrade_failed);
+    log::debug("websocket upgrade failed", {{"error", ec.message()}});
+    state_ = State::closed;
+    return;
+  }
+  state_ = State::open;
+  shard_.add(this);
+  registered_ = true;
+  metrics_.connections_accepted.add();
+  log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
+  reply(protocol::encode_welcome(connection_id_, user_id_));
+  if (ctx_.draining.load(std::memory_order_relaxed)) close(protocol::close_code::going_away, "server shutting down");
+  do_read();
+}
+
+void WebSocketSession::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+}
+
+void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    // Beast has already answered an oversized frame with close 1009 and a
+    // client's close frame with its echo; anything else is a dead peer.
+    if (!expected_end(ec) && ec != websocket::error::message_too_big) {
+      log::debug("connection read failed", {{"connection", connection_id_}, {"error", ec.message()}});
+    }
+    leave_shard();
+    return;
+  }
+  if (state_ == State::open) {
+    if (ws_.got_text()) {
+      const auto data = buffer_.cdata();
+      handle_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    } else {
+      metrics_.client_message(ClientMessageType::invalid);
+      close(protocol::close_code::unsupported_data, "binary frames are not supported");
+    }
+  }
+  buffer_.consume(buffer_.size());
+  // Give back the memory of a large frame; idle connections stay small.
+  if (buffer_.capacity() > 4096) buffer_.shrink_to_fit();
+  do_read();  // also while closing: Beast needs the read to see the peer's close frame
+}
+
+void WebSocketSession::handle_text(std::string_view text) {
+  auto parsed = protocol::parse_request(text);
+  if (auto* error = std::get_if<protocol::Error>(&parsed)) {
+    metrics_.client_message(ClientMessageType::invalid);
+    reject(*error);
+    return;
+  }
+  auto& request = std::get<protocol::Request>(parsed);
+  switch (request.type) {
+    case protocol::RequestType::subscribe: {
+      metrics_.client_message(ClientMessageType::subscribe);
+      if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
+        if (topics_.size() >= ctx_.settings.max_topics_per_connection) {
+          reply(protocol::encode_error(
+              {"too_many_topics",
+               "a connection may subscribe to at most " + std::to_string(ctx_.settings.max_topics_per_connection) +
+                   " topics",
+               request.id_json}));
+          return;
+        }
+        topics_.push_back(request.topic);
+        shard_.subscribe(this, request.topic);
+      }
+      reply(protocol::encode_subscribed(request.topic, request.id_json));
+      return;
+    }
+    case protocol::RequestType::unsubscribe: {
+      metrics_.client_message(ClientMessageType::unsubscribe);
+      const auto it = std::find(topics_.begin(), topics_.end(), request.topic);
+      if (it != topics_.end()) {
+        topics_.erase(it);
+        shard_.unsubscribe(this, request.topic);
+      }
+      reply(protocol::encode_unsubscribed(request.topic, request.id_json));
+      return;
+    }
+    case protocol::RequestType::ping:
+      metrics_.client_message(ClientMessageType::ping);
+      reply(protocol::encode_pong(request.id_json));
+      return;
+    case protocol::RequestType::message:
+      metrics_.client_message(ClientMessageType::message);
+      handle_message(request);
+      return;
+  }
+}
+
+void WebSocketSession::handle_message(protocol::Request& request) {
+  UpstreamMessage message;
+  message.id = new_uuid_v7();
+  message.user_id = user_id_;
+  message.connection_id = connection_id_;
+  message.data_json = std::move(request.data_json);
+  message.client_message_id = request.id_json;
+  message.ts_ms = unix_millis();
+  const std::size_t consumers = ctx_.upstream ? ctx_.upstream->publish(message) : 0;
+  if (consumers == 0) {
+    reply(protocol::encode_error({"no_consumer",
+                                  "no backend is consuming client messages; the message was not delivered",
+                                  request.id_json}));
+    return;
+  }
+  reply(protocol::encode_ack(request.id_json, message.id));
+}
+
+void WebSocketSession::reject(const protocol::Error& error) {
+  reply(protocol::encode_error(error));
+  if (++invalid_messages_ >= ctx_.settings.max_invalid_messages) {
+    close(protocol::close_code::policy_violation, "too many invalid messages");
+  }
+}
+
+void WebSocketSession::reply(std::string payload) { enqueue(make_control_frame(std::move(payload))); }
+
+bool WebSocketSession::deliver(const FramePtr& frame) { return enqueue(frame); }
+
+bool WebSocketSession::enqueue(const FramePtr& frame) {
+  if (state_ != State::open) return false;
+  const auto result = queue_.push(frame);
+  if (result.dropped > 0) {
+    metrics_.messages_dropped.add(result.dropped);
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.dropped_bytes));
+  }
+  if (!result.accepted) {
+    if (ctx_.settings.queue.policy == OverflowPolicy::drop_oldest) {
+      metrics_.messages_dropped.add();  // larger than the whole budget on its own
+      return false;
+    }
+    metrics_.slow_consumer_closes.add();
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+    log::debug("slow consumer closed",
+               {{"connection", connection_id_}, {"user", user_id_}, {"queued_bytes", queue_.bytes()}});
+    close(protocol::close_code::slow_consumer, "slow consumer: send queue full");
+    return false;
+  }
+  metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
+  if (!queue_.in_flight()) write_next();
+  return true;
+}
+
+void WebSocketSession::write_next() {
+  if (state_ == State::closed) {
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+    return;
+  }
+  if (queue_.empty()) {
+    if (state_ == State::closing && !close_sent_) send_close();
+    return;
+  }
+  const FramePtr& frame = queue_.begin_write();
+  ws_.text(true);
+  ws_.async_write(asio::buffer(frame->payload),
+                  beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+}
+
+void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
+  const FramePtr frame = queue_.end_write();
+  metrics_.queued_bytes.add(-static_cast<std::int64_t>(frame->payload.size()));
+  if (ec) {
+    // The socket is gone; the read side ends the session. Free what waits.
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+    if (!expected_end(ec)) log::debug("write failed", {{"connection", connection_id_}, {"error", ec.message()}});
+    return;
+  }
+  metrics_.frames_delivered.add();
+  metrics_.bytes_sent.add(frame->payload.size());
+  if (frame->kind == Frame::Kind::notification) {
+    metrics_.delivery_latency.observe(std::chrono::steady_clock::now() - frame->created);
+  }
+  write_next();
+}
+
+bool WebSocketSession::close(std::uint16_t code, std::string reason) {
+  if (state_ != State::open) return false;
+  state_ = State::closing;
+  close_reason_.code = code;
+  // A close frame holds at most 123 bytes of reason; cut on a UTF-8 boundary.
+  std::size_t length = std::min(reason.size(), close_reason_.reason.max_size());
+  while (length < reason.size() && length > 0 && (static_cast<unsigned char>(reason[length]) & 0xc0) == 0x80) --length;
+  close_reason_.reason.assign(reason.data(), length);
+  // Whatever happens to the peer, the connection is gone after close_timeout.
+  close_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor(), ctx_.settings.close_timeout);
+  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+    if (!ec) self->force_close();
+  });
+  if (!queue_.in_flight()) write_next();
+  return true;
+}
+
+void WebSocketSession::send_close() {
+  close_sent_ = true;
+  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+    if (ec && !expected_end(ec)) log::debug("close failed", {{"connection", self->connection_id_}, {"error", ec.message()}});
+  });
+}
+
+void WebSocketSession::force_close() {
+  log::debug("close timed out, dropping connection", {{"connection", connection_id_}});
+  beast::get_lowest_layer(ws_).close();
+}
+
+void WebSocketSession::leave_shard() {
+  if (close_timer_) close_timer_->cancel();
+  state_ = State::closed;
+  if (!registered_) return;
+  registered_ = false;
+  shard_.remove(this, topics_);
+  metrics_.connections_closed.add();
+  log::debug("connection closed", {{"connection", connection_id_}, {"user", user_id_}});
+}
+
+}  // namespace notify::gateway

@@ -1,0 +1,69 @@
+#pragma once
+// One WebSocket connection: reads client frames, answers them, and writes the
+// frames the hub queues, one write in flight at a time. Lives on its shard's
+// event loop; every member function runs there.
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "gateway/gateway_context.hpp"
+#include "gateway/protocol.hpp"
+#include "gateway/send_queue.hpp"
+#include "gateway/shard.hpp"
+#include "gateway/subscriber.hpp"
+
+namespace notify::gateway {
+
+class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, public Subscriber {
+ public:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+
+  WebSocketSession(boost::beast::tcp_stream&& stream, Shard& shard, GatewayContext& context, std::string user_id);
+  ~WebSocketSession() override;
+
+  // Completes the upgrade for a request the HTTP session already read.
+  void run(Request request);
+
+  std::string_view user_id() const override { return user_id_; }
+  bool deliver(const FramePtr& frame) override;
+  bool close(std::uint16_t code, std::string reason) override;
+
+ private:
+  enum class State { handshaking, open, closing, closed };
+
+  void on_accept(boost::beast::error_code ec);
+  void do_read();
+  void on_read(boost::beast::error_code ec, std::size_t bytes);
+  void handle_text(std::string_view text);
+  void handle_message(protocol::Request& request);
+  void reply(std::string payload);
+  void reject(const protocol::Error& error);
+  bool enqueue(const FramePtr& frame);
+  void write_next();
+  void on_write(boost::beast::error_code ec, std::size_t bytes);
+  void send_close();
+  void force_close();
+  void leave_shard();
+
+  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::flat_buffer buffer_;
+  Shard& shard_;
+  GatewayContext& ctx_;
+  LoopMetrics& metrics_;
+  SendQueue queue_;
+  std::string user_id_;
+  std::string connection_id_;
+  std::vector<std::string> topics_;
+  boost::beast::websocket::close_reason close_reason_;
+  std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
+  std::size_t invalid_messages_ = 0;
+  State state_ = State::handshaking;
+  bool close_sent_ = false;
+  bool registered_ = false;
+};
+
+}  // namespace notify::gateway

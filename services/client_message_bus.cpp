@@ -1,0 +1,146 @@
+#include "services/client_message_bus.hpp"
+
+#include <algorithm>
+
+namespace notify::services {
+
+ClientMessageStream* ClientMessageStream::start(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer) {
+  auto stream = std::make_shared<ClientMessageStream>(bus, metrics, buffer);
+  stream->self_ = stream;
+  // Headers go out at once so a consumer knows it is subscribed.
+  stream->StartSendInitialMetadata();
+  if (!bus.attach(stream)) stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  return stream.get();
+}
+
+ClientMessageStream::ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer)
+    : bus_(bus), metrics_(metrics), buffer_(buffer) {}
+
+bool ClientMessageStream::push(const v1::ClientMessage& message) {
+  {
+    std::lock_guard lock(mu_);
+    if (finishing_) return false;
+    if (writing_) {
+      if (pending_.size() >= buffer_) {
+        pending_.pop_front();
+        metrics_.client_message_stream_dropped();
+      }
+      pending_.push_back(message);
+      return true;
+    }
+    writing_ = true;
+    current_ = message;
+  }
+  // Outside the lock: gRPC may run reactions inline.
+  StartWrite(&current_);
+  return true;
+}
+
+void ClientMessageStream::OnWriteDone(bool ok) {
+  bool write_next = false;
+  bool finish_now = false;
+  {
+    std::lock_guard lock(mu_);
+    if (!ok && !finishing_) {
+      // The consumer went away mid-write. The RPC must still be finished
+      // exactly once, and OnCancel's finish() will find it already finishing.
+      finishing_ = true;
+      finish_deferred_ = true;
+      finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
+    }
+    if (!finishing_ && !pending_.empty()) {
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+      write_next = true;
+    } else {
+      pending_.clear();
+      writing_ = false;
+      finish_now = finish_deferred_;
+      finish_deferred_ = false;
+    }
+  }
+  if (write_next) {
+    StartWrite(&current_);
+  } else if (finish_now) {
+    Finish(finish_status_);
+  }
+}
+
+void ClientMessageStream::finish(grpc::Status status) {
+  {
+    std::lock_guard lock(mu_);
+    if (finishing_) return;
+    finishing_ = true;
+    pending_.clear();
+    finish_status_ = std::move(status);
+    if (writing_) {
+      finish_deferred_ = true;
+      return;
+    }
+  }
+  Finish(finish_status_);
+}
+
+void ClientMessageStream::OnCancel() { finish({grpc::StatusCode::CANCELLED, "cancelled by the client"}); }
+
+void ClientMessageStream::OnDone() {
+  bus_.detach(this);
+  self_.reset();  // may destroy this
+}
+
+std::size_t ClientMessageBus::publish(const gateway::UpstreamMessage& message) {
+  std::vector<std::shared_ptr<ClientMessageStream>> snapshot;
+  {
+    std::lock_guard lock(mu_);
+    if (streams_.empty()) return 0;
+    snapshot = streams_;
+  }
+  v1::ClientMessage proto;
+  proto.set_id(message.id);
+  proto.set_user_id(message.user_id);
+  proto.set_connection_id(message.connection_id);
+  proto.set_data_json(message.data_json);
+  proto.set_ts(message.ts_ms);
+  proto.set_client_message_id(message.client_message_id);
+  std::size_t taken = 0;
+  for (const auto& stream : snapshot) {
+    if (stream->push(proto)) {
+      ++taken;
+      metrics_.client_message_forwarded();
+    }
+  }
+  return taken;
+}
+
+bool ClientMessageBus::attach(std::shared_ptr<ClientMessageStream> stream) {
+  std::lock_guard lock(mu_);
+  if (closed_) return false;
+  streams_.push_back(std::move(stream));
+  metrics_.client_stream_consumers(1);
+  return true;
+}
+
+void ClientMessageBus::detach(ClientMessageStream* stream) {
+  std::lock_guard lock(mu_);
+  const auto it = std::find_if(streams_.begin(), streams_.end(), [&](const auto& s) { return s.get() == stream; });
+  if (it == streams_.end()) return;
+  streams_.erase(it);
+  metrics_.client_stream_consumers(-1);
+}
+
+void ClientMessageBus::close_all() {
+  std::vector<std::shared_ptr<ClientMessageStream>> snapshot;
+  {
+    std::lock_guard lock(mu_);
+    closed_ = true;
+    snapshot = streams_;
+  }
+  for (const auto& s : snapshot) s->finish(grpc::Status::OK);
+}
+
+std::size_t ClientMessageBus::stream_count() {
+  std::lock_guard lock(mu_);
+  return streams_.size();
+}
+
+}  // namespace notify::services

@@ -1,0 +1,75 @@
+#pragma once
+// Carries {"type":"message"} frames from WebSocket sessions to the open
+// StreamClientMessages streams. Every stream gets every message; a stream
+// that lags more than its buffer loses its oldest messages (counted).
+// Thread-safe: publish() runs on event loops, the rest on gRPC threads.
+#include <grpcpp/grpcpp.h>
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "common/metrics.hpp"
+#include "gateway/upstream.hpp"
+#include "notify/v1/notification_service.grpc.pb.h"
+
+namespace notify::services {
+
+class ClientMessageBus;
+
+// One StreamClientMessages call. Owned by shared_ptr: gRPC's reference is
+// dropped in OnDone, the bus's snapshot references keep it alive while a
+// publish is running.
+class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
+                            public std::enable_shared_from_this<ClientMessageStream> {
+ public:
+  static ClientMessageStream* start(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer);
+
+  ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer);
+
+  // Queues a message; false once the stream is finishing.
+  bool push(const v1::ClientMessage& message);
+  // Ends the stream after the write in flight, if any.
+  void finish(grpc::Status status);
+
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  ClientMessageBus& bus_;
+  Metrics& metrics_;
+  std::size_t buffer_;
+  std::shared_ptr<ClientMessageStream> self_;  // gRPC's reference, until OnDone
+
+  std::mutex mu_;
+  std::deque<v1::ClientMessage> pending_;
+  v1::ClientMessage current_;  // the message being written; touched only by the writer
+  bool writing_ = false;
+  bool finishing_ = false;
+  bool finish_deferred_ = false;
+  grpc::Status finish_status_;
+};
+
+class ClientMessageBus : public gateway::UpstreamSink {
+ public:
+  explicit ClientMessageBus(Metrics& metrics) : metrics_(metrics) {}
+
+  std::size_t publish(const gateway::UpstreamMessage& message) override;
+
+  // False when the bus is closed (shutting down).
+  bool attach(std::shared_ptr<ClientMessageStream> stream);
+  void detach(ClientMessageStream* stream);
+  // Finishes every stream with OK and refuses new ones.
+  void close_all();
+  std::size_t stream_count();
+
+ private:
+  Metrics& metrics_;
+  std::mutex mu_;
+  std::vector<std::shared_ptr<ClientMessageStream>> streams_;
+  bool closed_ = false;
+};
+
+}  // namespace notify::services

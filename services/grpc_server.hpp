@@ -1,0 +1,41 @@
+#pragma once
+// The admin API server: NotificationService plus the standard health service
+// and server reflection (so grpcurl works without .proto files).
+#include <grpcpp/grpcpp.h>
+
+#include <chrono>
+#include <memory>
+
+#include "common/metrics.hpp"
+#include "gateway/hub.hpp"
+#include "services/client_message_bus.hpp"
+#include "services/notification_service.hpp"
+#include "services/settings.hpp"
+
+namespace notify::services {
+
+class GrpcServer {
+ public:
+  GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics);
+  ~GrpcServer();
+
+  // Binds and starts serving; throws std::runtime_error naming the address on failure.
+  void start();
+  std::uint16_t port() const { return port_; }
+
+  // Health goes NOT_SERVING, new RPCs get UNAVAILABLE, client message
+  // streams end with OK.
+  void begin_shutdown();
+  // Waits for RPCs in flight up to `grace`, then cancels the rest. Idempotent.
+  void stop(std::chrono::milliseconds grace);
+
+ private:
+  const ServiceSettings& settings_;
+  ClientMessageBus& bus_;
+  Metrics& metrics_;
+  NotificationService service_;
+  std::unique_ptr<grpc::Server> server_;
+  std::uint16_t port_ = 0;
+};
+
+}  // namespace notify::services

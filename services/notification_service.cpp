@@ -1,0 +1,115 @@
+#include "services/notification_service.hpp"
+
+#include "common/ids.hpp"
+#include "gateway/protocol.hpp"
+#include "services/request_validation.hpp"
+
+namespace notify::services {
+
+namespace {
+
+gateway::FramePtr notification_frame(const ValidNotification& n, std::string_view topic) {
+  return std::make_shared<const gateway::Frame>(
+      gateway::Frame::Kind::notification,
+      gateway::protocol::encode_notification(n.id, n.event, topic, n.data_json, unix_millis()));
+}
+
+}  // namespace
+
+bool NotificationService::refuse_if_draining(grpc::ServerUnaryReactor* reactor) {
+  if (!draining_.load(std::memory_order_relaxed)) return false;
+  reactor->Finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  return true;
+}
+
+grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
+                                                      const v1::NotifyRequest* request,
+                                                      v1::NotifyResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (refuse_if_draining(reactor)) return reactor;
+  std::vector<std::string> users;
+  ValidNotification n;
+  grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
+  if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
+  if (!status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  metrics_.notification_received();
+  response->set_id(n.id);
+  hub_.notify(std::move(users), notification_frame(n, {}), [reactor, response](std::uint32_t delivered) {
+    response->set_delivered_connections(delivered);
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerContext* context,
+                                                         const v1::BroadcastRequest* request,
+                                                         v1::BroadcastResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (refuse_if_draining(reactor)) return reactor;
+  ValidNotification n;
+  grpc::Status status = validate_broadcast_topic(request->topic());
+  if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
+  if (!status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  metrics_.broadcast_received();
+  response->set_id(n.id);
+  hub_.broadcast(request->topic(), notification_frame(n, request->topic()),
+                 [reactor, response](std::uint32_t delivered) {
+                   response->set_delivered_connections(delivered);
+                   reactor->Finish(grpc::Status::OK);
+                 });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NotificationService::Disconnect(grpc::CallbackServerContext* context,
+                                                          const v1::DisconnectRequest* request,
+                                                          v1::DisconnectResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (refuse_if_draining(reactor)) return reactor;
+  std::vector<std::string> users;
+  grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
+  if (status.ok()) status = validate_close_reason(request->reason());
+  if (!status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  std::string reason = request->reason().empty() ? "disconnected by server" : request->reason();
+  hub_.disconnect(std::move(users), gateway::protocol::close_code::disconnected, std::move(reason),
+                  [reactor, response](std::uint32_t closed) {
+                    response->set_closed_connections(closed);
+                    reactor->Finish(grpc::Status::OK);
+                  });
+  return reactor;
+}
+
+grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerContext* context,
+                                                           const v1::GetPresenceRequest* request,
+                                                           v1::GetPresenceResponse* response) {
+  auto* reactor = context->DefaultReactor();
+  if (refuse_if_draining(reactor)) return reactor;
+  std::vector<std::string> users;
+  if (grpc::Status status = validate_user_ids(request->user_ids(), settings_, users); !status.ok()) {
+    reactor->Finish(status);
+    return reactor;
+  }
+  hub_.presence(users, [reactor, response, users](std::vector<std::uint32_t> counts) {
+    auto& map = *response->mutable_connections();
+    for (std::size_t i = 0; i < users.size(); ++i) map[users[i]] = counts[i];
+    reactor->Finish(grpc::Status::OK);
+  });
+  return reactor;
+}
+
+grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMessages(
+    grpc::CallbackServerContext*, const v1::StreamClientMessagesRequest*) {
+  auto* stream = ClientMessageStream::start(bus_, metrics_, settings_.client_stream_buffer);
+  if (draining_.load(std::memory_order_relaxed)) stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  return stream;
+}
+
+}  // namespace notify::services

@@ -1,0 +1,18 @@
+#pragma once
+// Settings of the gRPC admin API, filled from flags by app/config.cpp.
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace notify::services {
+
+struct ServiceSettings {
+  std::string bind_address = "0.0.0.0";
+  std::uint16_t port = 50051;
+  std::size_t max_payload_bytes = 64 * 1024;   // Notification.data_json
+  std::size_t max_ids_per_request = 1000;      // user_ids per Notify / Disconnect / GetPresence
+  std::size_t client_stream_buffer = 1024;     // messages a StreamClientMessages stream may lag
+  std::size_t max_receive_message_bytes = 4 * 1024 * 1024;
+};
+
+}  // namespace notify::services
