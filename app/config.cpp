@@ -164,7 +164,8 @@ ConfigResult parse_config(int argc, const char* const* argv) {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     ConfigResult result;
-    result.exit_code = cli.exit(e, out, err);
+    // --help exits 0; every configuration error exits 2, whatever CLI11's own code.
+    result.exit_code = cli.exit(e, out, err) == 0 ? 0 : 2;
     result.output = out.str() + err.str();
     return result;
   }

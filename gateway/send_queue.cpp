@@ -28,6 +28,10 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
       result.accepted = false;
       return result;
     }
+    if (frame_bytes > limits_->max_bytes) {  // could never fit: don't sacrifice others for it
+      result.accepted = false;
+      return result;
+    }
     // Keep the in-flight frame: its bytes already belong to the socket.
     const std::size_t keep = in_flight_ ? 1 : 0;
     while (!fits() && size() > keep) {
@@ -38,7 +42,7 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
       ++result.dropped;
       result.dropped_bytes += victim_bytes;
     }
-    if (!fits()) {  // the frame alone is larger than the whole budget
+    if (!fits()) {  // the frame in flight leaves too little room
       result.accepted = false;
       return result;
     }

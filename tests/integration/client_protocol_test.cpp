@@ -1,0 +1,165 @@
+// The client protocol (docs/protocol.md) spoken by a real WebSocket client.
+#include <gtest/gtest.h>
+
+#include "tests/support/test_server.hpp"
+#include "tests/support/ws_client.hpp"
+
+namespace notify::testing {
+namespace {
+
+std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user) {
+  auto client = WsClient::connect(server.ws_port(), "/ws?user=" + user);
+  EXPECT_TRUE(client->next_of_type("welcome").has_value());
+  return client;
+}
+
+TEST(ClientProtocol, WelcomeComesFirstWithIdentity) {
+  TestServer server;
+  auto client = WsClient::connect(server.ws_port(), "/ws?user=alice%40example.com");
+  auto welcome = client->next_json();
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->at("type"), "welcome");
+  EXPECT_EQ(welcome->at("user_id"), "alice@example.com");
+  EXPECT_EQ(welcome->at("connection_id").as_string().size(), 16u);
+}
+
+TEST(ClientProtocol, PingIsAnsweredWithPongAndTheSameId) {
+  TestServer server;
+  auto client = connect_user(server, "alice");
+  client->send(R"({"type":"ping","id":"p-1"})");
+  auto pong = client->next_json();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(*pong, boost::json::parse(R"({"type":"pong","id":"p-1"})"));
+  client->send(R"({"type":"ping"})");
+  EXPECT_EQ(*client->next_json(), boost::json::parse(R"({"type":"pong"})"));
+}
+
+TEST(ClientProtocol, SubscribeAndUnsubscribeAreIdempotentAndAcknowledged) {
+  TestServer server;
+  auto client = connect_user(server, "alice");
+  client->send(R"({"type":"subscribe","topic":"post:1","id":1})");
+  EXPECT_EQ(*client->next_json(), boost::json::parse(R"({"type":"subscribed","topic":"post:1","id":1})"));
+  client->send(R"({"type":"subscribe","topic":"post:1","id":2})");
+  EXPECT_EQ(client->next_json()->at("type"), "subscribed");
+  client->send(R"({"type":"unsubscribe","topic":"post:1","id":3})");
+  EXPECT_EQ(*client->next_json(), boost::json::parse(R"({"type":"unsubscribed","topic":"post:1","id":3})"));
+  client->send(R"({"type":"unsubscribe","topic":"never","id":4})");
+  EXPECT_EQ(client->next_json()->at("type"), "unsubscribed");
+}
+
+TEST(ClientProtocol, TopicLimitPerConnection) {
+  TestServer server({"--max-topics-per-connection", "2"});
+  auto client = connect_user(server, "alice");
+  for (const char* t : {"a", "b"}) {
+    client->send(std::string(R"({"type":"subscribe","topic":")") + t + "\"}");
+    EXPECT_EQ(client->next_json()->at("type"), "subscribed");
+  }
+  client->send(R"({"type":"subscribe","topic":"c","id":9})");
+  auto error = client->next_json();
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->at("type"), "error");
+  EXPECT_EQ(error->at("code"), "too_many_topics");
+  EXPECT_EQ(error->at("id"), 9);
+  client->send(R"({"type":"unsubscribe","topic":"a"})");
+  EXPECT_EQ(client->next_json()->at("type"), "unsubscribed");
+  client->send(R"({"type":"subscribe","topic":"c"})");
+  EXPECT_EQ(client->next_json()->at("type"), "subscribed");
+}
+
+TEST(ClientProtocol, BadFramesGetErrorFramesAndTheConnectionStays) {
+  TestServer server;
+  auto client = connect_user(server, "alice");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"{not json", "bad_json"},
+      {R"([1,2,3])", "bad_request"},
+      {R"({"type":"dance","id":5})", "unknown_type"},
+      {R"({"type":"subscribe","topic":"bad topic"})", "invalid_topic"},
+  };
+  for (const auto& [frame, code] : cases) {
+    client->send(frame);
+    auto error = client->next_json();
+    ASSERT_TRUE(error) << frame;
+    EXPECT_EQ(error->at("type"), "error") << frame;
+    EXPECT_EQ(error->at("code"), code.c_str()) << frame;
+    EXPECT_FALSE(error->at("message").as_string().empty());
+  }
+  client->send(R"({"type":"ping"})");
+  EXPECT_EQ(client->next_json()->at("type"), "pong");
+  EXPECT_EQ(server.metric("notify_client_messages_total{type=\"invalid\"}"), 4);
+}
+
+TEST(ClientProtocol, RepeatedAbuseClosesWith1008) {
+  TestServer server({"--max-invalid-messages", "3"});
+  auto abuser = connect_user(server, "mallory");
+  auto bystander = connect_user(server, "alice");
+  for (int i = 0; i < 3; ++i) abuser->send("garbage");
+  auto closed = abuser->wait_closed();
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code, 1008);
+  // Every error frame was still delivered before the close.
+  bystander->send(R"({"type":"ping"})");
+  EXPECT_EQ(bystander->next_json()->at("type"), "pong");
+}
+
+TEST(ClientProtocol, BinaryFramesCloseWith1003) {
+  TestServer server;
+  auto client = connect_user(server, "alice");
+  client->send_binary(std::string("\x00\x01\x02", 3));
+  auto closed = client->wait_closed();
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code, 1003);
+}
+
+TEST(ClientProtocol, OversizedFramesCloseWith1009) {
+  TestServer server({"--max-message-bytes", "1024"});
+  auto client = connect_user(server, "alice");
+  client->send(R"({"type":"message","data":")" + std::string(2000, 'x') + "\"}");
+  auto closed = client->wait_closed();
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code, 1009);
+  auto other = connect_user(server, "bob");  // still serving
+  other->send(R"({"type":"ping"})");
+  EXPECT_EQ(other->next_json()->at("type"), "pong");
+}
+
+TEST(ClientProtocol, MissingOrInvalidUserIsRefusedWith400) {
+  TestServer server;
+  for (const char* target : {"/ws", "/ws?user=", "/ws?user=has%20space", "/ws?user=a%2Fb"}) {
+    try {
+      WsClient::connect(server.ws_port(), target);
+      ADD_FAILURE() << target << " was accepted";
+    } catch (const UpgradeRefused& e) {
+      EXPECT_EQ(e.status, 400) << target;
+    }
+  }
+  EXPECT_EQ(server.metric("notify_handshake_failures_total{reason=\"invalid_user\"}"), 4);
+}
+
+TEST(ClientProtocol, UpgradeOnAnotherPathIs404) {
+  TestServer server;
+  try {
+    WsClient::connect(server.ws_port(), "/socket?user=alice");
+    ADD_FAILURE() << "accepted";
+  } catch (const UpgradeRefused& e) {
+    EXPECT_EQ(e.status, 404);
+  }
+}
+
+TEST(ClientProtocol, ServerPingsKeepAReadingClientAliveAndDropASilentOne) {
+  TestServer server({"--idle-timeout", "1"});
+  auto reading = connect_user(server, "alice");
+  // A client that never reads can't answer the server's pings.
+  WsOptions silent_options;
+  silent_options.start_reading = false;
+  auto silent = WsClient::connect(server.ws_port(), "/ws?user=bob", silent_options);
+  std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+  EXPECT_FALSE(reading->closed());
+  reading->send(R"({"type":"ping"})");
+  EXPECT_EQ(reading->next_of_type("pong").has_value(), true);
+  // The silent one was dropped by the server (no close frame from a dead peer).
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
+  EXPECT_TRUE(silent->wait_closed(std::chrono::milliseconds(2000)).has_value());
+}
+
+}  // namespace
+}  // namespace notify::testing

@@ -1,0 +1,142 @@
+// A client that stops reading must not grow the server's memory: its send
+// queue is bounded and the configured policy applies.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "tests/support/test_server.hpp"
+#include "tests/support/ws_client.hpp"
+
+namespace notify::testing {
+namespace {
+
+constexpr std::size_t kQueueBytes = 256 * 1024;
+constexpr int kPayload = 16 * 1024;
+constexpr int kBroadcasts = 1500;  // ~24 MiB per recipient, far above queue + socket buffers
+
+std::size_t resident_bytes() {
+  std::ifstream statm("/proc/self/statm");
+  std::size_t pages = 0, resident = 0;
+  statm >> pages >> resident;
+  return resident * static_cast<std::size_t>(sysconf(_SC_PAGESIZE));
+}
+
+std::int64_t queued_bytes(TestServer& server) {
+  std::int64_t total = 0;
+  for (std::size_t i = 0; i < server.app().metrics().loop_count(); ++i) {
+    total += server.app().metrics().loop(i).queued_bytes.value();
+  }
+  return total;
+}
+
+std::vector<std::string> flags(const char* policy) {
+  return {"--send-queue-max-bytes", std::to_string(kQueueBytes), "--send-queue-max-messages", "10000",
+          "--slow-consumer-policy", policy, "--close-timeout", "2"};
+}
+
+// Broadcasts numbered notifications; checks the queue bound after each one.
+void flood(TestServer& server, std::int64_t& peak_queued) {
+  auto stub = server.stub();
+  const std::string data = "{\"pad\":\"" + std::string(kPayload, 'x') + "\",\"seq\":";
+  for (int i = 0; i < kBroadcasts; ++i) {
+    v1::BroadcastRequest req;
+    req.mutable_notification()->set_event("tick");
+    req.mutable_notification()->set_data_json(data + std::to_string(i) + "}");
+    v1::BroadcastResponse resp;
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    ASSERT_TRUE(stub->Broadcast(&ctx, req, &resp).ok());
+    peak_queued = std::max(peak_queued, queued_bytes(server));
+  }
+}
+
+std::unique_ptr<WsClient> slow_client(TestServer& server) {
+  WsOptions options;
+  options.start_reading = false;
+  options.receive_buffer_bytes = 4096;
+  return WsClient::connect(server.ws_port(), "/ws?user=slow", options);
+}
+
+TEST(SlowConsumer, ClosePolicyDisconnectsWith4008AndOthersGetEverything) {
+  TestServer server(flags("close"));
+  auto slow = slow_client(server);
+  auto fast = WsClient::connect(server.ws_port(), "/ws?user=fast");
+  ASSERT_TRUE(fast->next_of_type("welcome"));
+  const std::size_t rss_before = resident_bytes();
+
+  std::int64_t peak = 0;
+  std::thread reader([&] {
+    for (int i = 0; i < kBroadcasts; ++i) {
+      auto frame = fast->next_json(std::chrono::milliseconds(10000));
+      ASSERT_TRUE(frame) << "fast client missed notification " << i;
+      ASSERT_EQ(frame->at("data").at("seq"), i);
+    }
+  });
+  flood(server, peak);
+  reader.join();
+
+  // Two connections, each bounded by its queue (the frame being written included).
+  EXPECT_LE(peak, static_cast<std::int64_t>(2 * kQueueBytes));
+  EXPECT_EQ(server.metric("notify_slow_consumer_closes_total"), 1);
+  EXPECT_FALSE(fast->closed());
+
+  // When the slow client finally reads, it finds what fit, then close 4008.
+  auto closed = slow->wait_closed(std::chrono::milliseconds(10000));
+  ASSERT_TRUE(closed);
+  EXPECT_TRUE(closed->code == 4008 || closed->code == 0) << closed->code;  // 0: dropped after --close-timeout
+  EXPECT_LT(slow->frames_received(), static_cast<std::size_t>(kBroadcasts));
+  EXPECT_TRUE(eventually([&] { return queued_bytes(server) == 0; }));
+#if !defined(__SANITIZE_ADDRESS__)
+  // ~24 MiB went to each client; an unbounded queue would have kept it all.
+  EXPECT_LT(resident_bytes(), rss_before + 16 * 1024 * 1024);
+#endif
+}
+
+TEST(SlowConsumer, ClosePolicySendsTheCloseCodeToAClientThatResumesReading) {
+  TestServer server(flags("close"));
+  auto slow = slow_client(server);
+  std::int64_t peak = 0;
+  std::thread resume([&] {
+    // Resume reading while the close is pending (inside --close-timeout).
+    EXPECT_TRUE(eventually([&] { return server.metric("notify_slow_consumer_closes_total") == 1; },
+                           std::chrono::milliseconds(20000)));
+    slow->start_reading();
+  });
+  flood(server, peak);
+  resume.join();
+  auto closed = slow->wait_closed(std::chrono::milliseconds(10000));
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code, 4008);
+  EXPECT_EQ(closed->reason, "slow consumer: send queue full");
+  EXPECT_LE(peak, static_cast<std::int64_t>(kQueueBytes));
+}
+
+TEST(SlowConsumer, DropOldestPolicyKeepsTheConnectionAndTheNewest) {
+  TestServer server(flags("drop-oldest"));
+  auto slow = slow_client(server);
+  std::int64_t peak = 0;
+  flood(server, peak);
+  EXPECT_LE(peak, static_cast<std::int64_t>(kQueueBytes));
+  EXPECT_GT(server.metric("notify_messages_dropped_total"), 0);
+  EXPECT_EQ(server.metric("notify_slow_consumer_closes_total"), 0);
+
+  slow->start_reading();
+  int last_seq = -1;
+  std::size_t notifications = 0;
+  while (auto frame = slow->next_json(std::chrono::milliseconds(2000))) {
+    if (frame->at("type") != "notification") continue;
+    const int seq = static_cast<int>(frame->at("data").at("seq").as_int64());
+    EXPECT_GT(seq, last_seq);  // order kept, nothing duplicated
+    last_seq = seq;
+    ++notifications;
+    if (seq == kBroadcasts - 1) break;
+  }
+  EXPECT_EQ(last_seq, kBroadcasts - 1);  // the newest always survives
+  EXPECT_LT(notifications, static_cast<std::size_t>(kBroadcasts));
+  EXPECT_FALSE(slow->closed());
+  slow->send(R"({"type":"ping"})");
+  EXPECT_TRUE(slow->next_of_type("pong"));
+}
+
+}  // namespace
+}  // namespace notify::testing

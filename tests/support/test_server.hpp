@@ -1,0 +1,49 @@
+#pragma once
+// The real application, started in-process on port 0 with two event loops,
+// plus helpers to reach it over gRPC and read its metrics.
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/application.hpp"
+#include "notify/v1/notification_service.grpc.pb.h"
+
+namespace notify::testing {
+
+class TestServer {
+ public:
+  // `extra_flags` are command-line flags added after the test defaults.
+  explicit TestServer(std::vector<std::string> extra_flags = {});
+  ~TestServer();
+
+  app::Application& app() { return *app_; }
+  std::uint16_t ws_port() const { return app_->ws_port(); }
+  std::uint16_t grpc_port() const { return app_->grpc_port(); }
+  std::uint16_t metrics_port() const { return app_->metrics_port(); }
+
+  std::unique_ptr<v1::NotificationService::Stub> stub() const;
+  std::shared_ptr<grpc::Channel> channel() const;
+
+  // One metric sample from /metrics, e.g. value("notify_connections_open")
+  // or value("notify_client_messages_total{type=\"ping\"}"); -1 if absent.
+  double metric(const std::string& sample) const;
+  std::string scrape() const;
+
+ private:
+  std::unique_ptr<app::Application> app_;
+};
+
+// Parses a sample's value out of a Prometheus text exposition; -1 if absent.
+double sample_value(const std::string& exposition, const std::string& sample);
+
+// Polls `condition` every 10 ms until it holds or `timeout` passes.
+bool eventually(const std::function<bool()>& condition,
+                std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+// A gRPC deadline for test calls.
+void set_deadline(grpc::ClientContext& context, std::chrono::milliseconds timeout = std::chrono::milliseconds(5000));
+
+}  // namespace notify::testing

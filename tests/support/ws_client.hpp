@@ -1,0 +1,90 @@
+#pragma once
+// A real WebSocket client for tests (Boost.Beast). It runs its own I/O
+// thread with a continuous read loop, so tests can wait for frames with a
+// timeout without tearing the connection down, or pause reading entirely to
+// play a slow consumer.
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+namespace notify::testing {
+
+using namespace std::chrono_literals;
+
+struct CloseStatus {
+  std::uint16_t code = 0;  // 0: the connection ended without a close frame
+  std::string reason;
+};
+
+struct WsOptions {
+  std::chrono::milliseconds timeout{5000};
+  int receive_buffer_bytes = 0;  // SO_RCVBUF before connecting; 0 = system default
+  bool start_reading = true;     // false: frames stay in the socket until start_reading()
+  std::string host = "127.0.0.1";
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+// Thrown when the server refuses the upgrade; carries its HTTP status.
+struct UpgradeRefused : std::runtime_error {
+  UpgradeRefused(int s, std::string body)
+      : std::runtime_error("upgrade refused with HTTP " + std::to_string(s) + ": " + body), status(s) {}
+  int status;
+};
+
+class WsClient {
+ public:
+  // Connects to ws://host:port/target. Throws UpgradeRefused or std::runtime_error.
+  static std::unique_ptr<WsClient> connect(std::uint16_t port, const std::string& target, WsOptions options = {});
+  ~WsClient();
+
+  void send(std::string text);
+  void send_binary(std::string bytes);
+  void start_reading();
+
+  // Next text frame, or nullopt if none arrived in time (the connection stays usable).
+  std::optional<std::string> next(std::chrono::milliseconds timeout = 5s);
+  // Next frame parsed as JSON; nullopt on timeout.
+  std::optional<boost::json::value> next_json(std::chrono::milliseconds timeout = 5s);
+  // Skips frames until one whose "type" equals `type`.
+  std::optional<boost::json::value> next_of_type(const std::string& type, std::chrono::milliseconds timeout = 5s);
+
+  // Waits until the connection ends; the server's close code, or nullopt on timeout.
+  std::optional<CloseStatus> wait_closed(std::chrono::milliseconds timeout = 5s);
+  bool closed();
+  // Client-initiated close (1000).
+  void close();
+
+  std::size_t frames_received();
+
+ private:
+  struct Impl;
+  explicit WsClient(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+struct HttpResult {
+  int status = 0;
+  std::string body;
+  std::map<std::string, std::string> headers;  // lower-case names
+};
+
+// One HTTP/1.1 request on a fresh connection.
+HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers = {},
+                        std::chrono::milliseconds timeout = 5s);
+
+// Sends raw bytes on a fresh TCP connection and returns everything the server
+// sent until it closed the connection or `timeout` passed.
+std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 5s);
+
+}  // namespace notify::testing

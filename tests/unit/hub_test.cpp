@@ -1,0 +1,236 @@
+// Hub routing over real event loops, with recording subscribers standing in
+// for WebSocket sessions (the Subscriber interface is the seam).
+#include "gateway/hub.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <memory>
+
+#include "common/metrics.hpp"
+#include "gateway/event_loops.hpp"
+
+namespace notify::gateway {
+namespace {
+
+class Recorder : public Subscriber {
+ public:
+  explicit Recorder(std::string user, bool accepting = true) : user_(std::move(user)), accepting_(accepting) {}
+  std::string_view user_id() const override { return user_; }
+  bool deliver(const FramePtr& frame) override {
+    if (!accepting_) return false;
+    frames.push_back(frame);
+    return true;
+  }
+  bool close(std::uint16_t code, std::string reason) override {
+    if (close_code != 0) return false;
+    close_code = code;
+    close_reason = std::move(reason);
+    return true;
+  }
+
+  std::vector<FramePtr> frames;
+  std::uint16_t close_code = 0;
+  std::string close_reason;
+
+ private:
+  std::string user_;
+  bool accepting_;
+};
+
+class HubTest : public ::testing::Test {
+ protected:
+  HubTest() : metrics_(2), loops_(2) {
+    std::vector<Shard*> ptrs;
+    for (std::size_t i = 0; i < 2; ++i) {
+      shards_.push_back(std::make_unique<Shard>(i, loops_.context(i), metrics_.loop(i)));
+      ptrs.push_back(shards_.back().get());
+    }
+    hub_ = std::make_unique<Hub>(ptrs);
+    loops_.start();
+  }
+  ~HubTest() override {
+    // Subscribers must leave the shards on their own loops before they die.
+    for (std::size_t i = 0; i < 2; ++i) {
+      on_loop(i, [&, i] {
+        for (auto& r : recorders_[i]) shards_[i]->remove(r.get(), topics_[r.get()]);
+      });
+    }
+    loops_.stop();
+  }
+
+  // Runs `fn` on loop i and waits for it.
+  void on_loop(std::size_t i, std::function<void()> fn) {
+    std::promise<void> done;
+    boost::asio::post(loops_.context(i), [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  }
+
+  Recorder* add(std::size_t loop, const std::string& user, bool accepting = true) {
+    auto r = std::make_unique<Recorder>(user, accepting);
+    Recorder* raw = r.get();
+    on_loop(loop, [&] { shards_[loop]->add(raw); });
+    recorders_[loop].push_back(std::move(r));
+    return raw;
+  }
+
+  void subscribe(std::size_t loop, Recorder* r, const std::string& topic) {
+    on_loop(loop, [&] { shards_[loop]->subscribe(r, topic); });
+    topics_[r].push_back(topic);
+  }
+
+  std::uint32_t notify(std::vector<std::string> users, const FramePtr& frame) {
+    std::promise<std::uint32_t> result;
+    hub_->notify(std::move(users), frame, [&](std::uint32_t n) { result.set_value(n); });
+    return result.get_future().get();
+  }
+
+  std::uint32_t broadcast(std::string topic, const FramePtr& frame) {
+    std::promise<std::uint32_t> result;
+    hub_->broadcast(std::move(topic), frame, [&](std::uint32_t n) { result.set_value(n); });
+    return result.get_future().get();
+  }
+
+  // Reads a recorder's state on its own loop.
+  std::size_t frames_of(std::size_t loop, Recorder* r) {
+    std::size_t n = 0;
+    on_loop(loop, [&] { n = r->frames.size(); });
+    return n;
+  }
+
+  Metrics metrics_;
+  EventLoops loops_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  std::unique_ptr<Hub> hub_;
+  std::vector<std::unique_ptr<Recorder>> recorders_[2];
+  std::map<Recorder*, std::vector<std::string>> topics_;
+};
+
+FramePtr notification(const std::string& body) {
+  return std::make_shared<const Frame>(Frame::Kind::notification, body);
+}
+
+TEST_F(HubTest, NotifyReachesEveryConnectionOfTheUserOnEveryLoopAndNobodyElse) {
+  Recorder* alice0 = add(0, "alice");
+  Recorder* alice1 = add(1, "alice");
+  Recorder* alice1b = add(1, "alice");
+  Recorder* bob0 = add(0, "bob");
+  const auto frame = notification("n1");
+  EXPECT_EQ(notify({"alice"}, frame), 3u);
+  EXPECT_EQ(frames_of(0, alice0), 1u);
+  EXPECT_EQ(frames_of(1, alice1), 1u);
+  EXPECT_EQ(frames_of(1, alice1b), 1u);
+  EXPECT_EQ(frames_of(0, bob0), 0u);
+}
+
+TEST_F(HubTest, EveryRecipientSharesTheSameEncodedFrame) {
+  Recorder* a = add(0, "alice");
+  Recorder* b = add(1, "bob");
+  const auto frame = notification("shared");
+  EXPECT_EQ(notify({"alice", "bob"}, frame), 2u);
+  on_loop(0, [&] { EXPECT_EQ(a->frames.at(0).get(), frame.get()); });
+  on_loop(1, [&] { EXPECT_EQ(b->frames.at(0).get(), frame.get()); });
+}
+
+TEST_F(HubTest, NotifyForUnknownUsersDeliversNothing) {
+  add(0, "alice");
+  EXPECT_EQ(notify({"carol", "dave"}, notification("x")), 0u);
+}
+
+TEST_F(HubTest, ConnectionsThatRefuseAreNotCounted) {
+  add(0, "alice");
+  add(1, "alice", /*accepting=*/false);
+  EXPECT_EQ(notify({"alice"}, notification("x")), 1u);
+}
+
+TEST_F(HubTest, BroadcastToTopicReachesOnlySubscribers) {
+  Recorder* a = add(0, "alice");
+  Recorder* b = add(1, "bob");
+  Recorder* c = add(1, "carol");
+  subscribe(0, a, "post:1");
+  subscribe(1, b, "post:1");
+  subscribe(1, c, "post:2");
+  EXPECT_EQ(broadcast("post:1", notification("t")), 2u);
+  EXPECT_EQ(frames_of(0, a), 1u);
+  EXPECT_EQ(frames_of(1, b), 1u);
+  EXPECT_EQ(frames_of(1, c), 0u);
+  EXPECT_EQ(broadcast("post:3", notification("t")), 0u);
+}
+
+TEST_F(HubTest, BroadcastWithoutTopicReachesEveryone) {
+  add(0, "alice");
+  add(1, "bob");
+  add(1, "carol");
+  EXPECT_EQ(broadcast("", notification("all")), 3u);
+}
+
+TEST_F(HubTest, RemovedConnectionsLeaveEveryIndex) {
+  Recorder* a = add(0, "alice");
+  subscribe(0, a, "t");
+  on_loop(0, [&] {
+    shards_[0]->remove(a, topics_[a]);
+    EXPECT_EQ(shards_[0]->topic_count(), 0u);
+    EXPECT_EQ(shards_[0]->user_count(), 0u);
+    EXPECT_EQ(shards_[0]->connection_count(), 0u);
+  });
+  topics_[a].clear();
+  recorders_[0].clear();
+  EXPECT_EQ(notify({"alice"}, notification("x")), 0u);
+  EXPECT_EQ(broadcast("t", notification("x")), 0u);
+  EXPECT_EQ(broadcast("", notification("x")), 0u);
+}
+
+TEST_F(HubTest, DisconnectClosesOnlyThoseUsersWithCodeAndReason) {
+  Recorder* a0 = add(0, "alice");
+  Recorder* a1 = add(1, "alice");
+  Recorder* b = add(1, "bob");
+  std::promise<std::uint32_t> closed;
+  hub_->disconnect({"alice"}, 4000, "bye", [&](std::uint32_t n) { closed.set_value(n); });
+  EXPECT_EQ(closed.get_future().get(), 2u);
+  on_loop(0, [&] { EXPECT_EQ(a0->close_code, 4000); });
+  on_loop(1, [&] {
+    EXPECT_EQ(a1->close_code, 4000);
+    EXPECT_EQ(a1->close_reason, "bye");
+    EXPECT_EQ(b->close_code, 0);
+  });
+}
+
+TEST_F(HubTest, PresenceSumsConnectionsAcrossLoops) {
+  add(0, "alice");
+  add(1, "alice");
+  add(1, "bob");
+  std::promise<std::vector<std::uint32_t>> counts;
+  hub_->presence({"alice", "bob", "carol"}, [&](std::vector<std::uint32_t> c) { counts.set_value(std::move(c)); });
+  EXPECT_EQ(counts.get_future().get(), (std::vector<std::uint32_t>{2, 1, 0}));
+}
+
+TEST_F(HubTest, CloseAllReachesEveryConnection) {
+  Recorder* a = add(0, "alice");
+  Recorder* b = add(1, "bob");
+  std::promise<std::uint32_t> closed;
+  hub_->close_all(1001, "shutdown", [&](std::uint32_t n) { closed.set_value(n); });
+  EXPECT_EQ(closed.get_future().get(), 2u);
+  on_loop(0, [&] { EXPECT_EQ(a->close_code, 1001); });
+  on_loop(1, [&] { EXPECT_EQ(b->close_code, 1001); });
+}
+
+TEST(SubscriberSet, SwapRemoveKeepsPositionsConsistent) {
+  std::vector<std::unique_ptr<Recorder>> rs;
+  for (int i = 0; i < 50; ++i) rs.push_back(std::make_unique<Recorder>("u" + std::to_string(i)));
+  SubscriberSet set;
+  for (auto& r : rs) EXPECT_TRUE(set.insert(r.get()));
+  EXPECT_FALSE(set.insert(rs[0].get()));
+  for (int i = 0; i < 50; i += 2) EXPECT_TRUE(set.erase(rs[static_cast<std::size_t>(i)].get()));
+  EXPECT_FALSE(set.erase(rs[0].get()));
+  EXPECT_EQ(set.size(), 25u);
+  for (int i = 0; i < 50; ++i) EXPECT_EQ(set.contains(rs[static_cast<std::size_t>(i)].get()), i % 2 == 1);
+  for (int i = 1; i < 50; i += 2) EXPECT_TRUE(set.erase(rs[static_cast<std::size_t>(i)].get()));
+  EXPECT_TRUE(set.empty());
+}
+
+}  // namespace
+}  // namespace notify::gateway

@@ -1,0 +1,151 @@
+#include "gateway/protocol.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+namespace notify::gateway::protocol {
+namespace {
+
+Request parse_ok(std::string_view text) {
+  auto result = parse_request(text);
+  EXPECT_TRUE(std::holds_alternative<Request>(result)) << text;
+  return std::get<Request>(result);
+}
+
+Error parse_error(std::string_view text) {
+  auto result = parse_request(text);
+  EXPECT_TRUE(std::holds_alternative<Error>(result)) << text;
+  return std::holds_alternative<Error>(result) ? std::get<Error>(result) : Error{};
+}
+
+TEST(ProtocolParse, SubscribeWithTopicAndId) {
+  const Request r = parse_ok(R"({"type":"subscribe","topic":"post:42","id":7})");
+  EXPECT_EQ(r.type, RequestType::subscribe);
+  EXPECT_EQ(r.topic, "post:42");
+  EXPECT_EQ(r.id_json, "7");
+}
+
+TEST(ProtocolParse, UnsubscribeAndStringId) {
+  const Request r = parse_ok(R"({"type":"unsubscribe","topic":"a/b","id":"x-1"})");
+  EXPECT_EQ(r.type, RequestType::unsubscribe);
+  EXPECT_EQ(r.id_json, R"("x-1")");
+}
+
+TEST(ProtocolParse, PingWithoutId) {
+  const Request r = parse_ok(R"({"type":"ping"})");
+  EXPECT_EQ(r.type, RequestType::ping);
+  EXPECT_TRUE(r.id_json.empty());
+}
+
+TEST(ProtocolParse, MessageKeepsDataAsCompactJson) {
+  const Request r = parse_ok(R"({"type":"message","data":{ "text" : "hi",  "n":[1, 2]}})");
+  EXPECT_EQ(r.type, RequestType::message);
+  EXPECT_EQ(boost::json::parse(r.data_json), boost::json::parse(R"({"text":"hi","n":[1,2]})"));
+  EXPECT_EQ(r.data_json.find(' '), std::string::npos);
+}
+
+TEST(ProtocolParse, MessageWithScalarData) {
+  EXPECT_EQ(parse_ok(R"({"type":"message","data":"plain text"})").data_json, R"("plain text")");
+  EXPECT_EQ(parse_ok(R"({"type":"message","data":null})").data_json, "null");
+}
+
+TEST(ProtocolParse, RejectsInvalidJson) {
+  EXPECT_EQ(parse_error("{not json").code, "bad_json");
+  EXPECT_EQ(parse_error("").code, "bad_json");
+  EXPECT_EQ(parse_error(R"({"type":"ping"} trailing)").code, "bad_json");
+}
+
+TEST(ProtocolParse, RejectsInvalidUtf8) { EXPECT_EQ(parse_error("{\"type\":\"p\xff\"}").code, "bad_json"); }
+
+TEST(ProtocolParse, RejectsNonObjects) {
+  EXPECT_EQ(parse_error("[1,2]").code, "bad_request");
+  EXPECT_EQ(parse_error("42").code, "bad_request");
+}
+
+TEST(ProtocolParse, RejectsMissingOrNonStringType) {
+  EXPECT_EQ(parse_error(R"({"topic":"a"})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":5})").code, "bad_request");
+}
+
+TEST(ProtocolParse, UnknownTypeKeepsIdForCorrelation) {
+  const Error e = parse_error(R"({"type":"dance","id":3})");
+  EXPECT_EQ(e.code, "unknown_type");
+  EXPECT_EQ(e.id_json, "3");
+  EXPECT_NE(e.message.find("dance"), std::string::npos);
+}
+
+TEST(ProtocolParse, UnknownLongTypeIsNotEchoed) {
+  const std::string type(500, 'x');
+  const Error e = parse_error(R"({"type":")" + type + R"("})");
+  EXPECT_EQ(e.code, "unknown_type");
+  EXPECT_EQ(e.message.find(type), std::string::npos);
+}
+
+TEST(ProtocolParse, SubscribeNeedsValidTopic) {
+  EXPECT_EQ(parse_error(R"({"type":"subscribe"})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"subscribe","topic":7})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"subscribe","topic":""})").code, "invalid_topic");
+  EXPECT_EQ(parse_error(R"({"type":"subscribe","topic":"has space"})").code, "invalid_topic");
+  EXPECT_EQ(parse_error(R"({"type":"subscribe","topic":")" + std::string(129, 'a') + "\"}").code, "invalid_topic");
+}
+
+TEST(ProtocolParse, MessageNeedsData) { EXPECT_EQ(parse_error(R"({"type":"message"})").code, "bad_request"); }
+
+TEST(ProtocolParse, RejectsUnusableIds) {
+  EXPECT_EQ(parse_error(R"({"type":"ping","id":{"a":1}})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"ping","id":")" + std::string(129, 'a') + "\"}").code, "bad_request");
+}
+
+TEST(ProtocolParse, RejectsNestingBeyondLimit) {
+  std::string deep = R"({"type":"message","data":)";
+  for (int i = 0; i < 100; ++i) deep += '[';
+  for (int i = 0; i < 100; ++i) deep += ']';
+  deep += '}';
+  EXPECT_EQ(parse_error(deep).code, "bad_json");
+}
+
+TEST(ProtocolCheckJson, AcceptsAnyJsonValue) {
+  for (const char* ok : {"{}", "[]", "\"s\"", "1.5e3", "true", "null", " {\"a\" : [1, {\"b\": null}]} "}) {
+    EXPECT_FALSE(check_json(ok).has_value()) << ok;
+  }
+}
+
+TEST(ProtocolCheckJson, ExplainsWhereItFailed) {
+  const auto problem = check_json(R"({"a": 1,})");
+  ASSERT_TRUE(problem.has_value());
+  EXPECT_NE(problem->find("at byte"), std::string::npos) << *problem;
+  EXPECT_TRUE(check_json("{} {}").has_value());
+  EXPECT_TRUE(check_json("").has_value());
+}
+
+TEST(ProtocolEncode, NotificationHasDocumentedShape) {
+  const std::string frame = encode_notification("n-1", "like", "", R"({"post":42})", 1700000000123);
+  EXPECT_EQ(frame, R"({"type":"notification","id":"n-1","event":"like","data":{"post":42},"ts":1700000000123})");
+  const auto v = boost::json::parse(frame);
+  EXPECT_FALSE(v.as_object().contains("topic"));
+}
+
+TEST(ProtocolEncode, NotificationWithTopicAndNullData) {
+  const auto v = boost::json::parse(encode_notification("n-2", "view", "post:1", "", 5));
+  EXPECT_EQ(v.at("topic"), "post:1");
+  EXPECT_TRUE(v.at("data").is_null());
+}
+
+TEST(ProtocolEncode, EscapesStrings) {
+  const auto v = boost::json::parse(encode_error({"bad_json", "quote \" backslash \\ newline \n ctl \x01", "1"}));
+  EXPECT_EQ(v.at("message"), "quote \" backslash \\ newline \n ctl \x01");
+  EXPECT_EQ(v.at("id"), 1);
+}
+
+TEST(ProtocolEncode, RepliesEchoTheRequestId) {
+  EXPECT_EQ(encode_pong(""), R"({"type":"pong"})");
+  EXPECT_EQ(encode_pong(R"("abc")"), R"({"type":"pong","id":"abc"})");
+  EXPECT_EQ(encode_subscribed("t", "9"), R"({"type":"subscribed","topic":"t","id":9})");
+  EXPECT_EQ(encode_unsubscribed("t", ""), R"({"type":"unsubscribed","topic":"t"})");
+  EXPECT_EQ(encode_ack("4", "m-1"), R"({"type":"ack","id":4,"message_id":"m-1"})");
+  EXPECT_EQ(encode_welcome("c1", "alice"), R"({"type":"welcome","connection_id":"c1","user_id":"alice"})");
+}
+
+}  // namespace
+}  // namespace notify::gateway::protocol
