@@ -2,11 +2,38 @@
 
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
+#include <sched.h>
+
 #include <cmath>
+#include <fstream>
 #include <sstream>
 #include <thread>
 
 namespace notify::app {
+
+std::size_t usable_cpus(const std::string& cgroup_root) {
+  std::size_t cpus = std::max(1u, std::thread::hardware_concurrency());
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = static_cast<std::size_t>(CPU_COUNT(&set));
+  // A CPU limit (Kubernetes resources.limits.cpu) is a CFS quota per period.
+  auto cap = [&](double quota, double period) {
+    if (quota > 0 && period > 0) cpus = std::min(cpus, static_cast<std::size_t>(std::ceil(quota / period)));
+  };
+  std::ifstream v2(cgroup_root + "/cpu.max");  // cgroup v2: "<quota|max> <period>"
+  std::string quota;
+  double period = 0;
+  if (v2 >> quota >> period) {
+    if (quota != "max") cap(std::stod(quota), period);
+  } else {  // cgroup v1
+    std::ifstream q(cgroup_root + "/cpu/cpu.cfs_quota_us");
+    std::ifstream p(cgroup_root + "/cpu/cpu.cfs_period_us");
+    double quota_us = 0;
+    if (q >> quota_us && p >> period) cap(quota_us, period);
+  }
+  return std::max<std::size_t>(1, cpus);
+}
+
 namespace {
 
 std::chrono::milliseconds seconds_to_ms(double seconds) {
@@ -71,7 +98,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   cli.add_option("--metrics-port", g.metrics_port, "Prometheus /metrics port (0 = any free port)")
       ->envname("NOTIFY_METRICS_PORT")
       ->capture_default_str();
-  cli.add_option("--threads", g.threads, "Event-loop threads; 0 = one per CPU core")
+  cli.add_option("--threads", g.threads, "Event-loop threads; 0 = one per usable CPU (affinity mask and cgroup CPU limit)")
       ->envname("NOTIFY_THREADS")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();
@@ -171,7 +198,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   }
 
   g.bind_address = s.bind_address;
-  if (g.threads == 0) g.threads = std::max(1u, std::thread::hardware_concurrency());
+  if (g.threads == 0) g.threads = usable_cpus();
   log::parse_format(log_format, c.log_format);
   log::parse_level(log_level, c.log_level);
   gateway::parse_overflow_policy(policy, g.queue.policy);

@@ -27,4 +27,8 @@ struct ConfigResult {
 
 ConfigResult parse_config(int argc, const char* const* argv);
 
+// CPUs this process can use: its affinity mask, capped by a cgroup (v2 or v1)
+// CPU quota found under `cgroup_root`, rounded up, at least 1.
+std::size_t usable_cpus(const std::string& cgroup_root = "/sys/fs/cgroup");
+
 }  // namespace notify::app

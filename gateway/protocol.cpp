@@ -22,8 +22,9 @@ std::optional<std::string> request_id(const json::object& obj, std::string& prob
   const auto* id = obj.if_contains("id");
   if (id == nullptr) return std::string();
   if (id->is_string() && id->get_string().size() <= kMaxClientIdLength) return json::serialize(*id);
-  if (id->is_number()) return json::serialize(*id);
-  problem = "\"id\" must be a number or a string of at most 128 characters";
+  // Integers only: they echo back exactly as sent, where 1.5 would come back as 1.5E0.
+  if (id->is_int64() || id->is_uint64()) return json::serialize(*id);
+  problem = "\"id\" must be an integer or a string of at most 128 characters";
   return std::nullopt;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "gateway/draining_stream.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/protocol.hpp"
 #include "gateway/send_queue.hpp"
@@ -49,7 +50,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, 
   void force_close();
   void leave_shard();
 
-  boost::beast::websocket::stream<boost::beast::tcp_stream> ws_;
+  boost::beast::websocket::stream<DrainingStream> ws_;
   boost::beast::flat_buffer buffer_;
   Shard& shard_;
   GatewayContext& ctx_;

@@ -122,6 +122,20 @@ TEST(ClientProtocol, OversizedFramesCloseWith1009) {
   EXPECT_EQ(other->next_json()->at("type"), "pong");
 }
 
+TEST(ClientProtocol, AClientCutOffMidFrameStillReceivesTheCloseCode) {
+  // The client is still writing megabytes when the server closes: unless the
+  // server drains before closing, the kernel resets the connection and the
+  // client loses the close frame (browsers report 1006).
+  TestServer server({"--max-message-bytes", "65536"});
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto client = connect_user(server, "alice");
+    client->send(R"({"type":"message","data":")" + std::string(4 << 20, 'x') + "\"}");
+    auto closed = client->wait_closed(std::chrono::milliseconds(10000));
+    ASSERT_TRUE(closed);
+    EXPECT_EQ(closed->code, 1009) << "attempt " << attempt;
+  }
+}
+
 TEST(ClientProtocol, MissingOrInvalidUserIsRefusedWith400) {
   TestServer server;
   for (const char* target : {"/ws", "/ws?user=", "/ws?user=has%20space", "/ws?user=a%2Fb"}) {

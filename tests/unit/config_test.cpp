@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <filesystem>
+#include <fstream>
+
 namespace notify::app {
 namespace {
 
@@ -83,6 +86,19 @@ TEST(Config, HelpListsEveryFlagWithItsVariable) {
                         "development-only"}) {
     EXPECT_NE(r.output.find(s), std::string::npos) << s;
   }
+}
+
+TEST(Config, ThreadsDefaultToTheCgroupCpuLimit) {
+  const std::string root = ::testing::TempDir() + "cgroup-test";
+  std::filesystem::create_directories(root);
+  const std::size_t unlimited = usable_cpus(root + "/missing");
+  EXPECT_GE(unlimited, 1u);
+  std::ofstream(root + "/cpu.max") << "150000 100000\n";  // 1.5 CPUs
+  EXPECT_EQ(usable_cpus(root), std::min<std::size_t>(unlimited, 2));
+  std::ofstream(root + "/cpu.max") << "50000 100000\n";
+  EXPECT_EQ(usable_cpus(root), 1u);
+  std::ofstream(root + "/cpu.max") << "max 100000\n";
+  EXPECT_EQ(usable_cpus(root), unlimited);
 }
 
 }  // namespace

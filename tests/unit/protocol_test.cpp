@@ -94,6 +94,9 @@ TEST(ProtocolParse, MessageNeedsData) { EXPECT_EQ(parse_error(R"({"type":"messag
 
 TEST(ProtocolParse, RejectsUnusableIds) {
   EXPECT_EQ(parse_error(R"({"type":"ping","id":{"a":1}})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"ping","id":1.5})").code, "bad_request");
+  EXPECT_EQ(parse_ok(R"({"type":"ping","id":18446744073709551615})").id_json, "18446744073709551615");
+  EXPECT_EQ(parse_ok(R"({"type":"ping","id":-3})").id_json, "-3");
   EXPECT_EQ(parse_error(R"({"type":"ping","id":")" + std::string(129, 'a') + "\"}").code, "bad_request");
 }
 

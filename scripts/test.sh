@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs what is missing, then builds and runs the whole test suite:
+#   1. warnings-as-errors build, unit + integration tests (ctest)
+#   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the browser end-to-end test (headless Chromium)
+# Set NOTIFY_TEST_SKIP_ASAN=1 or NOTIFY_TEST_SKIP_BROWSER=1 to skip a stage locally.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+jobs=$(nproc)
+
+scripts/install-deps.sh --test
+
+stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "build (warnings as errors)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOTIFY_WERROR=ON >/dev/null
+cmake --build build
+stage "tests"
+(cd build && ctest --output-on-failure -j "$jobs")
+
+if [[ "${NOTIFY_TEST_SKIP_ASAN:-0}" != 1 ]]; then
+  stage "build (ASan + UBSan)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNOTIFY_WERROR=ON \
+    -DNOTIFY_SANITIZE=address,undefined >/dev/null
+  cmake --build build-asan
+  stage "tests under ASan + UBSan"
+  (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+    ctest --output-on-failure -j "$jobs")
+fi
+
+if [[ "${NOTIFY_TEST_SKIP_BROWSER:-0}" != 1 ]]; then
+  stage "browser end-to-end test"
+  cd "$root/tests/browser"
+  npm ci --no-audit --no-fund --loglevel=error
+  NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" node e2e.test.mjs
+fi
+stage "all tests passed"
