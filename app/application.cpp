@@ -1,51 +1,80 @@
 #include "app/application.hpp"
 
+#include <atomic>
+#include <mutex>
+
 #include "common/log.hpp"
+#include "gateway/gateway_server.hpp"
+#include "services/client_message_bus.hpp"
+#include "services/grpc_server.hpp"
 
 namespace notify::app {
 
-Application::Application(Config config)
-    : config_(std::move(config)),
-      metrics_(config_.gateway.threads),
-      bus_(metrics_),
-      gateway_(config_.gateway, metrics_, &bus_),
-      grpc_(config_.services, gateway_.hub(), bus_, metrics_) {}
+struct Application::Components {
+  explicit Components(Config cfg)
+      : config(std::move(cfg)),
+        metrics(config.gateway.threads),
+        bus(metrics),
+        gateway(config.gateway, metrics, &bus),
+        grpc(config.services, gateway.hub(), bus, metrics) {}
+
+  Config config;
+  Metrics metrics;
+  services::ClientMessageBus bus;
+  gateway::GatewayServer gateway;
+  services::GrpcServer grpc;
+  std::mutex shutdown_mutex;
+  bool shut_down = false;
+  bool drained = true;
+};
+
+Application::Application(Config config) : c_(std::make_unique<Components>(std::move(config))) {}
 
 Application::~Application() { shutdown(); }
 
+std::uint16_t Application::ws_port() const { return c_->gateway.ws_port(); }
+std::uint16_t Application::grpc_port() const { return c_->grpc.port(); }
+std::uint16_t Application::metrics_port() const { return c_->gateway.metrics_port(); }
+Metrics& Application::metrics() { return c_->metrics; }
+const Config& Application::config() const { return c_->config; }
+
 void Application::start() {
-  gateway_.start();
-  grpc_.start();
-  const auto& g = config_.gateway;
+  c_->gateway.start();
+  c_->grpc.start();
+  const auto& g = c_->config.gateway;
   log::warn("development identity mode: clients choose their user id with ?user=, so anyone can connect as anyone; "
             "do not expose this port to untrusted clients");
   log::info("listening", {{"bind", g.bind_address},
-                          {"ws_port", gateway_.ws_port()},
-                          {"grpc_port", grpc_.port()},
-                          {"metrics_port", gateway_.metrics_port()},
+                          {"ws_port", c_->gateway.ws_port()},
+                          {"grpc_port", c_->grpc.port()},
+                          {"metrics_port", c_->gateway.metrics_port()},
                           {"threads", g.threads},
                           {"slow_consumer_policy", gateway::to_string(g.queue.policy)}});
 }
 
 bool Application::shutdown() {
-  if (shut_down_.exchange(true)) return true;
+  // A second caller waits for the first to finish, so "returned" means "stopped".
+  std::lock_guard lock(c_->shutdown_mutex);
+  if (c_->shut_down) return c_->drained;
+  c_->shut_down = true;
+  auto& gw = c_->gateway;
   const auto started = std::chrono::steady_clock::now();
-  const std::size_t open = gateway_.open_connections();
-  log::info("shutting down", {{"connections", open}, {"timeout_ms", config_.shutdown_timeout.count()}});
-  grpc_.begin_shutdown();
-  gateway_.begin_shutdown();
-  const bool drained = gateway_.wait_drained(config_.shutdown_timeout);
-  if (!drained) {
+  log::info("shutting down",
+            {{"connections", gw.open_connections()}, {"timeout_ms", c_->config.shutdown_timeout.count()}});
+  c_->grpc.begin_shutdown();
+  gw.begin_shutdown();
+  c_->drained = gw.wait_drained(c_->config.shutdown_timeout);
+  if (!c_->drained) {
     log::warn("shutdown timeout reached with connections still open; dropping them",
-              {{"connections", gateway_.open_connections()}});
+              {{"connections", gw.open_connections()}});
   }
   // RPCs in flight are answered from the event loops, so stop gRPC first.
-  grpc_.stop(std::chrono::milliseconds(1000));
-  gateway_.stop();
+  c_->grpc.stop(std::chrono::milliseconds(1000));
+  gw.stop();
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);
-  log::info("stopped", {{"drained", drained}, {"elapsed_ms", elapsed.count()}});
-  return drained;
+  log::info("stopped", {{"drained", c_->drained}, {"elapsed_ms", elapsed.count()}});
+  return c_->drained;
 }
 
 }  // namespace notify::app
