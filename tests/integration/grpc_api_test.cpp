@@ -1,6 +1,13 @@
 // The admin API against the real server: real gRPC stubs, real WebSockets.
 #include <gtest/gtest.h>
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/dynamic_message.h>
+#include <google/protobuf/util/json_util.h>
+#include <grpcpp/generic/generic_stub.h>
+
+#include <future>
+
 #include "common/ids.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
@@ -299,6 +306,68 @@ TEST(GrpcApi, ReflectionDescribesTheServiceForGrpcurl) {
   EXPECT_EQ(file.package(), "notify.v1");
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
+}
+
+// What grpcurl does with the README's command, without any compiled stub:
+// fetch the schema by reflection, turn the JSON into a message of the
+// method's input type, call the method by name, print the reply as JSON.
+TEST(GrpcApi, ReadmeGrpcurlCommandWorksThroughReflectionAlone) {
+  TestServer server;
+  auto alice = connect_user(server, "alice");
+
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(server.channel());
+  grpc::ClientContext rctx;
+  set_deadline(rctx);
+  auto stream = reflection->ServerReflectionInfo(&rctx);
+  grpc::reflection::v1alpha::ServerReflectionRequest ask;
+  ask.set_file_containing_symbol("notify.v1.NotificationService");
+  ASSERT_TRUE(stream->Write(ask));
+  grpc::reflection::v1alpha::ServerReflectionResponse answer;
+  ASSERT_TRUE(stream->Read(&answer));
+  stream->WritesDone();
+  ASSERT_TRUE(stream->Finish().ok());
+
+  google::protobuf::DescriptorPool pool;
+  for (const auto& bytes : answer.file_descriptor_response().file_descriptor_proto()) {
+    google::protobuf::FileDescriptorProto file;
+    ASSERT_TRUE(file.ParseFromString(bytes));
+    ASSERT_NE(pool.BuildFile(file), nullptr) << file.name();
+  }
+  const auto* method = pool.FindMethodByName("notify.v1.NotificationService.Notify");
+  ASSERT_NE(method, nullptr);
+  google::protobuf::DynamicMessageFactory factory(&pool);
+  std::unique_ptr<google::protobuf::Message> request(factory.GetPrototype(method->input_type())->New());
+  const std::string readme_json =
+      R"({"user_ids":["alice"],"notification":{"event":"like","data_json":"{\"post\":42,\"by\":\"bob\"}"}})";
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(readme_json, request.get()).ok());
+
+  grpc::GenericStub generic(server.channel());
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  const std::string wire = request->SerializeAsString();
+  grpc::Slice slice(wire);
+  grpc::ByteBuffer request_buffer(&slice, 1);
+  grpc::ByteBuffer response_buffer;
+  std::promise<grpc::Status> done;
+  generic.UnaryCall(&ctx, "/notify.v1.NotificationService/Notify", grpc::StubOptions(), &request_buffer,
+                    &response_buffer, [&](grpc::Status status) { done.set_value(status); });
+  const grpc::Status status = done.get_future().get();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+
+  grpc::Slice reply_slice;
+  ASSERT_TRUE(response_buffer.DumpToSingleSlice(&reply_slice).ok());
+  std::unique_ptr<google::protobuf::Message> response(factory.GetPrototype(method->output_type())->New());
+  ASSERT_TRUE(response->ParseFromString(std::string(reinterpret_cast<const char*>(reply_slice.begin()),
+                                                    reply_slice.size())));
+  std::string reply_json;
+  ASSERT_TRUE(google::protobuf::util::MessageToJsonString(*response, &reply_json).ok());
+  const auto reply = boost::json::parse(reply_json);
+  EXPECT_EQ(reply.at("deliveredConnections"), 1);
+
+  auto frame = alice->next_json();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("id"), reply.at("id"));
+  EXPECT_EQ(frame->at("data"), boost::json::parse(R"({"post":42,"by":"bob"})"));
 }
 
 }  // namespace
