@@ -24,6 +24,7 @@ struct Application::Components {
   gateway::GatewayServer gateway;
   services::GrpcServer grpc;
   std::mutex shutdown_mutex;
+  bool started = false;
   bool shut_down = false;
   bool drained = true;
 };
@@ -41,6 +42,7 @@ const Config& Application::config() const { return c_->config; }
 void Application::start() {
   c_->gateway.start();
   c_->grpc.start();
+  c_->started = true;
   const auto& g = c_->config.gateway;
   log::warn("development identity mode: clients choose their user id with ?user=, so anyone can connect as anyone; "
             "do not expose this port to untrusted clients");
@@ -58,6 +60,11 @@ bool Application::shutdown() {
   if (c_->shut_down) return c_->drained;
   c_->shut_down = true;
   auto& gw = c_->gateway;
+  if (!c_->started) {  // start() failed: release what it bound, quietly
+    c_->grpc.stop(std::chrono::milliseconds(0));
+    gw.stop();
+    return true;
+  }
   const auto started = std::chrono::steady_clock::now();
   log::info("shutting down",
             {{"connections", gw.open_connections()}, {"timeout_ms", c_->config.shutdown_timeout.count()}});

@@ -1,6 +1,6 @@
 #pragma once
 // Wires the components together in the order they depend on each other and
-// runs the shutdown sequence (DESIGN principle 7). One per process in
+// runs the shutdown sequence (docs/operations.md). One per process in
 // production; tests start several in one process on port 0. The components
 // stay behind a pointer so that users of this header (main, tests) don't
 // compile Beast and gRPC server headers.

@@ -215,7 +215,7 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
 
   auto& handshakes = prometheus::BuildCounter()
                          .Name("notify_handshake_failures_total")
-                         .Help("WebSocket upgrade attempts refused, by reason.")
+                         .Help("Requests on the WebSocket port refused before a connection was established, by reason.")
                          .Register(*registry_);
   for (std::size_t i = 0; i < kHandshakeFailureNames.size(); ++i) {
     handshake_failures_[i] = &handshakes.Add({{"reason", kHandshakeFailureNames[i]}});

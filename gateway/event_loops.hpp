@@ -1,5 +1,5 @@
 #pragma once
-// N single-threaded io_contexts, one thread each (principle 2). A connection
+// N single-threaded io_contexts, one thread each. A connection
 // lives on one loop for its whole life.
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>

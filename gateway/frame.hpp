@@ -1,6 +1,6 @@
 #pragma once
 // A server->client text frame, encoded once and shared read-only by every
-// session it is queued on (principle 1: no per-recipient copy).
+// session it is queued on: fan-out never copies a payload per recipient.
 #include <chrono>
 #include <memory>
 #include <string>

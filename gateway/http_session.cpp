@@ -29,6 +29,11 @@ HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayCo
 
 void HttpSession::run() { do_read(); }
 
+void HttpSession::count_failure(HandshakeFailure reason) {
+  // Only the gateway port takes upgrades; a bad scrape is not a failed handshake.
+  if (role_ == HttpRole::gateway) ctx_.metrics.handshake_failed(reason);
+}
+
 void HttpSession::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.settings.max_header_bytes));
@@ -45,7 +50,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   if (ec == beast::error::timeout) {
     // An idle keep-alive connection timing out is normal; a request that
     // started and never finished is a slow (or slowloris) client.
-    if (parser_->got_some() || buffer_.size() > 0) ctx_.metrics.handshake_failed(HandshakeFailure::timeout);
+    if (parser_->got_some() || buffer_.size() > 0) count_failure(HandshakeFailure::timeout);
     return;
   }
   if (ec == http::error::header_limit) {
@@ -58,7 +63,7 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
     return;
   }
   if (ec == http::error::partial_message) {
-    ctx_.metrics.handshake_failed(HandshakeFailure::bad_request);
+    count_failure(HandshakeFailure::bad_request);
     return;
   }
   if (ec && is_parse_error(ec)) {
@@ -127,7 +132,7 @@ void HttpSession::route_gateway(Request&& request) {
     res = text_response(draining ? http::status::service_unavailable : http::status::ok,
                         draining ? "draining\n" : "ready\n", "text/plain; charset=utf-8");
   } else if (path == "/ws") {
-    ctx_.metrics.handshake_failed(HandshakeFailure::bad_request);
+    count_failure(HandshakeFailure::bad_request);
     res = text_response(http::status::upgrade_required, "this endpoint takes WebSocket upgrades only\n",
                         "text/plain; charset=utf-8");
     res.set(http::field::upgrade, "websocket");
@@ -170,7 +175,7 @@ void HttpSession::upgrade(Request&& request) {
 }
 
 void HttpSession::fail_handshake(HandshakeFailure reason, http::status status, std::string message) {
-  ctx_.metrics.handshake_failed(reason);
+  count_failure(reason);
   keep_alive_ = false;
   send(text_response(status, message + "\n", "text/plain; charset=utf-8"));
 }

@@ -31,6 +31,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void route_metrics(const Request& request);
   void upgrade(Request&& request);
   void send(Response&& response);
+  void count_failure(HandshakeFailure reason);
   void fail_handshake(HandshakeFailure reason, boost::beast::http::status status, std::string message);
   void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
 

@@ -24,13 +24,72 @@ std::optional<std::string> request_id(const json::object& obj, std::string& prob
   if (id->is_string() && id->get_string().size() <= kMaxClientIdLength) return json::serialize(*id);
   // Integers only: they echo back exactly as sent, where 1.5 would come back as 1.5E0.
   if (id->is_int64() || id->is_uint64()) return json::serialize(*id);
-  problem = "\"id\" must be an integer or a string of at most 128 characters";
+  problem = "\"id\" must be an integer or a string of at most 128 bytes";
   return std::nullopt;
 }
 
 Error error(std::string code, std::string message, std::string id_json = {}) {
   return Error{std::move(code), std::move(message), std::move(id_json)};
 }
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+std::size_t skip_space(std::string_view t, std::size_t i) {
+  while (i < t.size() && is_space(t[i])) ++i;
+  return i;
+}
+
+// Index just past the JSON value starting at `i` in text already known to be
+// valid JSON.
+std::size_t skip_value(std::string_view t, std::size_t i) {
+  if (i >= t.size()) return t.size();
+  if (t[i] == '"') {
+    for (++i; i < t.size() && t[i] != '"'; ++i) {
+      if (t[i] == '\\') ++i;
+    }
+    return i + 1;
+  }
+  if (t[i] == '{' || t[i] == '[') {
+    int depth = 0;
+    while (i < t.size()) {
+      const char c = t[i];
+      if (c == '"') {
+        i = skip_value(t, i);
+        continue;
+      }
+      if (c == '{' || c == '[') ++depth;
+      if (c == '}' || c == ']') --depth;
+      ++i;
+      if (depth == 0) break;
+    }
+    return i;
+  }
+  while (i < t.size() && t[i] != ',' && t[i] != '}' && t[i] != ']' && !is_space(t[i])) ++i;
+  return i;
+}
+
+}  // namespace
+
+std::optional<std::string_view> raw_member(std::string_view t, std::string_view key) {
+  std::size_t i = skip_space(t, 0);
+  if (i >= t.size() || t[i] != '{') return std::nullopt;
+  std::optional<std::string_view> found;  // the last one wins, as in Boost.JSON
+  for (i = skip_space(t, i + 1); i < t.size() && t[i] == '"'; i = skip_space(t, i)) {
+    const std::size_t key_start = i;
+    i = skip_value(t, i);
+    const std::string_view name = t.substr(key_start + 1, i - key_start - 2);
+    i = skip_space(t, skip_space(t, i) + 1);  // past ':'
+    const std::size_t value_start = i;
+    i = skip_value(t, i);
+    if (i > t.size()) return std::nullopt;
+    if (name == key) found = t.substr(value_start, i - value_start);
+    i = skip_space(t, i);
+    if (i < t.size() && t[i] == ',') ++i;
+  }
+  return found;
+}
+
+namespace {
 
 void append_id(std::string& out, std::string_view id_json) {
   if (!id_json.empty()) {
@@ -91,7 +150,10 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     req.type = RequestType::message;
     const auto* data = obj.if_contains("data");
     if (data == nullptr) return error("bad_request", "\"message\" needs a member \"data\"", req.id_json);
-    req.data_json = json::serialize(*data);
+    // Forward what the client wrote, not a re-serialization: 1.5 stays 1.5
+    // and integers wider than 64 bits keep every digit.
+    const auto raw = raw_member(text, "data");
+    req.data_json = raw ? std::string(*raw) : json::serialize(*data);
     return req;
   }
   // Echo the type only when short, so the reply can't be used to amplify.

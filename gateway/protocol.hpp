@@ -16,7 +16,6 @@ inline constexpr std::uint16_t going_away = 1001;  // server shutting down
 inline constexpr std::uint16_t unsupported_data = 1003;  // binary frame
 inline constexpr std::uint16_t policy_violation = 1008;  // too many invalid messages
 inline constexpr std::uint16_t too_big = 1009;  // frame above --max-message-bytes
-inline constexpr std::uint16_t internal_error = 1011;
 inline constexpr std::uint16_t disconnected = 4000;  // Disconnect RPC
 inline constexpr std::uint16_t slow_consumer = 4008;  // send queue overflow (close policy)
 }  // namespace close_code
@@ -26,7 +25,7 @@ enum class RequestType { subscribe, unsubscribe, ping, message };
 struct Request {
   RequestType type;
   std::string topic;      // subscribe / unsubscribe
-  std::string data_json;  // message: "data" re-serialized compactly
+  std::string data_json;  // message: the "data" member as the client wrote it
   std::string id_json;    // the optional "id" member as JSON text, echoed in replies; empty if absent
 };
 
@@ -38,6 +37,11 @@ struct Error {
 
 // Parses one text frame. Never throws; anything malformed is an Error.
 std::variant<Request, Error> parse_request(std::string_view text);
+
+// The text of member `key` of the JSON object `json` (which must be valid
+// JSON), exactly as written; the last one if repeated. Keys are compared as
+// written, so an escaped spelling of `key` is not found.
+std::optional<std::string_view> raw_member(std::string_view json, std::string_view key);
 
 // Checks that `json` is one well-formed JSON value within the nesting limit.
 // Returns an explanation on failure.

@@ -1,5 +1,5 @@
 #pragma once
-// A session's bounded queue of frames waiting for its socket (principle 3).
+// A session's bounded queue of frames waiting for its socket; see docs/architecture.md.
 // The front frame may be "in flight" (handed to the socket, not yet written);
 // it stays counted until the write completes. Not thread-safe: owned by one
 // session on one event loop.

@@ -1,5 +1,5 @@
 #pragma once
-// The state of one event loop (principle 2): its connections, indexed by user
+// The state of one event loop: its connections, indexed by user
 // and by topic. Every method must run on the loop's thread, so none of this
 // needs a lock. The hub reaches shards only by posting to their loop.
 #include <boost/asio/io_context.hpp>

@@ -13,7 +13,7 @@ namespace asio = boost::asio;
 
 namespace {
 
-// Expected ends of a connection stay out of the logs (DESIGN: error codes).
+// Expected ends of a connection (peer gone, timeouts) stay out of the logs.
 bool expected_end(beast::error_code ec) {
   return ec == websocket::error::closed || ec == asio::error::operation_aborted || ec == asio::error::eof ||
          ec == beast::error::timeout || ec == asio::error::connection_reset || ec == asio::error::broken_pipe;

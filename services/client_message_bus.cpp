@@ -48,7 +48,8 @@ void ClientMessageStream::OnWriteDone(bool ok) {
       finish_deferred_ = true;
       finish_status_ = grpc::Status(grpc::StatusCode::CANCELLED, "stream broken");
     }
-    if (!finishing_ && !pending_.empty()) {
+    // Finishing with a flush still writes what was already acknowledged.
+    if (ok && !pending_.empty()) {
       current_ = std::move(pending_.front());
       pending_.pop_front();
       write_next = true;
@@ -66,12 +67,12 @@ void ClientMessageStream::OnWriteDone(bool ok) {
   }
 }
 
-void ClientMessageStream::finish(grpc::Status status) {
+void ClientMessageStream::finish(grpc::Status status, bool flush) {
   {
     std::lock_guard lock(mu_);
     if (finishing_) return;
     finishing_ = true;
-    pending_.clear();
+    if (!flush) pending_.clear();
     finish_status_ = std::move(status);
     if (writing_) {
       finish_deferred_ = true;
@@ -135,7 +136,8 @@ void ClientMessageBus::close_all() {
     closed_ = true;
     snapshot = streams_;
   }
-  for (const auto& s : snapshot) s->finish(grpc::Status::OK);
+  // Clients were told these messages were delivered: write them out first.
+  for (const auto& s : snapshot) s->finish(grpc::Status::OK, /*flush=*/true);
 }
 
 std::size_t ClientMessageBus::stream_count() {

@@ -30,8 +30,9 @@ class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
 
   // Queues a message; false once the stream is finishing.
   bool push(const v1::ClientMessage& message);
-  // Ends the stream after the write in flight, if any.
-  void finish(grpc::Status status);
+  // Ends the stream after the write in flight, if any; with `flush`, after
+  // every queued message too. No message is taken after this call.
+  void finish(grpc::Status status, bool flush = false);
 
   void OnWriteDone(bool ok) override;
   void OnCancel() override;
@@ -61,7 +62,8 @@ class ClientMessageBus : public gateway::UpstreamSink {
   // False when the bus is closed (shutting down).
   bool attach(std::shared_ptr<ClientMessageStream> stream);
   void detach(ClientMessageStream* stream);
-  // Finishes every stream with OK and refuses new ones.
+  // Finishes every stream with OK once its queued messages are written, and
+  // refuses new streams.
   void close_all();
   std::size_t stream_count();
 

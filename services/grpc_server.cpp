@@ -35,6 +35,9 @@ void GrpcServer::start() {
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
   builder.RegisterService(&service_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(settings_.max_receive_message_bytes));
+  // gRPC sets SO_REUSEPORT by default, which would let a second gateway
+  // share this port and take half the RPCs; a taken port must fail instead.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   // Find dead StreamClientMessages consumers within a minute.
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIME_MS, 30'000);
   builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 10'000);

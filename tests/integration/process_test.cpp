@@ -43,6 +43,16 @@ TEST(Process, PortInUseFailsWithTheAddress) {
   EXPECT_NE(p.output().find("cannot listen on 127.0.0.1:" + port), std::string::npos) << p.output();
 }
 
+TEST(Process, GrpcPortInUseFailsInsteadOfSharingIt) {
+  GatewayProcess first(GatewayProcess::default_args());
+  ASSERT_TRUE(first.wait_listening()) << first.output();
+  auto args = GatewayProcess::default_args();
+  args[5] = std::to_string(first.grpc_port());  // --grpc-port
+  GatewayProcess second(args);
+  EXPECT_EQ(second.wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(second.output().find("for gRPC"), std::string::npos) << second.output();
+}
+
 void expect_graceful_exit_on(int signal_number) {
   GatewayProcess p(GatewayProcess::default_args());
   ASSERT_TRUE(p.wait_listening()) << p.output();

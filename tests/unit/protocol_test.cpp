@@ -38,11 +38,30 @@ TEST(ProtocolParse, PingWithoutId) {
   EXPECT_TRUE(r.id_json.empty());
 }
 
-TEST(ProtocolParse, MessageKeepsDataAsCompactJson) {
+TEST(ProtocolParse, MessageKeepsDataExactlyAsWritten) {
   const Request r = parse_ok(R"({"type":"message","data":{ "text" : "hi",  "n":[1, 2]}})");
   EXPECT_EQ(r.type, RequestType::message);
-  EXPECT_EQ(boost::json::parse(r.data_json), boost::json::parse(R"({"text":"hi","n":[1,2]})"));
-  EXPECT_EQ(r.data_json.find(' '), std::string::npos);
+  EXPECT_EQ(r.data_json, R"({ "text" : "hi",  "n":[1, 2]})");
+  EXPECT_EQ(parse_ok(R"({"type":"message","data":1.5})").data_json, "1.5");
+  EXPECT_EQ(parse_ok(R"({"data":123456789012345678901234567890,"type":"message"})").data_json,
+            "123456789012345678901234567890");
+}
+
+TEST(ProtocolParse, RawDataSurvivesTrickyStrings) {
+  const std::string frame = R"({"type":"message","id":"}","data":{"s":"a\"}]{[,b","t":[{"u":"\\"}]},"z":1})";
+  const Request r = parse_ok(frame);
+  EXPECT_EQ(r.data_json, R"({"s":"a\"}]{[,b","t":[{"u":"\\"}]})");
+  EXPECT_EQ(boost::json::parse(r.data_json).at("s"), "a\"}]{[,b");
+  EXPECT_EQ(boost::json::parse(r.data_json).at("t").at(0).at("u"), "\\");
+}
+
+TEST(ProtocolRawMember, FindsMembersAsWritten) {
+  EXPECT_EQ(raw_member(R"( { "a" : [1, {"b":2}] , "c":"x" } )", "a"), R"([1, {"b":2}])");
+  EXPECT_EQ(raw_member(R"({"a":1,"c":"x"})", "c"), R"("x")");
+  EXPECT_EQ(raw_member(R"({"a":1,"a":true})", "a"), "true");  // last wins, like Boost.JSON
+  EXPECT_FALSE(raw_member(R"({"a":1})", "b").has_value());
+  EXPECT_FALSE(raw_member(R"([1])", "a").has_value());
+  EXPECT_FALSE(raw_member(R"({"d\u0061ta":1})", "data").has_value());
 }
 
 TEST(ProtocolParse, MessageWithScalarData) {
