@@ -14,7 +14,7 @@ struct Application::Components {
   explicit Components(Config cfg)
       : config(std::move(cfg)),
         metrics(config.gateway.threads),
-        bus(metrics),
+        bus(metrics, config.services),
         gateway(config.gateway, metrics, &bus),
         grpc(config.services, gateway.hub(), bus, metrics) {}
 

@@ -180,6 +180,22 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->envname("NOTIFY_CLIENT_STREAM_BUFFER")
       ->check(positive)
       ->capture_default_str();
+  cli.add_option("--client-stream-buffer-bytes", s.client_stream_buffer_bytes,
+                 "Bytes of client messages a StreamClientMessages consumer may lag before it loses the oldest")
+      ->envname("NOTIFY_CLIENT_STREAM_BUFFER_BYTES")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--max-client-streams", s.max_client_streams,
+                 "Open StreamClientMessages streams; more are refused with RESOURCE_EXHAUSTED")
+      ->envname("NOTIFY_MAX_CLIENT_STREAMS")
+      ->check(positive)
+      ->capture_default_str();
+  cli.add_option("--max-inflight-requests", s.max_inflight_requests,
+                 "Notify/Broadcast/Disconnect/GetPresence requests being delivered at once; more are refused "
+                 "with RESOURCE_EXHAUSTED")
+      ->envname("NOTIFY_MAX_INFLIGHT_REQUESTS")
+      ->check(positive)
+      ->capture_default_str();
   cli.add_option("--grpc-max-message-bytes", s.max_receive_message_bytes, "Largest gRPC request accepted")
       ->envname("NOTIFY_GRPC_MAX_MESSAGE_BYTES")
       ->check(CLI::Range(std::size_t{64} << 10, std::size_t{64} << 20))

@@ -85,7 +85,8 @@ class Metrics::LoopCollector : public prometheus::Collectable {
       return total;
     };
     std::vector<prometheus::MetricFamily> out;
-    double open = sum(&LoopMetrics::connections_accepted) - sum(&LoopMetrics::connections_closed);
+    const double closed = sum(&LoopMetrics::connections_closed);  // before accepted, see open_connections()
+    const double open = std::max(0.0, sum(&LoopMetrics::connections_accepted) - closed);
     out.push_back(family("notify_connections_open", "WebSocket connections currently open.", MetricType::Gauge));
     out.back().metric.push_back(gauge_value(open));
     auto add_counter = [&](const char* name, const char* help, auto member) {

@@ -48,32 +48,32 @@ namespace detail {
 
 class DrainOp {
  public:
-  explicit DrainOp(DrainingStream& stream) : stream_(stream), buffer_(std::make_unique<std::array<char, 4096>>()) {}
+  explicit DrainOp(boost::beast::tcp_stream& stream)
+      : stream_(stream), buffer_(std::make_unique<std::array<char, 4096>>()) {}
 
   template <class Self>
   void operator()(Self& self, boost::beast::error_code ec = {}, std::size_t bytes = 0) {
-    auto& tcp = stream_.next_layer();
     if (!started_) {
       started_ = true;
       boost::beast::error_code ignored;
-      tcp.socket().shutdown(boost::asio::socket_base::shutdown_send, ignored);
-      tcp.expires_after(DrainingStream::kDrainTimeout);
-      tcp.async_read_some(boost::asio::buffer(*buffer_), std::move(self));
+      stream_.socket().shutdown(boost::asio::socket_base::shutdown_send, ignored);
+      stream_.expires_after(DrainingStream::kDrainTimeout);
+      stream_.async_read_some(boost::asio::buffer(*buffer_), std::move(self));
       return;
     }
     drained_ += bytes;
     if (!ec && drained_ < DrainingStream::kDrainLimit) {
-      tcp.async_read_some(boost::asio::buffer(*buffer_), std::move(self));
+      stream_.async_read_some(boost::asio::buffer(*buffer_), std::move(self));
       return;
     }
     boost::beast::error_code ignored;
-    tcp.socket().close(ignored);
-    // End of stream, limit or timeout all end a teardown normally.
+    stream_.socket().close(ignored);
+    // End of stream, limit or timeout all end a drain normally.
     self.complete(ec == boost::asio::error::operation_aborted ? ec : boost::beast::error_code{});
   }
 
  private:
-  DrainingStream& stream_;
+  boost::beast::tcp_stream& stream_;
   std::unique_ptr<std::array<char, 4096>> buffer_;
   std::size_t drained_ = 0;
   bool started_ = false;
@@ -81,11 +81,18 @@ class DrainOp {
 
 }  // namespace detail
 
+// Sends FIN, reads and discards what the peer still sends (bounded by
+// kDrainLimit and kDrainTimeout), then closes: the peer gets our last bytes
+// instead of a reset. Used after HTTP error responses too.
+template <class Handler>
+void async_drain_and_close(boost::beast::tcp_stream& stream, Handler&& handler) {
+  boost::asio::async_compose<Handler, void(boost::beast::error_code)>(detail::DrainOp(stream), handler, stream);
+}
+
 // Found by argument-dependent lookup from websocket::stream<DrainingStream>.
 template <class Handler>
 void async_teardown(boost::beast::role_type, DrainingStream& stream, Handler&& handler) {
-  boost::asio::async_compose<Handler, void(boost::beast::error_code)>(detail::DrainOp(stream), handler,
-                                                                      stream.next_layer());
+  async_drain_and_close(stream.next_layer(), std::forward<Handler>(handler));
 }
 
 inline void teardown(boost::beast::role_type, DrainingStream& stream, boost::beast::error_code& ec) {

@@ -64,10 +64,10 @@ std::size_t GatewayServer::open_connections() const {
   std::uint64_t accepted = 0;
   std::uint64_t closed = 0;
   for (std::size_t i = 0; i < metrics_.loop_count(); ++i) {
+    closed += metrics_.loop(i).connections_closed.value();  // first: a racing close can't make it exceed accepted
     accepted += metrics_.loop(i).connections_accepted.value();
-    closed += metrics_.loop(i).connections_closed.value();
   }
-  return static_cast<std::size_t>(accepted - closed);
+  return accepted > closed ? static_cast<std::size_t>(accepted - closed) : 0;
 }
 
 bool GatewayServer::wait_drained(std::chrono::milliseconds timeout) {

@@ -5,6 +5,7 @@
 
 #include "common/log.hpp"
 #include "common/validation.hpp"
+#include "gateway/draining_stream.hpp"
 #include "gateway/websocket_session.hpp"
 
 // The browser page, compiled in from gateway/static/index.html.
@@ -25,7 +26,13 @@ bool is_parse_error(beast::error_code ec) { return ec.category() == http::make_e
 }  // namespace
 
 HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayContext& context, HttpRole role)
-    : stream_(std::move(socket)), shard_(shard), ctx_(context), role_(role) {}
+    : stream_(std::move(socket)),
+      // Beast bounds the head and the body but not chunk extensions or
+      // trailers: the buffer's own limit bounds whatever a client sends.
+      buffer_(context.settings.max_header_bytes + kMaxBodyBytes + 1024),
+      shard_(shard),
+      ctx_(context),
+      role_(role) {}
 
 void HttpSession::run() { do_read(); }
 
@@ -194,7 +201,9 @@ void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return;
   if (close) {
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    // Error responses often leave request bytes unread; draining keeps the
+    // kernel from resetting the connection before the client reads the answer.
+    async_drain_and_close(stream_, [self = shared_from_this()](beast::error_code) {});
     return;
   }
   do_read();

@@ -4,6 +4,8 @@
 #include <boost/asio/post.hpp>
 #include <memory>
 
+#include "common/log.hpp"
+
 namespace notify::gateway {
 namespace {
 
@@ -27,7 +29,16 @@ void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback 
   auto gather = std::make_shared<CountGather>(shards_.size(), std::move(done));
   auto shared_work = std::make_shared<std::function<std::size_t(Shard&)>>(std::move(work));
   for (Shard* shard : shards_) {
-    boost::asio::post(shard->context(), [shard, gather, shared_work] { gather->add((*shared_work)(*shard)); });
+    boost::asio::post(shard->context(), [shard, gather, shared_work] {
+      std::size_t n = 0;
+      try {
+        n = (*shared_work)(*shard);
+      } catch (const std::exception& e) {
+        // Still answer: a caller waiting on every shard must not hang.
+        log::error("shard task failed", {{"loop", shard->index()}, {"error", e.what()}});
+      }
+      gather->add(n);
+    });
   }
 }
 
@@ -60,24 +71,25 @@ void Hub::close_all(std::uint16_t code, std::string reason, CountCallback done) 
 void Hub::presence(std::vector<std::string> user_ids, PresenceCallback done) {
   struct Gather {
     std::vector<std::string> users;
-    std::vector<std::vector<std::uint32_t>> parts;  // one per shard, each written by its shard only
+    std::vector<std::atomic<std::uint32_t>> counts;  // every shard adds its share
     std::atomic<std::size_t> pending;
     PresenceCallback done;
   };
   auto g = std::make_shared<Gather>();
   g->users = std::move(user_ids);
-  g->parts.assign(shards_.size(), std::vector<std::uint32_t>(g->users.size(), 0));
+  g->counts = std::vector<std::atomic<std::uint32_t>>(g->users.size());
   g->pending = shards_.size();
   g->done = std::move(done);
-  for (std::size_t i = 0; i < shards_.size(); ++i) {
-    Shard* shard = shards_[i];
-    boost::asio::post(shard->context(), [shard, g, i] {
-      shard->count_users(g->users, g->parts[i]);
-      if (g->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
-      std::vector<std::uint32_t> counts(g->users.size(), 0);
-      for (const auto& part : g->parts) {
-        for (std::size_t u = 0; u < counts.size(); ++u) counts[u] += part[u];
+  for (Shard* shard : shards_) {
+    boost::asio::post(shard->context(), [shard, g] {
+      try {
+        shard->count_users(g->users, g->counts);
+      } catch (const std::exception& e) {
+        log::error("shard task failed", {{"loop", shard->index()}, {"error", e.what()}});
       }
+      if (g->pending.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+      std::vector<std::uint32_t> counts(g->counts.size());
+      for (std::size_t u = 0; u < counts.size(); ++u) counts[u] = g->counts[u].load(std::memory_order_relaxed);
       g->done(std::move(counts));
     });
   }

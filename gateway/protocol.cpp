@@ -152,8 +152,15 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     if (data == nullptr) return error("bad_request", "\"message\" needs a member \"data\"", req.id_json);
     // Forward what the client wrote, not a re-serialization: 1.5 stays 1.5
     // and integers wider than 64 bits keep every digit.
+    // Only when the raw text is the value the parser kept (an escaped
+    // duplicate key such as "d\u0061ta" could differ).
     const auto raw = raw_member(text, "data");
-    req.data_json = raw ? std::string(*raw) : json::serialize(*data);
+    boost::system::error_code raw_ec;
+    if (raw && json::parse(*raw, raw_ec, &mr, parse_limits()) == *data && !raw_ec) {
+      req.data_json = std::string(*raw);
+    } else {
+      req.data_json = json::serialize(*data);
+    }
     return req;
   }
   // Echo the type only when short, so the reply can't be used to amplify.

@@ -35,13 +35,18 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
     // Keep the in-flight frame: its bytes already belong to the socket.
     const std::size_t keep = in_flight_ ? 1 : 0;
     while (!fits() && size() > keep) {
+      // The victim is the oldest waiting frame, right behind the one in
+      // flight (if any): O(1) by moving the in-flight frame onto it.
       const std::size_t victim = head_ + keep;
       const std::size_t victim_bytes = frames_[victim]->payload.size();
-      frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(victim));
+      if (keep) frames_[victim] = std::move(frames_[head_]);
+      frames_[head_].reset();
+      ++head_;
       bytes_ -= victim_bytes;
       ++result.dropped;
       result.dropped_bytes += victim_bytes;
     }
+    compact();
     if (!fits()) {  // the frame in flight leaves too little room
       result.accepted = false;
       return result;
@@ -73,12 +78,16 @@ std::size_t SendQueue::clear_waiting() {
   for (std::size_t i = head_ + keep; i < frames_.size(); ++i) released += frames_[i]->payload.size();
   frames_.resize(head_ + keep);
   bytes_ -= released;
-  if (empty()) pop_front();  // releases the storage
+  compact();  // releases the storage when nothing is left
   return released;
 }
 
 void SendQueue::pop_front() {
   if (head_ < frames_.size()) ++head_;
+  compact();
+}
+
+void SendQueue::compact() {
   if (head_ == frames_.size()) {
     // An idle connection holds no queue storage at all.
     frames_.clear();

@@ -51,6 +51,8 @@ class SendQueue {
 
  private:
   void pop_front();
+  // Releases storage when empty, drops the consumed prefix when it dominates.
+  void compact();
 
   const QueueLimits* limits_;
   std::vector<FramePtr> frames_;  // [head_, end) are queued; storage is released when empty

@@ -2,6 +2,7 @@
 // The state of one event loop: its connections, indexed by user
 // and by topic. Every method must run on the loop's thread, so none of this
 // needs a lock. The hub reaches shards only by posting to their loop.
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <cstddef>
 #include <cstdint>
@@ -62,7 +63,7 @@ class Shard {
   std::size_t close_all(std::uint16_t code, std::string_view reason);
 
   // Adds this shard's connection count of users[i] to counts[i].
-  void count_users(std::span<const std::string> users, std::span<std::uint32_t> counts) const;
+  void count_users(std::span<const std::string> users, std::span<std::atomic<std::uint32_t>> counts) const;
 
   std::size_t connection_count() const { return all_.size(); }
   std::size_t topic_count() const { return topics_.size(); }

@@ -50,6 +50,13 @@ void WebSocketSession::run(Request request) {
   ws_.set_option(websocket::stream_base::decorator(
       [](websocket::response_type& res) { res.set(beast::http::field::server, "notify-gateway"); }));
   ws_.read_message_max(s.max_message_bytes);
+  // Once the client has sent its close frame the connection takes nothing
+  // more: it leaves the indexes right away, not when the read loop ends
+  // after the teardown. Safe here: this runs inside a read completion, never
+  // while the shard iterates its indexes.
+  ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+    if (kind == websocket::frame_type::close) leave_shard();  // Beast answers the close itself
+  });
   ws_.auto_fragment(false);
   ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
 }

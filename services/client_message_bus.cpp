@@ -4,28 +4,37 @@
 
 namespace notify::services {
 
-ClientMessageStream* ClientMessageStream::start(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer) {
-  auto stream = std::make_shared<ClientMessageStream>(bus, metrics, buffer);
+ClientMessageStream* ClientMessageStream::start(ClientMessageBus& bus, Metrics& metrics,
+                                                const ServiceSettings& settings) {
+  auto stream = std::make_shared<ClientMessageStream>(bus, metrics, settings);
   stream->self_ = stream;
-  // Headers go out at once so a consumer knows it is subscribed.
-  stream->StartSendInitialMetadata();
-  if (!bus.attach(stream)) stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  grpc::Status status = bus.attach(stream);
+  if (!status.ok()) {
+    stream->finish(std::move(status));
+  } else {
+    // Headers go out at once so a consumer knows it is subscribed.
+    stream->StartSendInitialMetadata();
+  }
   return stream.get();
 }
 
-ClientMessageStream::ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer)
-    : bus_(bus), metrics_(metrics), buffer_(buffer) {}
+ClientMessageStream::ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings)
+    : bus_(bus), metrics_(metrics), settings_(settings) {}
 
 bool ClientMessageStream::push(const v1::ClientMessage& message) {
   {
     std::lock_guard lock(mu_);
     if (finishing_) return false;
     if (writing_) {
-      if (pending_.size() >= buffer_) {
+      const std::size_t bytes = message.ByteSizeLong();
+      while (!pending_.empty() && (pending_.size() >= settings_.client_stream_buffer ||
+                                   pending_bytes_ + bytes > settings_.client_stream_buffer_bytes)) {
+        pending_bytes_ -= pending_.front().ByteSizeLong();
         pending_.pop_front();
         metrics_.client_message_stream_dropped();
       }
       pending_.push_back(message);
+      pending_bytes_ += bytes;
       return true;
     }
     writing_ = true;
@@ -52,9 +61,11 @@ void ClientMessageStream::OnWriteDone(bool ok) {
     if (ok && !pending_.empty()) {
       current_ = std::move(pending_.front());
       pending_.pop_front();
+      pending_bytes_ -= current_.ByteSizeLong();
       write_next = true;
     } else {
       pending_.clear();
+      pending_bytes_ = 0;
       writing_ = false;
       finish_now = finish_deferred_;
       finish_deferred_ = false;
@@ -72,7 +83,10 @@ void ClientMessageStream::finish(grpc::Status status, bool flush) {
     std::lock_guard lock(mu_);
     if (finishing_) return;
     finishing_ = true;
-    if (!flush) pending_.clear();
+    if (!flush) {
+      pending_.clear();
+      pending_bytes_ = 0;
+    }
     finish_status_ = std::move(status);
     if (writing_) {
       finish_deferred_ = true;
@@ -113,12 +127,16 @@ std::size_t ClientMessageBus::publish(const gateway::UpstreamMessage& message) {
   return taken;
 }
 
-bool ClientMessageBus::attach(std::shared_ptr<ClientMessageStream> stream) {
+grpc::Status ClientMessageBus::attach(std::shared_ptr<ClientMessageStream> stream) {
   std::lock_guard lock(mu_);
-  if (closed_) return false;
+  if (closed_) return {grpc::StatusCode::UNAVAILABLE, "server shutting down"};
+  if (streams_.size() >= settings_.max_client_streams) {
+    return {grpc::StatusCode::RESOURCE_EXHAUSTED,
+            "at most " + std::to_string(settings_.max_client_streams) + " StreamClientMessages streams may be open"};
+  }
   streams_.push_back(std::move(stream));
   metrics_.client_stream_consumers(1);
-  return true;
+  return grpc::Status::OK;
 }
 
 void ClientMessageBus::detach(ClientMessageStream* stream) {

@@ -1,7 +1,8 @@
 #pragma once
 // Carries {"type":"message"} frames from WebSocket sessions to the open
 // StreamClientMessages streams. Every stream gets every message; a stream
-// that lags more than its buffer loses its oldest messages (counted).
+// that lags more than its buffer (messages or bytes) loses its oldest
+// messages (counted). The number of streams is bounded too.
 // Thread-safe: publish() runs on event loops, the rest on gRPC threads.
 #include <grpcpp/grpcpp.h>
 
@@ -13,6 +14,7 @@
 #include "common/metrics.hpp"
 #include "gateway/upstream.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
+#include "services/settings.hpp"
 
 namespace notify::services {
 
@@ -24,9 +26,9 @@ class ClientMessageBus;
 class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
                             public std::enable_shared_from_this<ClientMessageStream> {
  public:
-  static ClientMessageStream* start(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer);
+  static ClientMessageStream* start(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings);
 
-  ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, std::size_t buffer);
+  ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings);
 
   // Queues a message; false once the stream is finishing.
   bool push(const v1::ClientMessage& message);
@@ -41,11 +43,12 @@ class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
  private:
   ClientMessageBus& bus_;
   Metrics& metrics_;
-  std::size_t buffer_;
+  const ServiceSettings& settings_;
   std::shared_ptr<ClientMessageStream> self_;  // gRPC's reference, until OnDone
 
   std::mutex mu_;
   std::deque<v1::ClientMessage> pending_;
+  std::size_t pending_bytes_ = 0;
   v1::ClientMessage current_;  // the message being written; touched only by the writer
   bool writing_ = false;
   bool finishing_ = false;
@@ -55,12 +58,13 @@ class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
 
 class ClientMessageBus : public gateway::UpstreamSink {
  public:
-  explicit ClientMessageBus(Metrics& metrics) : metrics_(metrics) {}
+  ClientMessageBus(Metrics& metrics, const ServiceSettings& settings) : metrics_(metrics), settings_(settings) {}
 
   std::size_t publish(const gateway::UpstreamMessage& message) override;
 
-  // False when the bus is closed (shutting down).
-  bool attach(std::shared_ptr<ClientMessageStream> stream);
+  // OK, or the status to end the stream with: UNAVAILABLE when shutting
+  // down, RESOURCE_EXHAUSTED at --max-client-streams.
+  grpc::Status attach(std::shared_ptr<ClientMessageStream> stream);
   void detach(ClientMessageStream* stream);
   // Finishes every stream with OK once its queued messages are written, and
   // refuses new streams.
@@ -69,6 +73,7 @@ class ClientMessageBus : public gateway::UpstreamSink {
 
  private:
   Metrics& metrics_;
+  const ServiceSettings& settings_;
   std::mutex mu_;
   std::vector<std::shared_ptr<ClientMessageStream>> streams_;
   bool closed_ = false;

@@ -22,6 +22,20 @@ bool NotificationService::refuse_if_draining(grpc::ServerUnaryReactor* reactor) 
   return true;
 }
 
+bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
+  if (inflight_.fetch_add(1, std::memory_order_relaxed) < settings_.max_inflight_requests) return true;
+  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "more than " + std::to_string(settings_.max_inflight_requests) +
+                       " requests in flight; retry with backoff"});
+  return false;
+}
+
+void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
+  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  reactor->Finish(grpc::Status::OK);
+}
+
 grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
                                                       const v1::NotifyRequest* request,
                                                       v1::NotifyResponse* response) {
@@ -35,11 +49,12 @@ grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContex
     reactor->Finish(status);
     return reactor;
   }
+  if (!admit(reactor)) return reactor;
   metrics_.notification_received();
   response->set_id(n.id);
-  hub_.notify(std::move(users), notification_frame(n, {}), [reactor, response](std::uint32_t delivered) {
+  hub_.notify(std::move(users), notification_frame(n, {}), [this, reactor, response](std::uint32_t delivered) {
     response->set_delivered_connections(delivered);
-    reactor->Finish(grpc::Status::OK);
+    finish(reactor);
   });
   return reactor;
 }
@@ -56,12 +71,13 @@ grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerCon
     reactor->Finish(status);
     return reactor;
   }
+  if (!admit(reactor)) return reactor;
   metrics_.broadcast_received();
   response->set_id(n.id);
   hub_.broadcast(request->topic(), notification_frame(n, request->topic()),
-                 [reactor, response](std::uint32_t delivered) {
+                 [this, reactor, response](std::uint32_t delivered) {
                    response->set_delivered_connections(delivered);
-                   reactor->Finish(grpc::Status::OK);
+                   finish(reactor);
                  });
   return reactor;
 }
@@ -78,11 +94,12 @@ grpc::ServerUnaryReactor* NotificationService::Disconnect(grpc::CallbackServerCo
     reactor->Finish(status);
     return reactor;
   }
+  if (!admit(reactor)) return reactor;
   std::string reason = request->reason().empty() ? "disconnected by server" : request->reason();
   hub_.disconnect(std::move(users), gateway::protocol::close_code::disconnected, std::move(reason),
-                  [reactor, response](std::uint32_t closed) {
+                  [this, reactor, response](std::uint32_t closed) {
                     response->set_closed_connections(closed);
-                    reactor->Finish(grpc::Status::OK);
+                    finish(reactor);
                   });
   return reactor;
 }
@@ -97,17 +114,18 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
     reactor->Finish(status);
     return reactor;
   }
-  hub_.presence(users, [reactor, response, users](std::vector<std::uint32_t> counts) {
+  if (!admit(reactor)) return reactor;
+  hub_.presence(users, [this, reactor, response, users](std::vector<std::uint32_t> counts) {
     auto& map = *response->mutable_connections();
     for (std::size_t i = 0; i < users.size(); ++i) map[users[i]] = counts[i];
-    reactor->Finish(grpc::Status::OK);
+    finish(reactor);
   });
   return reactor;
 }
 
 grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMessages(
     grpc::CallbackServerContext*, const v1::StreamClientMessagesRequest*) {
-  auto* stream = ClientMessageStream::start(bus_, metrics_, settings_.client_stream_buffer);
+  auto* stream = ClientMessageStream::start(bus_, metrics_, settings_);
   if (draining_.load(std::memory_order_relaxed)) stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
   return stream;
 }

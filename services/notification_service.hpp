@@ -34,12 +34,19 @@ class NotificationService final : public v1::NotificationService::CallbackServic
  private:
   // Finishes `reactor` with UNAVAILABLE if draining; true if it did.
   bool refuse_if_draining(grpc::ServerUnaryReactor* reactor);
+  // Counts one request handed to the hub; finishes `reactor` with
+  // RESOURCE_EXHAUSTED and returns false at --max-inflight-requests, so a
+  // backend outpacing the event loops can't queue work without bound.
+  bool admit(grpc::ServerUnaryReactor* reactor);
+  // The hub answered: the request no longer counts; then finishes it.
+  void finish(grpc::ServerUnaryReactor* reactor);
 
   gateway::Hub& hub_;
   ClientMessageBus& bus_;
   Metrics& metrics_;
   const ServiceSettings& settings_;
   std::atomic<bool> draining_{false};
+  std::atomic<std::size_t> inflight_{0};
 };
 
 }  // namespace notify::services

@@ -15,10 +15,12 @@ namespace {
 // A StreamClientMessages call read on its own thread.
 class Consumer {
  public:
-  explicit Consumer(TestServer& server) : stub_(server.stub()) {
+  // With `read` false nothing is read until the stream ends: a stalled consumer.
+  explicit Consumer(TestServer& server, bool read = true) : stub_(server.stub()) {
     reader_ = stub_->StreamClientMessages(&context_, v1::StreamClientMessagesRequest{});
     // Wait for the server's headers: then the stream is registered.
     reader_->WaitForInitialMetadata();
+    if (!read) return;
     thread_ = std::thread([this] {
       v1::ClientMessage message;
       while (reader_->Read(&message)) {
@@ -34,7 +36,11 @@ class Consumer {
   }
   ~Consumer() {
     context_.TryCancel();
-    thread_.join();
+    if (thread_.joinable()) {
+      thread_.join();
+    } else {
+      reader_->Finish();
+    }
   }
 
   std::optional<v1::ClientMessage> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
@@ -128,6 +134,29 @@ TEST(ClientMessages, AConsumerThatLeavesStopsCounting) {
   ASSERT_TRUE(client->next_of_type("welcome"));
   client->send(R"({"type":"message","data":1})");
   EXPECT_EQ(client->next_json()->at("code"), "no_consumer");
+}
+
+TEST(ClientMessages, AStalledConsumerCostsAtMostItsByteBudget) {
+  TestServer server({"--client-stream-buffer", "100000", "--client-stream-buffer-bytes", "1048576"});
+  Consumer stalled(server, /*read=*/false);
+  auto client = WsClient::connect(server.ws_port(), "/ws?user=alice");
+  ASSERT_TRUE(client->next_of_type("welcome"));
+  const std::string payload = R"({"type":"message","data":")" + std::string(60000, 'x') + "\"}";
+  for (int i = 0; i < 200; ++i) {  // 12 MB against a 1 MiB budget (plus transport buffers)
+    client->send(payload);
+    ASSERT_TRUE(client->next_of_type("ack")) << i;
+  }
+  // Far below the message count limit: only the byte budget can drop.
+  EXPECT_GT(server.metric("notify_client_messages_dropped_total"), 0);
+}
+
+TEST(ClientMessages, StreamCountIsLimited) {
+  TestServer server({"--max-client-streams", "1"});
+  Consumer first(server);
+  Consumer second(server);
+  ASSERT_TRUE(second.wait_done(std::chrono::milliseconds(5000)));
+  EXPECT_EQ(second.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_EQ(server.metric("notify_client_stream_consumers"), 1);
 }
 
 TEST(ClientMessages, StreamsEndCleanlyOnShutdown) {

@@ -1,6 +1,8 @@
 // The client protocol (docs/protocol.md) spoken by a real WebSocket client.
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
+
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -134,6 +136,34 @@ TEST(ClientProtocol, AClientCutOffMidFrameStillReceivesTheCloseCode) {
     ASSERT_TRUE(closed);
     EXPECT_EQ(closed->code, 1009) << "attempt " << attempt;
   }
+}
+
+TEST(ClientProtocol, AClientThatSentItsCloseFrameIsNoLongerCounted) {
+  TestServer server;
+  // A raw client: upgrade, then a masked close frame, and the TCP connection
+  // left open (as a client waiting for the server's FIN would).
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.ws_port()});
+  const std::string upgrade =
+      "GET /ws?user=alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+  boost::asio::write(socket, boost::asio::buffer(upgrade));
+  boost::asio::streambuf response;
+  boost::asio::read_until(socket, response, "\r\n\r\n");
+  ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
+  const unsigned char close_frame[] = {0x88, 0x82, 0x01, 0x02, 0x03, 0x04, 0x03 ^ 0x01, 0xe8 ^ 0x02};
+  boost::asio::write(socket, boost::asio::buffer(close_frame));
+
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
+  v1::NotifyRequest req;
+  req.add_user_ids("alice");
+  req.mutable_notification()->set_event("like");
+  v1::NotifyResponse resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  ASSERT_TRUE(server.stub()->Notify(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.delivered_connections(), 0u);
 }
 
 TEST(ClientProtocol, MissingOrInvalidUserIsRefusedWith400) {

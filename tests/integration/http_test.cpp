@@ -76,6 +76,16 @@ TEST(Http, MalformedRequestsAre400) {
   EXPECT_EQ(server.metric("notify_handshake_failures_total{reason=\"bad_request\"}"), 1);
 }
 
+TEST(Http, EndlessChunkExtensionIsRefusedWithinABoundedBuffer) {
+  TestServer server;
+  // Beast bounds headers and bodies but not chunk extensions: the session's
+  // buffer limit must stop this instead of growing with every byte.
+  const std::string head = "GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n1;ext=";
+  const std::string reply = raw_exchange(server.ws_port(), head + std::string(256 * 1024, 'a'));
+  EXPECT_EQ(reply.rfind("HTTP/1.1 400", 0), 0u) << reply.substr(0, 200);
+  EXPECT_EQ(server.metric("notify_handshake_failures_total{reason=\"bad_request\"}"), 1);
+}
+
 TEST(Http, SlowHandshakeIsCutOffAndOthersAreServed) {
   TestServer server({"--handshake-timeout", "0.5"});
   const auto start = std::chrono::steady_clock::now();

@@ -55,6 +55,12 @@ TEST(ProtocolParse, RawDataSurvivesTrickyStrings) {
   EXPECT_EQ(boost::json::parse(r.data_json).at("t").at(0).at("u"), "\\");
 }
 
+TEST(ProtocolParse, EscapedDuplicateDataKeyForwardsWhatWasValidated) {
+  // Boost.JSON keeps the last "data" after unescaping; so must the forwarder.
+  const Request r = parse_ok(R"({"type":"message","data":{"amount":1},"d\u0061ta":{"amount":1000}})");
+  EXPECT_EQ(boost::json::parse(r.data_json), boost::json::parse(R"({"amount":1000})"));
+}
+
 TEST(ProtocolRawMember, FindsMembersAsWritten) {
   EXPECT_EQ(raw_member(R"( { "a" : [1, {"b":2}] , "c":"x" } )", "a"), R"([1, {"b":2}])");
   EXPECT_EQ(raw_member(R"({"a":1,"c":"x"})", "c"), R"("x")");

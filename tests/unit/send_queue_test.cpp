@@ -66,6 +66,24 @@ TEST(SendQueue, DropOldestNeverDropsTheFrameInFlight) {
   EXPECT_EQ(q.begin_write()->payload, "ccccc");
 }
 
+TEST(SendQueue, DropOldestDropsSeveralBehindTheFrameInFlight) {
+  QueueLimits limits{100, 12, OverflowPolicy::drop_oldest};
+  SendQueue q(limits);
+  q.push(frame(4, 'a'));
+  q.push(frame(4, 'b'));
+  q.push(frame(4, 'c'));
+  q.begin_write();
+  const auto r = q.push(frame(8, 'd'));  // needs 8 free: 'b' and 'c' go
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.dropped, 2u);
+  EXPECT_EQ(q.size(), 2u);
+  EXPECT_EQ(q.bytes(), 12u);
+  EXPECT_EQ(q.end_write()->payload, "aaaa");
+  EXPECT_EQ(q.begin_write()->payload, "dddddddd");
+  EXPECT_EQ(q.end_write()->payload, "dddddddd");
+  EXPECT_TRUE(q.empty());
+}
+
 TEST(SendQueue, DropOldestRefusesFrameLargerThanBudget) {
   QueueLimits limits{100, 10, OverflowPolicy::drop_oldest};
   SendQueue q(limits);
