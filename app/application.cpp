@@ -44,8 +44,9 @@ void Application::start() {
   c_->grpc.start();
   c_->started = true;
   const auto& g = c_->config.gateway;
-  log::warn("development identity mode: clients choose their user id with ?user=, so anyone can connect as anyone; "
-            "do not expose this port to untrusted clients");
+  log::warn(
+      "development identity mode: clients choose their user id with ?user=, so anyone can connect as anyone; "
+      "do not expose this port to untrusted clients");
   log::info("listening", {{"bind", g.bind_address},
                           {"ws_port", c_->gateway.ws_port()},
                           {"grpc_port", c_->grpc.port()},

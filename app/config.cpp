@@ -1,8 +1,8 @@
 #include "app/config.hpp"
 
+#include <sched.h>
 #include <CLI/CLI.hpp>
 #include <boost/asio/ip/address.hpp>
-#include <sched.h>
 
 #include <cmath>
 #include <fstream>
@@ -98,7 +98,8 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   cli.add_option("--metrics-port", g.metrics_port, "Prometheus /metrics port (0 = any free port)")
       ->envname("NOTIFY_METRICS_PORT")
       ->capture_default_str();
-  cli.add_option("--threads", g.threads, "Event-loop threads; 0 = one per usable CPU (affinity mask and cgroup CPU limit)")
+  cli.add_option("--threads", g.threads,
+                 "Event-loop threads; 0 = one per usable CPU (affinity mask and cgroup CPU limit)")
       ->envname("NOTIFY_THREADS")
       ->check(CLI::Range(0, 256))
       ->capture_default_str();

@@ -32,7 +32,7 @@ std::string new_uuid_v7() {
   const auto ms = static_cast<std::uint64_t>(unix_millis()) & 0xffffffffffffULL;
   const std::uint64_t r1 = generator()();
   const std::uint64_t r2 = generator()();
-  const std::uint64_t rand_a = r1 & 0xfff;                                    // 12 bits
+  const std::uint64_t rand_a = r1 & 0xfff;                                   // 12 bits
   const std::uint64_t rand_b = (r2 & 0x3fffffffffffffffULL) | (1ULL << 63);  // variant 10
   std::string out;
   out.reserve(36);

@@ -27,8 +27,8 @@ class Field {
   Field(std::string_view key, const char* value);
   Field(std::string_view key, bool value);
   template <typename Int>
-    requires std::is_integral_v<Int>
-  Field(std::string_view key, Int value) : key_(key), value_(std::to_string(value)), quoted_(false) {}
+  requires std::is_integral_v<Int> Field(std::string_view key, Int value)
+      : key_(key), value_(std::to_string(value)), quoted_(false) {}
   Field(std::string_view key, double value);
 
   std::string_view key() const { return key_; }
@@ -44,7 +44,9 @@ class Field {
 using Fields = std::initializer_list<Field>;
 
 void write(Level level, std::string_view message, Fields fields = {});
-inline void debug(std::string_view m, Fields f = {}) { if (enabled(Level::debug)) write(Level::debug, m, f); }
+inline void debug(std::string_view m, Fields f = {}) {
+  if (enabled(Level::debug)) write(Level::debug, m, f);
+}
 inline void info(std::string_view m, Fields f = {}) { write(Level::info, m, f); }
 inline void warn(std::string_view m, Fields f = {}) { write(Level::warn, m, f); }
 inline void error(std::string_view m, Fields f = {}) { write(Level::error, m, f); }

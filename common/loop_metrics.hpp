@@ -30,9 +30,8 @@ class LoopGauge {
 };
 
 // Upper bounds in seconds, shared by every latency histogram of the service.
-inline constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-                                                           0.01,   0.025,   0.05,   0.1,   0.25,   0.5,
-                                                           1.0,    2.5,     5.0,    10.0};
+inline constexpr std::array<double, 16> kLatencyBuckets = {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                           0.05,   0.1,     0.25,   0.5,   1.0,    2.5,   5.0,  10.0};
 
 class LoopHistogram {
  public:

@@ -4,7 +4,6 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <prometheus/collectable.h>
 #include <prometheus/counter.h>
 #include <prometheus/family.h>
@@ -12,6 +11,7 @@
 #include <prometheus/histogram.h>
 #include <prometheus/registry.h>
 #include <prometheus/text_serializer.h>
+#include <fstream>
 #include <sstream>
 #include <string_view>
 
@@ -25,9 +25,10 @@ constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> k
     "Notify", "Broadcast", "Disconnect", "GetPresence", "StreamClientMessages", "Health", "Reflection", "other"};
 
 constexpr std::array<const char*, 17> kGrpcCodeNames = {
-    "OK",           "CANCELLED",          "UNKNOWN",           "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-    "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED",
-    "OUT_OF_RANGE", "UNIMPLEMENTED",      "INTERNAL",          "UNAVAILABLE",      "DATA_LOSS",         "UNAUTHENTICATED"};
+    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
+    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
+    "DATA_LOSS", "UNAUTHENTICATED"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
     "subscribe", "unsubscribe", "ping", "message", "invalid"};
@@ -108,8 +109,8 @@ class Metrics::LoopCollector : public prometheus::Collectable {
     out.push_back(family("notify_send_queue_bytes", "Payload bytes waiting in client send queues.", MetricType::Gauge));
     out.back().metric.push_back(gauge_value(sum(&LoopMetrics::queued_bytes)));
 
-    out.push_back(family("notify_client_messages_total", "Frames received from clients, by type.",
-                         MetricType::Counter));
+    out.push_back(
+        family("notify_client_messages_total", "Frames received from clients, by type.", MetricType::Counter));
     for (std::size_t t = 0; t < kClientMessageTypeNames.size(); ++t) {
       double total = 0;
       for (const auto& l : loops_) total += static_cast<double>(l->client_messages[t].value());
@@ -170,8 +171,8 @@ class Metrics::ProcessCollector : public prometheus::Collectable {
         out.push_back(family("process_resident_memory_bytes", "Resident memory size in bytes.", MetricType::Gauge));
         out.back().metric.push_back(gauge_value(std::stod(f[21]) * page));
         if (const double boot = boot_time(); boot > 0) {
-          out.push_back(family("process_start_time_seconds",
-                               "Start time of the process since unix epoch in seconds.", MetricType::Gauge));
+          out.push_back(family("process_start_time_seconds", "Start time of the process since unix epoch in seconds.",
+                               MetricType::Gauge));
           out.back().metric.push_back(gauge_value(boot + start_ticks / ticks));
         }
       }

@@ -14,7 +14,7 @@ struct GatewayContext {
 
   const GatewaySettings& settings;
   Metrics& metrics;
-  UpstreamSink* upstream;              // may be null: messages are then refused
+  UpstreamSink* upstream;             // may be null: messages are then refused
   std::atomic<bool> draining{false};  // set once on shutdown; /readyz answers 503
 };
 

@@ -43,9 +43,9 @@ void GatewayServer::start() {
   }
   ws_port_ = ws_endpoint.port();
 
-  auto metrics_listener = std::make_shared<Listener>(*shards_.front(), context_, HttpRole::metrics,
-                                                     endpoint_for(settings_.bind_address, settings_.metrics_port),
-                                                     false);
+  auto metrics_listener =
+      std::make_shared<Listener>(*shards_.front(), context_, HttpRole::metrics,
+                                 endpoint_for(settings_.bind_address, settings_.metrics_port), false);
   metrics_port_ = metrics_listener->port();
   listeners_.push_back(std::move(metrics_listener));
 

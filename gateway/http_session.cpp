@@ -21,7 +21,9 @@ namespace {
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024;  // no endpoint takes a body
 
-bool is_parse_error(beast::error_code ec) { return ec.category() == http::make_error_code(http::error::bad_target).category(); }
+bool is_parse_error(beast::error_code ec) {
+  return ec.category() == http::make_error_code(http::error::bad_target).category();
+}
 
 }  // namespace
 
@@ -193,8 +195,7 @@ void HttpSession::send(Response&& response) {
   if (response.body().size() > 0 || !response.has_content_length()) response.prepare_payload();
   response_ = std::make_shared<Response>(std::move(response));
   const bool close = response_->need_eof();
-  http::async_write(stream_, *response_,
-                    beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
+  http::async_write(stream_, *response_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
 }
 
 void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {

@@ -17,9 +17,7 @@ using reuse_port_option = asio::detail::socket_option::boolean<SOL_SOCKET, SO_RE
 
 namespace {
 
-std::string describe(const tcp::endpoint& ep) {
-  return ep.address().to_string() + ":" + std::to_string(ep.port());
-}
+std::string describe(const tcp::endpoint& ep) { return ep.address().to_string() + ":" + std::to_string(ep.port()); }
 
 }  // namespace
 
@@ -34,8 +32,7 @@ void ensure_port_free(const tcp::endpoint& endpoint) {
   if (ec) throw std::runtime_error("cannot listen on " + describe(endpoint) + ": " + ec.message());
 }
 
-Listener::Listener(Shard& shard, GatewayContext& context, HttpRole role, const tcp::endpoint& endpoint,
-                   bool reuse_port)
+Listener::Listener(Shard& shard, GatewayContext& context, HttpRole role, const tcp::endpoint& endpoint, bool reuse_port)
     : shard_(shard), ctx_(context), role_(role), acceptor_(shard.context()), retry_timer_(shard.context()) {
   boost::system::error_code ec;
   acceptor_.open(endpoint.protocol(), ec);
@@ -60,8 +57,7 @@ void Listener::stop() {
 }
 
 void Listener::do_accept() {
-  acceptor_.async_accept(shard_.context(),
-                         beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
+  acceptor_.async_accept(shard_.context(), beast::bind_front_handler(&Listener::on_accept, shared_from_this()));
 }
 
 void Listener::on_accept(beast::error_code ec, tcp::socket socket) {

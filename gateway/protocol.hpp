@@ -12,12 +12,12 @@ namespace notify::gateway::protocol {
 // WebSocket close codes the gateway uses (docs/protocol.md).
 namespace close_code {
 inline constexpr std::uint16_t normal = 1000;
-inline constexpr std::uint16_t going_away = 1001;  // server shutting down
+inline constexpr std::uint16_t going_away = 1001;        // server shutting down
 inline constexpr std::uint16_t unsupported_data = 1003;  // binary frame
 inline constexpr std::uint16_t policy_violation = 1008;  // too many invalid messages
-inline constexpr std::uint16_t too_big = 1009;  // frame above --max-message-bytes
-inline constexpr std::uint16_t disconnected = 4000;  // Disconnect RPC
-inline constexpr std::uint16_t slow_consumer = 4008;  // send queue overflow (close policy)
+inline constexpr std::uint16_t too_big = 1009;           // frame above --max-message-bytes
+inline constexpr std::uint16_t disconnected = 4000;      // Disconnect RPC
+inline constexpr std::uint16_t slow_consumer = 4008;     // send queue overflow (close policy)
 }  // namespace close_code
 
 enum class RequestType { subscribe, unsubscribe, ping, message };

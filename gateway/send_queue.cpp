@@ -15,9 +15,7 @@ bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
   return true;
 }
 
-std::string_view to_string(OverflowPolicy policy) {
-  return policy == OverflowPolicy::close ? "close" : "drop-oldest";
-}
+std::string_view to_string(OverflowPolicy policy) { return policy == OverflowPolicy::close ? "close" : "drop-oldest"; }
 
 SendQueue::PushResult SendQueue::push(FramePtr frame) {
   PushResult result{true, 0, 0};

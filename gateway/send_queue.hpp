@@ -28,8 +28,8 @@ struct QueueLimits {
 class SendQueue {
  public:
   struct PushResult {
-    bool accepted;         // false: over the limit under the close policy, frame not queued
-    std::size_t dropped;   // frames discarded to make room (drop_oldest)
+    bool accepted;        // false: over the limit under the close policy, frame not queued
+    std::size_t dropped;  // frames discarded to make room (drop_oldest)
     std::size_t dropped_bytes;
   };
 

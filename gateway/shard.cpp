@@ -91,11 +91,11 @@ std::size_t Shard::close_all(std::uint16_t code, std::string_view reason) {
   return closed;
 }
 
-void Shard::count_users(std::span<const std::string> users,
-                        std::span<std::atomic<std::uint32_t>> counts) const {
+void Shard::count_users(std::span<const std::string> users, std::span<std::atomic<std::uint32_t>> counts) const {
   for (std::size_t i = 0; i < users.size(); ++i) {
     const auto it = users_.find(users[i]);
-    if (it != users_.end()) counts[i].fetch_add(static_cast<std::uint32_t>(it->second.size()), std::memory_order_relaxed);
+    if (it != users_.end())
+      counts[i].fetch_add(static_cast<std::uint32_t>(it->second.size()), std::memory_order_relaxed);
   }
 }
 

@@ -120,11 +120,10 @@ void WebSocketSession::handle_text(std::string_view text) {
       metrics_.client_message(ClientMessageType::subscribe);
       if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
         if (topics_.size() >= ctx_.settings.max_topics_per_connection) {
-          reply(protocol::encode_error(
-              {"too_many_topics",
-               "a connection may subscribe to at most " + std::to_string(ctx_.settings.max_topics_per_connection) +
-                   " topics",
-               request.id_json}));
+          reply(protocol::encode_error({"too_many_topics",
+                                        "a connection may subscribe to at most " +
+                                            std::to_string(ctx_.settings.max_topics_per_connection) + " topics",
+                                        request.id_json}));
           return;
         }
         topics_.push_back(request.topic);
@@ -164,9 +163,8 @@ void WebSocketSession::handle_message(protocol::Request& request) {
   message.ts_ms = unix_millis();
   const std::size_t consumers = ctx_.upstream ? ctx_.upstream->publish(message) : 0;
   if (consumers == 0) {
-    reply(protocol::encode_error({"no_consumer",
-                                  "no backend is consuming client messages; the message was not delivered",
-                                  request.id_json}));
+    reply(protocol::encode_error(
+        {"no_consumer", "no backend is consuming client messages; the message was not delivered", request.id_json}));
     return;
   }
   reply(protocol::encode_ack(request.id_json, message.id));
@@ -259,7 +257,8 @@ bool WebSocketSession::close(std::uint16_t code, std::string reason) {
 void WebSocketSession::send_close() {
   close_sent_ = true;
   ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
-    if (ec && !expected_end(ec)) log::debug("close failed", {{"connection", self->connection_id_}, {"error", ec.message()}});
+    if (ec && !expected_end(ec))
+      log::debug("close failed", {{"connection", self->connection_id_}, {"error", ec.message()}});
   });
 }
 

@@ -14,7 +14,7 @@ packages=(
 if [[ "${1:-}" == "--test" ]]; then
   # GoogleTest, the standard gRPC protos (health/reflection clients), promtool,
   # and a real browser for the end-to-end test.
-  packages+=(libgtest-dev grpc-proto prometheus chromium nodejs)
+  packages+=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format)
 fi
 
 missing=()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what is missing, then builds and runs the whole test suite:
+# Installs what is missing, then checks the formatting and builds and runs the
+# whole test suite:
 #   1. warnings-as-errors build, unit + integration tests (ctest)
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the browser end-to-end test (headless Chromium)
@@ -12,6 +13,10 @@ jobs=$(nproc)
 scripts/install-deps.sh --test
 
 stage() { printf '\n=== %s ===\n' "$*"; }
+
+stage "format (clang-format)"
+find app common gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
+  xargs clang-format --dry-run --Werror
 
 stage "build (warnings as errors)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOTIFY_WERROR=ON >/dev/null

@@ -25,9 +25,9 @@ bool NotificationService::refuse_if_draining(grpc::ServerUnaryReactor* reactor) 
 bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
   if (inflight_.fetch_add(1, std::memory_order_relaxed) < settings_.max_inflight_requests) return true;
   inflight_.fetch_sub(1, std::memory_order_relaxed);
-  reactor->Finish({grpc::StatusCode::RESOURCE_EXHAUSTED,
-                   "more than " + std::to_string(settings_.max_inflight_requests) +
-                       " requests in flight; retry with backoff"});
+  reactor->Finish(
+      {grpc::StatusCode::RESOURCE_EXHAUSTED,
+       "more than " + std::to_string(settings_.max_inflight_requests) + " requests in flight; retry with backoff"});
   return false;
 }
 
@@ -37,8 +37,7 @@ void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
 }
 
 grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
-                                                      const v1::NotifyRequest* request,
-                                                      v1::NotifyResponse* response) {
+                                                      const v1::NotifyRequest* request, v1::NotifyResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (refuse_if_draining(reactor)) return reactor;
   std::vector<std::string> users;
@@ -126,7 +125,8 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
 grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMessages(
     grpc::CallbackServerContext*, const v1::StreamClientMessagesRequest*) {
   auto* stream = ClientMessageStream::start(bus_, metrics_, settings_);
-  if (draining_.load(std::memory_order_relaxed)) stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  if (draining_.load(std::memory_order_relaxed))
+    stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
   return stream;
 }
 

@@ -20,8 +20,8 @@ grpc::Status validate_notification(const v1::Notification& n, bool present, cons
     return invalid("notification.event must be 1 to 64 characters from [A-Za-z0-9_.:-]");
   }
   if (n.data_json().size() > settings.max_payload_bytes) {
-    return invalid("notification.data_json is " + std::to_string(n.data_json().size()) +
-                   " bytes; the limit is " + std::to_string(settings.max_payload_bytes));
+    return invalid("notification.data_json is " + std::to_string(n.data_json().size()) + " bytes; the limit is " +
+                   std::to_string(settings.max_payload_bytes));
   }
   if (!n.data_json().empty()) {
     if (auto problem = gateway::protocol::check_json(n.data_json())) {

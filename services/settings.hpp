@@ -9,12 +9,12 @@ namespace notify::services {
 struct ServiceSettings {
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 50051;
-  std::size_t max_payload_bytes = 64 * 1024;   // Notification.data_json
-  std::size_t max_ids_per_request = 1000;      // user_ids per Notify / Disconnect / GetPresence
-  std::size_t client_stream_buffer = 1024;     // messages a StreamClientMessages stream may lag
+  std::size_t max_payload_bytes = 64 * 1024;          // Notification.data_json
+  std::size_t max_ids_per_request = 1000;             // user_ids per Notify / Disconnect / GetPresence
+  std::size_t client_stream_buffer = 1024;            // messages a StreamClientMessages stream may lag
   std::size_t client_stream_buffer_bytes = 16 << 20;  // and their bytes
-  std::size_t max_client_streams = 64;         // open StreamClientMessages streams
-  std::size_t max_inflight_requests = 4096;    // Notify/Broadcast/Disconnect/GetPresence being fanned out
+  std::size_t max_client_streams = 64;                // open StreamClientMessages streams
+  std::size_t max_inflight_requests = 4096;           // Notify/Broadcast/Disconnect/GetPresence being fanned out
   std::size_t max_receive_message_bytes = 4 * 1024 * 1024;
 };
 

@@ -155,8 +155,8 @@ TEST(GrpcApi, BroadcastToTopicReachesOnlySubscribers) {
 }
 
 TEST(GrpcApi, BadArgumentsAreInvalidArgumentWithAReason) {
-  TestServer server({"--max-ids-per-request", "3", "--max-payload-bytes", "64", "--send-queue-max-bytes",
-                     "65536", "--grpc-max-message-bytes", "131072"});
+  TestServer server({"--max-ids-per-request", "3", "--max-payload-bytes", "64", "--send-queue-max-bytes", "65536",
+                     "--grpc-max-message-bytes", "131072"});
   struct Case {
     std::string name;
     std::function<void(v1::NotifyRequest&)> mutate;
@@ -165,7 +165,11 @@ TEST(GrpcApi, BadArgumentsAreInvalidArgumentWithAReason) {
   const std::vector<Case> cases = {
       {"no users", [](auto& r) { r.clear_user_ids(); }, "user_ids"},
       {"bad user", [](auto& r) { r.set_user_ids(0, "no spaces"); }, "user_ids[0]"},
-      {"too many", [](auto& r) { for (int i = 0; i < 3; ++i) r.add_user_ids("u" + std::to_string(i)); }, "limit is 3"},
+      {"too many",
+       [](auto& r) {
+         for (int i = 0; i < 3; ++i) r.add_user_ids("u" + std::to_string(i));
+       },
+       "limit is 3"},
       {"no notification", [](auto& r) { r.clear_notification(); }, "notification is required"},
       {"no event", [](auto& r) { r.mutable_notification()->clear_event(); }, "notification.event"},
       {"bad json", [](auto& r) { r.mutable_notification()->set_data_json("{\"a\":}"); }, "not valid JSON"},
@@ -357,8 +361,8 @@ TEST(GrpcApi, ReadmeGrpcurlCommandWorksThroughReflectionAlone) {
   grpc::Slice reply_slice;
   ASSERT_TRUE(response_buffer.DumpToSingleSlice(&reply_slice).ok());
   std::unique_ptr<google::protobuf::Message> response(factory.GetPrototype(method->output_type())->New());
-  ASSERT_TRUE(response->ParseFromString(std::string(reinterpret_cast<const char*>(reply_slice.begin()),
-                                                    reply_slice.size())));
+  ASSERT_TRUE(
+      response->ParseFromString(std::string(reinterpret_cast<const char*>(reply_slice.begin()), reply_slice.size())));
   std::string reply_json;
   ASSERT_TRUE(google::protobuf::util::MessageToJsonString(*response, &reply_json).ok());
   const auto reply = boost::json::parse(reply_json);

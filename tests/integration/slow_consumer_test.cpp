@@ -30,8 +30,10 @@ std::int64_t queued_bytes(TestServer& server) {
 }
 
 std::vector<std::string> flags(const char* policy) {
-  return {"--send-queue-max-bytes", std::to_string(kQueueBytes), "--send-queue-max-messages", "10000",
-          "--slow-consumer-policy", policy, "--close-timeout", "2"};
+  return {"--send-queue-max-bytes",    std::to_string(kQueueBytes),
+          "--send-queue-max-messages", "10000",
+          "--slow-consumer-policy",    policy,
+          "--close-timeout",           "2"};
 }
 
 // Broadcasts numbered notifications; checks the queue bound after each one.

@@ -159,7 +159,8 @@ std::optional<boost::json::value> WsClient::next_json(std::chrono::milliseconds 
 std::optional<boost::json::value> WsClient::next_of_type(const std::string& type, std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
     if (left.count() <= 0) return std::nullopt;
     auto value = next_json(left);
     if (!value) return std::nullopt;
@@ -181,9 +182,7 @@ bool WsClient::closed() {
 
 void WsClient::close() {
   auto* impl = impl_.get();
-  asio::post(impl->ioc, [impl] {
-    impl->ws.async_close(websocket::close_code::normal, [](beast::error_code) {});
-  });
+  asio::post(impl->ioc, [impl] { impl->ws.async_close(websocket::close_code::normal, [](beast::error_code) {}); });
 }
 
 std::size_t WsClient::frames_received() {

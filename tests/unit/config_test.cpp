@@ -81,9 +81,9 @@ TEST(Config, HelpListsEveryFlagWithItsVariable) {
   const auto r = parse({"--help"});
   EXPECT_FALSE(r.config);
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* s : {"--ws-port", "NOTIFY_WS_PORT", "--grpc-port", "NOTIFY_GRPC_PORT", "--metrics-port",
-                        "NOTIFY_METRICS_PORT", "--bind", "--threads", "--log-format", "--slow-consumer-policy",
-                        "development-only"}) {
+  for (const char* s :
+       {"--ws-port", "NOTIFY_WS_PORT", "--grpc-port", "NOTIFY_GRPC_PORT", "--metrics-port", "NOTIFY_METRICS_PORT",
+        "--bind", "--threads", "--log-format", "--slow-consumer-policy", "development-only"}) {
     EXPECT_NE(r.output.find(s), std::string::npos) << s;
   }
 }

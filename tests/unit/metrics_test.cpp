@@ -26,9 +26,9 @@ TEST(Metrics, LoopCountersAreSummedAcrossLoops) {
 
 TEST(Metrics, DeliveryHistogramIsCumulative) {
   Metrics m(2);
-  m.loop(0).delivery_latency.observe(std::chrono::microseconds(50));   // <= 0.0001
-  m.loop(1).delivery_latency.observe(std::chrono::milliseconds(3));    // <= 0.005
-  m.loop(1).delivery_latency.observe(std::chrono::seconds(20));        // +Inf
+  m.loop(0).delivery_latency.observe(std::chrono::microseconds(50));  // <= 0.0001
+  m.loop(1).delivery_latency.observe(std::chrono::milliseconds(3));   // <= 0.005
+  m.loop(1).delivery_latency.observe(std::chrono::seconds(20));       // +Inf
   const std::string text = m.scrape();
   EXPECT_EQ(sample_value(text, "notify_delivery_latency_seconds_bucket{le=\"0.0001\"}"), 1);
   EXPECT_EQ(sample_value(text, "notify_delivery_latency_seconds_bucket{le=\"0.0025\"}"), 1);

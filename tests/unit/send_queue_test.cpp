@@ -5,9 +5,7 @@
 namespace notify::gateway {
 namespace {
 
-FramePtr frame(std::size_t bytes, char fill = 'x') {
-  return make_control_frame(std::string(bytes, fill));
-}
+FramePtr frame(std::size_t bytes, char fill = 'x') { return make_control_frame(std::string(bytes, fill)); }
 
 TEST(SendQueue, QueuesWithinLimits) {
   QueueLimits limits{4, 100, OverflowPolicy::close};
