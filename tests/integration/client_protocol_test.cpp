@@ -9,12 +9,6 @@
 namespace notify::testing {
 namespace {
 
-std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user) {
-  auto client = WsClient::connect(server.ws_port(), "/ws?user=" + user);
-  EXPECT_TRUE(client->next_of_type("welcome").has_value());
-  return client;
-}
-
 TEST(ClientProtocol, WelcomeComesFirstWithIdentity) {
   TestServer server;
   auto client = WsClient::connect(server.ws_port(), "/ws?user=alice%40example.com");
@@ -156,14 +150,7 @@ TEST(ClientProtocol, AClientThatSentItsCloseFrameIsNoLongerCounted) {
   boost::asio::write(socket, boost::asio::buffer(close_frame));
 
   EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
-  v1::NotifyRequest req;
-  req.add_user_ids("alice");
-  req.mutable_notification()->set_event("like");
-  v1::NotifyResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  ASSERT_TRUE(server.stub()->Notify(&ctx, req, &resp).ok());
-  EXPECT_EQ(resp.delivered_connections(), 0u);
+  EXPECT_EQ(notify(server, {"alice"}, "like", "{}").delivered_connections(), 0u);
 }
 
 TEST(ClientProtocol, MissingOrInvalidUserIsRefusedWith400) {

@@ -19,47 +19,19 @@ namespace {
 
 using v1::NotificationService;
 
-// Connects a user and consumes its welcome frame.
-std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user) {
-  auto client = WsClient::connect(server.ws_port(), "/ws?user=" + user);
-  auto welcome = client->next_of_type("welcome");
-  EXPECT_TRUE(welcome.has_value());
-  if (welcome) {
-    EXPECT_EQ(welcome->at("user_id"), user.c_str());
-  }
-  return client;
-}
-
-v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
-                          const std::string& data, grpc::Status* status_out = nullptr) {
-  v1::NotifyRequest req;
-  for (auto& u : users) req.add_user_ids(u);
-  req.mutable_notification()->set_event(event);
-  req.mutable_notification()->set_data_json(data);
-  v1::NotifyResponse resp;
+// One request/response on a fresh reflection stream, as grpcurl does per question.
+grpc::reflection::v1alpha::ServerReflectionResponse ask_reflection(
+    TestServer& server, const grpc::reflection::v1alpha::ServerReflectionRequest& request) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(server.channel());
   grpc::ClientContext ctx;
   set_deadline(ctx);
-  grpc::Status status = server.stub()->Notify(&ctx, req, &resp);
-  if (status_out) {
-    *status_out = status;
-  } else {
-    EXPECT_TRUE(status.ok()) << status.error_message();
-  }
-  return resp;
-}
-
-v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
-                                const std::string& data) {
-  v1::BroadcastRequest req;
-  req.set_topic(topic);
-  req.mutable_notification()->set_event(event);
-  req.mutable_notification()->set_data_json(data);
-  v1::BroadcastResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  const grpc::Status status = server.stub()->Broadcast(&ctx, req, &resp);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return resp;
+  auto stream = reflection->ServerReflectionInfo(&ctx);
+  grpc::reflection::v1alpha::ServerReflectionResponse response;
+  EXPECT_TRUE(stream->Write(request));
+  EXPECT_TRUE(stream->Read(&response));
+  stream->WritesDone();
+  EXPECT_TRUE(stream->Finish().ok());
+  return response;
 }
 
 std::size_t open_on_loop(TestServer& server, std::size_t loop) {
@@ -285,31 +257,21 @@ TEST(GrpcApi, HealthServiceReportsServing) {
 
 TEST(GrpcApi, ReflectionDescribesTheServiceForGrpcurl) {
   TestServer server;
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(server.channel());
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  auto stream = reflection->ServerReflectionInfo(&ctx);
-
   grpc::reflection::v1alpha::ServerReflectionRequest list;
   list.set_list_services("");
-  ASSERT_TRUE(stream->Write(list));
-  grpc::reflection::v1alpha::ServerReflectionResponse resp;
-  ASSERT_TRUE(stream->Read(&resp));
+  const auto listed = ask_reflection(server, list);
   std::vector<std::string> names;
-  for (const auto& s : resp.list_services_response().service()) names.push_back(s.name());
+  for (const auto& s : listed.list_services_response().service()) names.push_back(s.name());
   EXPECT_NE(std::find(names.begin(), names.end(), "notify.v1.NotificationService"), names.end());
   EXPECT_NE(std::find(names.begin(), names.end(), "grpc.health.v1.Health"), names.end());
 
   grpc::reflection::v1alpha::ServerReflectionRequest symbol;
   symbol.set_file_containing_symbol("notify.v1.NotificationService");
-  ASSERT_TRUE(stream->Write(symbol));
-  ASSERT_TRUE(stream->Read(&resp));
-  ASSERT_GT(resp.file_descriptor_response().file_descriptor_proto_size(), 0);
+  const auto described = ask_reflection(server, symbol);
+  ASSERT_GT(described.file_descriptor_response().file_descriptor_proto_size(), 0);
   google::protobuf::FileDescriptorProto file;
-  ASSERT_TRUE(file.ParseFromString(resp.file_descriptor_response().file_descriptor_proto(0)));
+  ASSERT_TRUE(file.ParseFromString(described.file_descriptor_response().file_descriptor_proto(0)));
   EXPECT_EQ(file.package(), "notify.v1");
-  stream->WritesDone();
-  EXPECT_TRUE(stream->Finish().ok());
 }
 
 // What grpcurl does with the README's command, without any compiled stub:
@@ -319,17 +281,9 @@ TEST(GrpcApi, ReadmeGrpcurlCommandWorksThroughReflectionAlone) {
   TestServer server;
   auto alice = connect_user(server, "alice");
 
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(server.channel());
-  grpc::ClientContext rctx;
-  set_deadline(rctx);
-  auto stream = reflection->ServerReflectionInfo(&rctx);
   grpc::reflection::v1alpha::ServerReflectionRequest ask;
   ask.set_file_containing_symbol("notify.v1.NotificationService");
-  ASSERT_TRUE(stream->Write(ask));
-  grpc::reflection::v1alpha::ServerReflectionResponse answer;
-  ASSERT_TRUE(stream->Read(&answer));
-  stream->WritesDone();
-  ASSERT_TRUE(stream->Finish().ok());
+  const auto answer = ask_reflection(server, ask);
 
   google::protobuf::DescriptorPool pool;
   for (const auto& bytes : answer.file_descriptor_response().file_descriptor_proto()) {

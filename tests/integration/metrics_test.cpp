@@ -21,13 +21,7 @@ TEST(MetricsEndpoint, CountsRealTraffic) {
     WsClient::connect(server.ws_port(), "/ws?user=");
   } catch (const UpgradeRefused&) {
   }
-  v1::NotifyRequest req;
-  req.add_user_ids("alice");
-  req.mutable_notification()->set_event("like");
-  v1::NotifyResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  ASSERT_TRUE(server.stub()->Notify(&ctx, req, &resp).ok());
+  ASSERT_EQ(notify(server, {"alice"}, "like", "").delivered_connections(), 1u);
   ASSERT_TRUE(client->next_of_type("notification"));
 
   EXPECT_TRUE(eventually([&] { return server.metric("notify_frames_delivered_total") == 3; }));

@@ -1,5 +1,7 @@
 #include "tests/support/test_server.hpp"
 
+#include <gtest/gtest.h>
+
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -35,6 +37,48 @@ std::unique_ptr<v1::NotificationService::Stub> TestServer::stub() const {
 std::string TestServer::scrape() const { return http_request(metrics_port(), "GET", "/metrics").body; }
 
 double TestServer::metric(const std::string& sample) const { return sample_value(scrape(), sample); }
+
+std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user) {
+  auto client = WsClient::connect(server.ws_port(), "/ws?user=" + user);
+  auto welcome = client->next_of_type("welcome");
+  EXPECT_TRUE(welcome.has_value());
+  if (welcome) {
+    EXPECT_EQ(welcome->at("user_id"), user.c_str());
+  }
+  return client;
+}
+
+v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
+                          const std::string& data, grpc::Status* status_out) {
+  v1::NotifyRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  req.mutable_notification()->set_event(event);
+  req.mutable_notification()->set_data_json(data);
+  v1::NotifyResponse resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  grpc::Status status = server.stub()->Notify(&ctx, req, &resp);
+  if (status_out) {
+    *status_out = status;
+  } else {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  return resp;
+}
+
+v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
+                                const std::string& data) {
+  v1::BroadcastRequest req;
+  req.set_topic(topic);
+  req.mutable_notification()->set_event(event);
+  req.mutable_notification()->set_data_json(data);
+  v1::BroadcastResponse resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  const grpc::Status status = server.stub()->Broadcast(&ctx, req, &resp);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  return resp;
+}
 
 double sample_value(const std::string& exposition, const std::string& sample) {
   std::istringstream in(exposition);

@@ -36,6 +36,18 @@ class TestServer {
   std::unique_ptr<app::Application> app_;
 };
 
+class WsClient;
+
+// Connects `user` over WebSocket and consumes its welcome frame.
+std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user);
+
+// Calls Notify / Broadcast; a failed status fails the test unless
+// `status_out` is given to receive it.
+v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
+                          const std::string& data, grpc::Status* status_out = nullptr);
+v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
+                                const std::string& data);
+
 // Parses a sample's value out of a Prometheus text exposition; -1 if absent.
 double sample_value(const std::string& exposition, const std::string& sample);
 
