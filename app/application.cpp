@@ -14,12 +14,14 @@ struct Application::Components {
   explicit Components(Config cfg)
       : config(std::move(cfg)),
         metrics(config.gateway.threads),
+        verifier(config.keys ? std::make_unique<auth::JwtVerifier>(config.jwt_policy, config.keys) : nullptr),
         bus(metrics, config.services),
-        gateway(config.gateway, metrics, &bus),
+        gateway(config.gateway, metrics, &bus, verifier.get()),
         grpc(config.services, gateway.hub(), bus, metrics) {}
 
   Config config;
   Metrics metrics;
+  std::unique_ptr<auth::JwtVerifier> verifier;
   services::ClientMessageBus bus;
   gateway::GatewayServer gateway;
   services::GrpcServer grpc;
@@ -44,9 +46,13 @@ void Application::start() {
   c_->grpc.start();
   c_->started = true;
   const auto& g = c_->config.gateway;
-  log::warn(
-      "development identity mode: clients choose their user id with ?user=, so anyone can connect as anyone; "
-      "do not expose this port to untrusted clients");
+  if (g.insecure_dev) {
+    log::warn(
+        "INSECURE development identity mode (--insecure-dev): clients choose their user id with ?user=, so "
+        "anyone can connect as anyone; never use it where untrusted clients can connect");
+  }
+  if (c_->verifier) log::info("client tokens", {{"keys", c_->config.keys->describe()}});
+  for (const auto& note : c_->config.notes) log::warn(note);
   log::info("listening", {{"bind", g.bind_address},
                           {"ws_port", c_->gateway.ws_port()},
                           {"grpc_port", c_->grpc.port()},

@@ -5,6 +5,7 @@
 #include <boost/asio/ip/address.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -64,6 +65,63 @@ std::string check_consistency(const Config& c) {
   return {};
 }
 
+// Parses and checks the security settings, loads keys; empty when all is well.
+std::string apply_security(Config& c, const std::string& origins, const std::string& topics, const std::string& proxies,
+                           const std::string& grpc_bind) {
+  auto& g = c.gateway;
+  auto& s = c.services;
+  try {
+    g.allowed_origins = auth::OriginPolicy::parse(origins);
+    g.trusted_proxies = auth::TrustedProxies::parse(proxies);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  if (std::string bad; !auth::TopicGrants::parse_list(topics, g.public_topics, bad)) {
+    return "--public-topics: malformed pattern \"" + bad + "\"";
+  }
+  if (g.tls_cert_file.empty() != g.tls_key_file.empty()) return "--tls-cert and --tls-key go together";
+  if (s.tls_cert_file.empty() != s.tls_key_file.empty()) return "--admin-tls-cert and --admin-tls-key go together";
+  if (!s.client_ca_file.empty() && s.tls_cert_file.empty()) {
+    return "--admin-client-ca needs --admin-tls-cert and --admin-tls-key (mutual TLS is TLS)";
+  }
+
+  if (!c.jwt_keys.any() && !g.insecure_dev) {
+    return "clients can't authenticate: configure --jwt-secret-file (or NOTIFY_JWT_SECRET), "
+           "--jwt-public-key-file or --jwks-file, or pass --insecure-dev for development";
+  }
+  try {
+    if (c.jwt_keys.any()) c.keys = auth::KeySet::load(c.jwt_keys);
+    if (!s.api_keys_file.empty()) c.api_keys = auth::ApiKeys::load(s.api_keys_file);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+
+  // The admin API: authenticated, or loopback, or explicitly insecure.
+  const bool v6 = s.bind_address.find(':') != std::string::npos;
+  if (grpc_bind.empty()) {
+    if (!s.authenticated() && !s.insecure_admin) {
+      s.bind_address = v6 ? "::1" : "127.0.0.1";
+      c.notes.push_back(
+          "admin API on loopback only: no API keys or mutual TLS configured "
+          "(see --admin-api-keys-file, --admin-client-ca, --insecure-admin)");
+    }
+  } else {
+    boost::system::error_code ec;
+    const auto address = boost::asio::ip::make_address(grpc_bind, ec);
+    if (ec) return "--grpc-bind \"" + grpc_bind + "\" is not an IP address";
+    if (!address.is_loopback() && !s.authenticated() && !s.insecure_admin) {
+      return "--grpc-bind " + grpc_bind +
+             " exposes the admin API without authentication: configure --admin-api-keys-file or "
+             "--admin-client-ca, or pass --insecure-admin";
+    }
+    s.bind_address = grpc_bind;
+  }
+  if (s.insecure_admin && !s.authenticated()) {
+    c.notes.push_back("INSECURE: the admin API accepts calls from anyone who can reach " + s.bind_address);
+  }
+  return {};
+}
+
 }  // namespace
 
 ConfigResult parse_config(int argc, const char* const* argv) {
@@ -77,11 +135,17 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   double idle_timeout = 60;
   double close_timeout = 5;
   double shutdown_timeout = 10;
+  std::string allowed_origins;
+  std::string public_topics;
+  std::string trusted_proxies;
+  std::string grpc_bind;
+  double jwt_leeway = 30;
 
   CLI::App cli{
       "notify-gateway: real-time notifications for browsers over WebSocket, driven by backends over gRPC.\n"
       "Every flag can also be set with the NOTIFY_* environment variable shown; a flag wins over its variable.\n"
-      "Clients pick their user id with ?user= (development-only identity mode: anyone can connect as anyone)."};
+      "Clients authenticate with a JWT (configure --jwt-secret-file, --jwt-public-key-file or --jwks-file);\n"
+      "--insecure-dev instead lets them pick a user id with ?user=, for development only. See docs/security.md."};
   cli.name("notify-gateway");
   cli.set_help_flag("-h,--help", "Print this help and exit");
 
@@ -202,6 +266,78 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->check(CLI::Range(std::size_t{64} << 10, std::size_t{64} << 20))
       ->capture_default_str();
 
+  // --- who may connect (docs/security.md)
+  cli.add_flag("--insecure-dev", g.insecure_dev,
+               "DEVELOPMENT ONLY: let clients pick their user id with ?user= instead of presenting a token; "
+               "anyone can then connect as anyone")
+      ->envname("NOTIFY_INSECURE_DEV");
+  cli.add_option("--jwt-secret-file", c.jwt_keys.secret_file,
+                 "HS256: file holding the shared secret (at least 32 bytes); or set NOTIFY_JWT_SECRET to the "
+                 "secret itself")
+      ->envname("NOTIFY_JWT_SECRET_FILE");
+  cli.add_option("--jwt-public-key-file", c.jwt_keys.public_key_file,
+                 "RS256 (RSA >= 2048 bits) or ES256 (EC P-256) public key, PEM")
+      ->envname("NOTIFY_JWT_PUBLIC_KEY_FILE");
+  cli.add_option("--jwks-file", c.jwt_keys.jwks_file,
+                 "JSON Web Key Set of RSA / EC P-256 public keys, selected by the token's kid; reloaded on SIGHUP "
+                 "and when the file changes")
+      ->envname("NOTIFY_JWKS_FILE");
+  cli.add_option("--jwt-audience", c.jwt_policy.audience, "Required \"aud\" value, if set")
+      ->envname("NOTIFY_JWT_AUDIENCE");
+  cli.add_option("--jwt-issuer", c.jwt_policy.issuer, "Required \"iss\" value, if set")->envname("NOTIFY_JWT_ISSUER");
+  cli.add_option("--jwt-leeway", jwt_leeway, "Seconds of clock skew allowed for exp, nbf and iat")
+      ->envname("NOTIFY_JWT_LEEWAY")
+      ->check(CLI::Range(0.0, 600.0))
+      ->capture_default_str();
+  cli.add_option("--public-topics", public_topics,
+                 "Comma-separated topics anyone may subscribe to: exact names or prefixes ending in * (post:*)")
+      ->envname("NOTIFY_PUBLIC_TOPICS");
+  cli.add_option("--allowed-origins", allowed_origins,
+                 "Comma-separated browser origins allowed to connect: https://app.example.com, "
+                 "https://*.example.com, *.example.com or *; empty = the gateway's own host only")
+      ->envname("NOTIFY_ALLOWED_ORIGINS");
+  cli.add_option("--trusted-proxies", trusted_proxies,
+                 "Comma-separated addresses / CIDR blocks whose X-Forwarded-For names the client address")
+      ->envname("NOTIFY_TRUSTED_PROXIES");
+  cli.add_option("--max-connections", g.max_connections, "WebSocket connections in total (0 = unlimited)")
+      ->envname("NOTIFY_MAX_CONNECTIONS")
+      ->capture_default_str();
+  cli.add_option("--max-connections-per-ip", g.max_connections_per_ip,
+                 "WebSocket connections from one client address (0 = unlimited)")
+      ->envname("NOTIFY_MAX_CONNECTIONS_PER_IP")
+      ->capture_default_str();
+  cli.add_option("--client-message-rate", g.client_message_rate, "Frames per second a client may send, sustained")
+      ->envname("NOTIFY_CLIENT_MESSAGE_RATE")
+      ->check(CLI::Range(0.01, 1e6))
+      ->capture_default_str();
+  cli.add_option("--client-message-burst", g.client_message_burst, "Frames a client may send in a burst")
+      ->envname("NOTIFY_CLIENT_MESSAGE_BURST")
+      ->check(CLI::Range(1.0, 1e6))
+      ->capture_default_str();
+  cli.add_option("--tls-cert", g.tls_cert_file, "Certificate chain (PEM) to serve wss:// and https:// on --ws-port")
+      ->envname("NOTIFY_TLS_CERT");
+  cli.add_option("--tls-key", g.tls_key_file, "Private key (PEM) for --tls-cert")->envname("NOTIFY_TLS_KEY");
+
+  // --- the admin API
+  cli.add_option("--grpc-bind", grpc_bind,
+                 "Address the gRPC port listens on; default: --bind when the admin API is authenticated "
+                 "(API keys or mutual TLS) or --insecure-admin is set, else loopback")
+      ->envname("NOTIFY_GRPC_BIND");
+  cli.add_option("--admin-api-keys-file", s.api_keys_file,
+                 "File of admin API keys, one a line, optionally followed by scopes "
+                 "(notify,broadcast,disconnect,presence,stream); callers send authorization: Bearer <key>")
+      ->envname("NOTIFY_ADMIN_API_KEYS_FILE");
+  cli.add_option("--admin-tls-cert", s.tls_cert_file, "Certificate chain (PEM) for gRPC over TLS")
+      ->envname("NOTIFY_ADMIN_TLS_CERT");
+  cli.add_option("--admin-tls-key", s.tls_key_file, "Private key (PEM) for --admin-tls-cert")
+      ->envname("NOTIFY_ADMIN_TLS_KEY");
+  cli.add_option("--admin-client-ca", s.client_ca_file,
+                 "CA bundle (PEM): require and verify client certificates (mutual TLS)")
+      ->envname("NOTIFY_ADMIN_CLIENT_CA");
+  cli.add_flag("--insecure-admin", s.insecure_admin,
+               "Allow the admin API on a non-loopback address without API keys or mutual TLS")
+      ->envname("NOTIFY_INSECURE_ADMIN");
+
   std::ostringstream out;
   std::ostringstream err;
   try {
@@ -223,8 +359,12 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   g.idle_timeout = seconds_to_ms(idle_timeout);
   g.close_timeout = seconds_to_ms(close_timeout);
   c.shutdown_timeout = seconds_to_ms(shutdown_timeout);
+  c.jwt_policy.leeway = std::chrono::seconds(static_cast<std::int64_t>(jwt_leeway));
+  if (const char* secret = std::getenv("NOTIFY_JWT_SECRET")) c.jwt_keys.secret = secret;
 
-  if (std::string problem = check_consistency(c); !problem.empty()) {
+  std::string problem = check_consistency(c);
+  if (problem.empty()) problem = apply_security(c, allowed_origins, public_topics, trusted_proxies, grpc_bind);
+  if (!problem.empty()) {
     ConfigResult result;
     result.exit_code = 2;
     result.output = "configuration error: " + problem + "\nRun with --help for more information.\n";

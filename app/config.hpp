@@ -2,9 +2,14 @@
 // Command-line flags, with NOTIFY_* environment variables as fallback, turned
 // into the settings of each component. Bad values fail here, at start-up.
 #include <chrono>
+#include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
+#include "auth/api_keys.hpp"
+#include "auth/jwt_verifier.hpp"
+#include "auth/key_set.hpp"
 #include "common/log.hpp"
 #include "gateway/settings.hpp"
 #include "services/settings.hpp"
@@ -17,6 +22,16 @@ struct Config {
   log::Format log_format = log::Format::text;
   log::Level log_level = log::Level::info;
   std::chrono::milliseconds shutdown_timeout{10'000};
+
+  // Client tokens: where the keys come from (reloaded on SIGHUP and on file
+  // change), the claims policy, and the keys as loaded at start-up.
+  auth::KeySources jwt_keys;
+  auth::JwtPolicy jwt_policy;
+  std::shared_ptr<const auth::KeySet> keys;       // null: no JWT keys configured
+  std::shared_ptr<const auth::ApiKeys> api_keys;  // null: no --admin-api-keys-file
+
+  // Start-up facts worth a log line (e.g. the admin API kept on loopback).
+  std::vector<std::string> notes;
 };
 
 struct ConfigResult {

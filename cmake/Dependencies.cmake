@@ -6,6 +6,7 @@ find_package(Boost 1.81 REQUIRED CONFIG COMPONENTS json url
              PATHS /usr/lib/x86_64-linux-gnu/cmake)
 
 find_package(Threads REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
 find_package(prometheus-cpp CONFIG REQUIRED COMPONENTS core)
 
 # gRPC 1.51 ships no CMake config in Debian: use pkg-config.

@@ -19,7 +19,16 @@ namespace notify {
 namespace {
 
 constexpr std::array<const char*, static_cast<std::size_t>(HandshakeFailure::count)> kHandshakeFailureNames = {
-    "bad_request", "header_too_large", "timeout", "invalid_user", "upgrade_failed", "shutting_down"};
+    "bad_request",   "header_too_large", "timeout",          "invalid_user",     "upgrade_failed",
+    "shutting_down", "unauthorized",     "forbidden_origin", "connection_limit", "ip_connection_limit"};
+
+constexpr std::array<const char*, static_cast<std::size_t>(Limit::count)> kLimitNames = {
+    "connections",           "connections_per_ip", "message_rate",      "message_size",
+    "topics_per_connection", "header_size",        "handshake_timeout", "ids_per_request",
+    "payload_size",          "inflight_requests",  "client_streams"};
+
+constexpr std::array<const char*, static_cast<std::size_t>(AdminAuthFailure::count)> kAdminAuthFailureNames = {
+    "missing_key", "invalid_key", "forbidden_scope"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> kGrpcMethodNames = {
     "Notify", "Broadcast", "Disconnect", "GetPresence", "StreamClientMessages", "Health", "Reflection", "other"};
@@ -31,7 +40,7 @@ constexpr std::array<const char*, 17> kGrpcCodeNames = {
     "DATA_LOSS", "UNAUTHENTICATED"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
-    "subscribe", "unsubscribe", "ping", "message", "invalid"};
+    "subscribe", "unsubscribe", "ping", "message", "refresh", "invalid"};
 
 prometheus::Histogram::BucketBoundaries latency_bounds() {
   return prometheus::Histogram::BucketBoundaries(kLatencyBuckets.begin(), kLatencyBuckets.end());
@@ -222,6 +231,31 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
   for (std::size_t i = 0; i < kHandshakeFailureNames.size(); ++i) {
     handshake_failures_[i] = &handshakes.Add({{"reason", kHandshakeFailureNames[i]}});
   }
+  auto& tokens = prometheus::BuildCounter()
+                     .Name("notify_auth_failures_total")
+                     .Help("WebSocket upgrades and token refreshes refused because of the client token, by reason.")
+                     .Register(*registry_);
+  for (std::size_t i = 0; i < token_rejections_.size(); ++i) {
+    token_rejections_[i] = &tokens.Add({{"reason", std::string(to_string(static_cast<TokenError>(i)))}});
+  }
+  auto& limits = prometheus::BuildCounter()
+                     .Name("notify_limit_rejections_total")
+                     .Help("Requests, connections and messages refused by a configured limit, by limit.")
+                     .Register(*registry_);
+  for (std::size_t i = 0; i < kLimitNames.size(); ++i) limit_rejections_[i] = &limits.Add({{"limit", kLimitNames[i]}});
+  auto& admin = prometheus::BuildCounter()
+                    .Name("notify_admin_auth_failures_total")
+                    .Help("Admin API calls refused by API key authentication, by reason.")
+                    .Register(*registry_);
+  for (std::size_t i = 0; i < kAdminAuthFailureNames.size(); ++i) {
+    admin_auth_failures_[i] = &admin.Add({{"reason", kAdminAuthFailureNames[i]}});
+  }
+  auto& reloads = prometheus::BuildCounter()
+                      .Name("notify_credential_reloads_total")
+                      .Help("Reloads of JWT keys and admin API keys (SIGHUP or file change), by result.")
+                      .Register(*registry_);
+  credential_reloads_[0] = &reloads.Add({{"result", "success"}});
+  credential_reloads_[1] = &reloads.Add({{"result", "error"}});
   notifications_received_ = &prometheus::BuildCounter()
                                  .Name("notify_notifications_received_total")
                                  .Help("Notify requests accepted.")
@@ -271,6 +305,12 @@ Metrics::~Metrics() = default;
 void Metrics::handshake_failed(HandshakeFailure reason) {
   handshake_failures_[static_cast<std::size_t>(reason)]->Increment();
 }
+void Metrics::token_rejected(TokenError reason) { token_rejections_[static_cast<std::size_t>(reason)]->Increment(); }
+void Metrics::limit_hit(Limit limit) { limit_rejections_[static_cast<std::size_t>(limit)]->Increment(); }
+void Metrics::admin_auth_failed(AdminAuthFailure reason) {
+  admin_auth_failures_[static_cast<std::size_t>(reason)]->Increment();
+}
+void Metrics::credentials_reloaded(bool ok) { credential_reloads_[ok ? 0 : 1]->Increment(); }
 void Metrics::notification_received() { notifications_received_->Increment(); }
 void Metrics::broadcast_received() { broadcasts_received_->Increment(); }
 void Metrics::client_stream_consumers(std::int64_t delta) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "loop_metrics.hpp"
+#include "token_error.hpp"
 
 namespace prometheus {
 class Registry;
@@ -24,14 +25,37 @@ class Family;
 namespace notify {
 
 enum class HandshakeFailure : std::size_t {
-  bad_request,       // malformed HTTP or not a WebSocket upgrade on /ws
-  header_too_large,  // request head above the limit
-  timeout,           // request head not complete in time (slowloris)
-  invalid_user,      // missing or malformed ?user=
-  upgrade_failed,    // Beast refused the upgrade (bad version, key, ...)
-  shutting_down,     // the gateway is draining
+  bad_request,          // malformed HTTP or not a WebSocket upgrade on /ws
+  header_too_large,     // request head above the limit
+  timeout,              // request head not complete in time (slowloris)
+  invalid_user,         // missing or malformed ?user=
+  upgrade_failed,       // Beast refused the upgrade (bad version, key, ...)
+  shutting_down,        // the gateway is draining
+  unauthorized,         // no valid token (401); the reason is in notify_auth_failures_total
+  forbidden_origin,     // Origin not allowed (403)
+  connection_limit,     // --max-connections reached (503)
+  ip_connection_limit,  // --max-connections-per-ip reached (429)
   count
 };
+
+// Every configurable limit, as counted in notify_limit_rejections_total{limit}.
+enum class Limit : std::size_t {
+  connections,            // --max-connections
+  connections_per_ip,     // --max-connections-per-ip
+  message_rate,           // --client-message-rate / --client-message-burst
+  message_size,           // --max-message-bytes (close 1009)
+  topics_per_connection,  // --max-topics-per-connection
+  header_size,            // --max-header-bytes (431)
+  handshake_timeout,      // --handshake-timeout
+  ids_per_request,        // --max-ids-per-request
+  payload_size,           // --max-payload-bytes
+  inflight_requests,      // --max-inflight-requests
+  client_streams,         // --max-client-streams
+  count
+};
+
+// Why an admin API call was refused by authentication.
+enum class AdminAuthFailure : std::size_t { missing_key, invalid_key, forbidden_scope, count };
 
 enum class GrpcMethod : std::size_t {
   notify,
@@ -61,6 +85,10 @@ class Metrics {
   const LoopMetrics& loop(std::size_t index) const { return *loops_[index]; }
 
   void handshake_failed(HandshakeFailure reason);
+  void token_rejected(TokenError reason);
+  void limit_hit(Limit limit);
+  void admin_auth_failed(AdminAuthFailure reason);
+  void credentials_reloaded(bool ok);
   void notification_received();
   void broadcast_received();
   void grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed);
@@ -81,6 +109,10 @@ class Metrics {
   std::shared_ptr<ProcessCollector> process_collector_;
 
   std::array<prometheus::Counter*, static_cast<std::size_t>(HandshakeFailure::count)> handshake_failures_{};
+  std::array<prometheus::Counter*, static_cast<std::size_t>(TokenError::count)> token_rejections_{};
+  std::array<prometheus::Counter*, static_cast<std::size_t>(Limit::count)> limit_rejections_{};
+  std::array<prometheus::Counter*, static_cast<std::size_t>(AdminAuthFailure::count)> admin_auth_failures_{};
+  std::array<prometheus::Counter*, 2> credential_reloads_{};
   prometheus::Counter* notifications_received_ = nullptr;
   prometheus::Counter* broadcasts_received_ = nullptr;
   prometheus::Gauge* client_stream_consumers_ = nullptr;

@@ -15,7 +15,7 @@ EventLoops::EventLoops(std::size_t count) {
   }
 }
 
-EventLoops::~EventLoops() { stop(); }
+EventLoops::~EventLoops() { destroy(); }
 
 void EventLoops::start() {
   for (std::size_t i = 0; i < contexts_.size(); ++i) {
@@ -43,8 +43,10 @@ void EventLoops::stop() {
     if (t.joinable()) t.join();
   }
   threads_.clear();
-  // Destroying the contexts destroys the handlers still queued, and with them
-  // the sessions they kept alive, while the caller's shards still exist.
+}
+
+void EventLoops::destroy() {
+  stop();
   contexts_.clear();
 }
 

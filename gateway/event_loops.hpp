@@ -20,9 +20,11 @@ class EventLoops {
   boost::asio::io_context& context(std::size_t i) { return *contexts_[i]; }
 
   void start();
-  // Stops every loop, joins the threads and destroys the contexts with their
-  // pending handlers. Final: context() is invalid afterwards.
+  // Stops every loop and joins the threads.
   void stop();
+  // Destroys the contexts with their pending handlers (stopping first if
+  // needed). Final: context() is invalid afterwards.
+  void destroy();
 
  private:
   using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;

@@ -1,20 +1,26 @@
 #pragma once
 // What every session of the edge shares: read-only settings, metrics, the
-// upstream sink and the draining flag. Outlives all sessions.
+// token verifier, the connection limiter, the upstream sink and the draining
+// flag. Outlives all sessions.
 #include <atomic>
 
+#include "auth/jwt_verifier.hpp"
 #include "common/metrics.hpp"
+#include "gateway/connection_limiter.hpp"
 #include "gateway/settings.hpp"
 #include "gateway/upstream.hpp"
 
 namespace notify::gateway {
 
 struct GatewayContext {
-  GatewayContext(const GatewaySettings& s, Metrics& m, UpstreamSink* u) : settings(s), metrics(m), upstream(u) {}
+  GatewayContext(const GatewaySettings& s, Metrics& m, UpstreamSink* u, const auth::JwtVerifier* v)
+      : settings(s), metrics(m), upstream(u), verifier(v), limiter(s.max_connections, s.max_connections_per_ip) {}
 
   const GatewaySettings& settings;
   Metrics& metrics;
   UpstreamSink* upstream;             // may be null: messages are then refused
+  const auth::JwtVerifier* verifier;  // null when no JWT keys are configured (insecure-dev)
+  ConnectionLimiter limiter;
   std::atomic<bool> draining{false};  // set once on shutdown; /readyz answers 503
 };
 

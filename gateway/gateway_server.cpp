@@ -21,8 +21,12 @@ tcp::endpoint endpoint_for(const std::string& address, std::uint16_t port) {
 
 }  // namespace
 
-GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream)
-    : settings_(settings), metrics_(metrics), context_(settings, metrics, upstream), loops_(settings.threads) {
+GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream,
+                             const auth::JwtVerifier* verifier)
+    : settings_(settings),
+      metrics_(metrics),
+      context_(settings, metrics, upstream, verifier),
+      loops_(settings.threads) {
   std::vector<Shard*> shard_ptrs;
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     shards_.push_back(std::make_unique<Shard>(i, loops_.context(i), metrics.loop(i)));
@@ -85,6 +89,11 @@ void GatewayServer::stop() {
   for (auto& l : listeners_) l->stop();
   listeners_.clear();
   loops_.stop();
+  // Timers go while their contexts exist; then destroying the contexts
+  // destroys the handlers still queued, and with them the sessions they kept
+  // alive, while the shards those sessions leave still exist.
+  for (auto& shard : shards_) shard->release_timer();
+  loops_.destroy();
 }
 
 }  // namespace notify::gateway

@@ -18,7 +18,9 @@ class GatewayServer {
  public:
   // `settings.threads` must already be resolved (> 0); metrics must have one
   // LoopMetrics per thread.
-  GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream);
+  // `verifier` may be null when only development identities are allowed.
+  GatewayServer(const GatewaySettings& settings, Metrics& metrics, UpstreamSink* upstream,
+                const auth::JwtVerifier* verifier);
   ~GatewayServer();
 
   // Binds both ports (throws std::runtime_error with the address on failure)

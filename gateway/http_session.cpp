@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 #include "common/validation.hpp"
 #include "gateway/draining_stream.hpp"
+#include "gateway/upgrade_policy.hpp"
 #include "gateway/websocket_session.hpp"
 
 // The browser page, compiled in from gateway/static/index.html.
@@ -21,6 +22,12 @@ namespace {
 
 constexpr std::size_t kMaxBodyBytes = 16 * 1024;  // no endpoint takes a body
 
+asio::ip::address peer_address(const asio::ip::tcp::socket& socket) {
+  boost::system::error_code ec;
+  const auto endpoint = socket.remote_endpoint(ec);
+  return ec ? asio::ip::address() : endpoint.address();
+}
+
 bool is_parse_error(beast::error_code ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
@@ -28,7 +35,8 @@ bool is_parse_error(beast::error_code ec) {
 }  // namespace
 
 HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayContext& context, HttpRole role)
-    : stream_(std::move(socket)),
+    : peer_(peer_address(socket)),
+      stream_(std::move(socket)),
       // Beast bounds the head and the body but not chunk extensions or
       // trailers: the buffer's own limit bounds whatever a client sends.
       buffer_(context.settings.max_header_bytes + kMaxBodyBytes + 1024),
@@ -136,6 +144,14 @@ void HttpSession::route_gateway(Request&& request) {
     res = text_response(http::status::ok, std::string(notify_index_html), "text/html; charset=utf-8");
   } else if (path == "/healthz") {
     res = text_response(http::status::ok, "ok\n", "text/plain; charset=utf-8");
+  } else if (path == "/config.json") {
+    // What the page needs to know before connecting: whether it must ask for a token.
+    std::string body = "{\"insecure_dev\":";
+    body += ctx_.settings.insecure_dev ? "true" : "false";
+    body += ",\"tokens\":";
+    body += ctx_.verifier != nullptr ? "true" : "false";
+    body += ",\"subprotocol\":\"notify.v1\"}\n";
+    res = text_response(http::status::ok, std::move(body), "application/json");
   } else if (path == "/readyz") {
     const bool draining = ctx_.draining.load(std::memory_order_relaxed);
     res = text_response(draining ? http::status::service_unavailable : http::status::ok,
@@ -167,20 +183,39 @@ void HttpSession::route_metrics(const Request& request) {
 }
 
 void HttpSession::upgrade(Request&& request) {
-  if (ctx_.draining.load(std::memory_order_relaxed)) {
-    fail_handshake(HandshakeFailure::shutting_down, http::status::service_unavailable, "server shutting down");
+  const auto now =
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  UpgradeDecision decision =
+      decide_upgrade(request, ctx_.settings, ctx_.verifier, ctx_.draining.load(std::memory_order_relaxed), now);
+  if (!decision.accept) {
+    if (decision.token_error) {
+      ctx_.metrics.token_rejected(*decision.token_error);
+      log::debug("token refused", {{"reason", to_string(*decision.token_error)}, {"detail", decision.message}});
+    }
+    Response res = text_response(decision.status, decision.message + "\n", "text/plain; charset=utf-8");
+    if (decision.status == http::status::unauthorized) res.set(http::field::www_authenticate, "Bearer");
+    count_failure(decision.reason);
+    keep_alive_ = false;
+    send(std::move(res));
     return;
   }
-  const auto target = boost::urls::parse_origin_form(request.target());
-  const auto params = target->params();
-  const auto user = params.find("user");
-  if (user == params.end() || !(*user).has_value || !rules::valid_user_id((*user).value)) {
-    fail_handshake(HandshakeFailure::invalid_user, http::status::bad_request,
-                   "?user= must be 1 to 128 characters from [A-Za-z0-9_.:@-] (development identity mode)");
+
+  std::vector<std::string_view> forwarded;
+  for (auto [it, end] = request.equal_range("X-Forwarded-For"); it != end; ++it) forwarded.push_back(it->value());
+  const auto client = ctx_.settings.trusted_proxies.client_address(peer_, forwarded);
+  ConnectionLimiter::Refusal refusal;
+  auto slot = ctx_.limiter.acquire(client, refusal);
+  if (!slot) {
+    const bool total = refusal == ConnectionLimiter::Refusal::total;
+    ctx_.metrics.limit_hit(total ? Limit::connections : Limit::connections_per_ip);
+    fail_handshake(total ? HandshakeFailure::connection_limit : HandshakeFailure::ip_connection_limit,
+                   total ? http::status::service_unavailable : http::status::too_many_requests,
+                   total ? "the gateway is at its connection limit" : "too many connections from your address");
     return;
   }
-  std::string user_id = (*user).value;
-  std::make_shared<WebSocketSession>(std::move(stream_), shard_, ctx_, std::move(user_id))->run(std::move(request));
+  std::string subprotocol = std::move(decision.subprotocol);
+  std::make_shared<WebSocketSession>(std::move(stream_), shard_, ctx_, std::move(decision), std::move(slot))
+      ->run(std::move(request), std::move(subprotocol));
 }
 
 void HttpSession::fail_handshake(HandshakeFailure reason, http::status status, std::string message) {

@@ -35,6 +35,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void fail_handshake(HandshakeFailure reason, boost::beast::http::status status, std::string message);
   void on_write(bool close, boost::beast::error_code ec, std::size_t bytes);
 
+  boost::asio::ip::address peer_;
   boost::beast::tcp_stream stream_;
   boost::beast::flat_buffer buffer_;
   std::optional<boost::beast::http::request_parser<boost::beast::http::string_body>> parser_;

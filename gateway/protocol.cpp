@@ -146,6 +146,15 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     req.type = RequestType::ping;
     return req;
   }
+  if (kind == "refresh") {
+    req.type = RequestType::refresh;
+    const auto* token = obj.if_contains("token");
+    if (token == nullptr || !token->is_string() || token->get_string().empty()) {
+      return error("bad_request", "\"refresh\" needs a string member \"token\"", req.id_json);
+    }
+    req.token = token->get_string();
+    return req;
+  }
   if (kind == "message") {
     req.type = RequestType::message;
     const auto* data = obj.if_contains("data");
@@ -165,7 +174,7 @@ std::variant<Request, Error> parse_request(std::string_view text) {
   }
   // Echo the type only when short, so the reply can't be used to amplify.
   const std::string shown = kind.size() <= 64 ? " \"" + std::string(kind) + "\"" : std::string();
-  return error("unknown_type", "unknown type" + shown + "; expected subscribe, unsubscribe, ping or message",
+  return error("unknown_type", "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message or refresh",
                req.id_json);
 }
 
@@ -189,11 +198,23 @@ std::string encode_notification(std::string_view id, std::string_view event, std
   return out;
 }
 
-std::string encode_welcome(std::string_view connection_id, std::string_view user_id) {
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at) {
   std::string out = "{\"type\":\"welcome\",\"connection_id\":";
   append_json_string(out, connection_id);
   out += ",\"user_id\":";
   append_json_string(out, user_id);
+  if (expires_at != 0) {
+    out += ",\"expires_at\":";
+    out += std::to_string(expires_at);
+  }
+  out += '}';
+  return out;
+}
+
+std::string encode_refreshed(std::int64_t expires_at, std::string_view id_json) {
+  std::string out = "{\"type\":\"refreshed\",\"expires_at\":";
+  out += std::to_string(expires_at);
+  append_id(out, id_json);
   out += '}';
   return out;
 }
@@ -206,12 +227,17 @@ std::string encode_pong(std::string_view id_json) {
 }
 
 namespace {
-std::string encode_topic_reply(std::string_view type, std::string_view topic, std::string_view id_json) {
+std::string encode_topic_reply(std::string_view type, std::string_view topic, std::string_view id_json,
+                               std::string_view reason = {}) {
   std::string out = "{\"type\":\"";
   out += type;
   out += "\",\"topic\":";
   append_json_string(out, topic);
   append_id(out, id_json);
+  if (!reason.empty()) {
+    out += ",\"reason\":";
+    append_json_string(out, reason);
+  }
   out += '}';
   return out;
 }
@@ -221,8 +247,8 @@ std::string encode_subscribed(std::string_view topic, std::string_view id_json) 
   return encode_topic_reply("subscribed", topic, id_json);
 }
 
-std::string encode_unsubscribed(std::string_view topic, std::string_view id_json) {
-  return encode_topic_reply("unsubscribed", topic, id_json);
+std::string encode_unsubscribed(std::string_view topic, std::string_view id_json, std::string_view reason) {
+  return encode_topic_reply("unsubscribed", topic, id_json, reason);
 }
 
 std::string encode_ack(std::string_view id_json, std::string_view message_id) {

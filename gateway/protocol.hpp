@@ -17,14 +17,16 @@ inline constexpr std::uint16_t unsupported_data = 1003;  // binary frame
 inline constexpr std::uint16_t policy_violation = 1008;  // too many invalid messages
 inline constexpr std::uint16_t too_big = 1009;           // frame above --max-message-bytes
 inline constexpr std::uint16_t disconnected = 4000;      // Disconnect RPC
+inline constexpr std::uint16_t token_expired = 4001;     // the token expired and no refresh came
 inline constexpr std::uint16_t slow_consumer = 4008;     // send queue overflow (close policy)
 }  // namespace close_code
 
-enum class RequestType { subscribe, unsubscribe, ping, message };
+enum class RequestType { subscribe, unsubscribe, ping, message, refresh };
 
 struct Request {
   RequestType type;
   std::string topic;      // subscribe / unsubscribe
+  std::string token;      // refresh
   std::string data_json;  // message: the "data" member as the client wrote it
   std::string id_json;    // the optional "id" member as JSON text, echoed in replies; empty if absent
 };
@@ -54,10 +56,14 @@ inline constexpr std::size_t kMaxClientIdLength = 128;
 // `topic` empty means none.
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
                                 std::string_view data_json, std::int64_t ts_ms);
-std::string encode_welcome(std::string_view connection_id, std::string_view user_id);
+// `expires_at` (unix seconds) is omitted when 0 (development identity).
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at);
 std::string encode_pong(std::string_view id_json);
 std::string encode_subscribed(std::string_view topic, std::string_view id_json);
-std::string encode_unsubscribed(std::string_view topic, std::string_view id_json);
+// `reason` is set when the server drops the subscription itself ("forbidden"
+// after a refresh whose token no longer grants the topic).
+std::string encode_unsubscribed(std::string_view topic, std::string_view id_json, std::string_view reason = {});
+std::string encode_refreshed(std::int64_t expires_at, std::string_view id_json);
 std::string encode_ack(std::string_view id_json, std::string_view message_id);
 std::string encode_error(const Error& error);
 

@@ -5,6 +5,9 @@
 #include <cstdint>
 #include <string>
 
+#include "auth/client_address.hpp"
+#include "auth/origin_policy.hpp"
+#include "auth/topic_grants.hpp"
 #include "gateway/send_queue.hpp"
 
 namespace notify::gateway {
@@ -24,6 +27,20 @@ struct GatewaySettings {
   std::chrono::milliseconds handshake_timeout{10'000};  // HTTP request head and WebSocket upgrade
   std::chrono::milliseconds idle_timeout{60'000};       // ping after half of it, close after all of it
   std::chrono::milliseconds close_timeout{5'000};       // flushing the queue plus the close handshake
+
+  // Who may connect, and how much.
+  bool insecure_dev = false;           // ?user= identities without tokens (development only)
+  auth::OriginPolicy allowed_origins;  // empty: same host only
+  auth::TopicGrants public_topics;     // anyone may subscribe to these
+  auth::TrustedProxies trusted_proxies;
+  std::size_t max_connections = 100'000;       // WebSocket connections in total
+  std::size_t max_connections_per_ip = 1'000;  // WebSocket connections per client address
+  double client_message_rate = 20;             // frames per second a client may send, sustained
+  double client_message_burst = 40;            // and in a burst
+
+  // Optional TLS on the WebSocket port (wss://); both or neither.
+  std::string tls_cert_file;
+  std::string tls_key_file;
 };
 
 }  // namespace notify::gateway

@@ -1,6 +1,9 @@
 #include "gateway/shard.hpp"
 
 #include <algorithm>
+#include <chrono>
+
+#include "common/ids.hpp"
 
 namespace notify::gateway {
 
@@ -21,6 +24,46 @@ bool SubscriberSet::erase(Subscriber* s) {
   }
   members_.pop_back();
   return true;
+}
+
+Shard::Shard(std::size_t index, boost::asio::io_context& context, LoopMetrics& metrics)
+    : index_(index),
+      context_(context),
+      metrics_(metrics),
+      expiry_timer_(std::make_unique<boost::asio::steady_timer>(context)) {}
+
+Shard::ExpiryHandle Shard::track_expiry(Subscriber* s, std::int64_t unix_ms) {
+  const auto handle = expiries_.emplace(unix_ms, s);
+  if (timer_armed_for_ == 0 || unix_ms < timer_armed_for_) arm_expiry_timer();
+  return handle;
+}
+
+void Shard::untrack_expiry(ExpiryHandle handle) { expiries_.erase(handle); }
+
+void Shard::arm_expiry_timer() {
+  if (!expiry_timer_ || expiries_.empty()) {
+    timer_armed_for_ = 0;
+    return;
+  }
+  timer_armed_for_ = expiries_.begin()->first;
+  const auto wait = std::chrono::milliseconds(std::max<std::int64_t>(0, timer_armed_for_ - unix_millis()));
+  expiry_timer_->expires_after(wait);
+  expiry_timer_->async_wait([this](boost::system::error_code ec) {
+    if (!ec) on_expiry_timer();
+  });
+}
+
+void Shard::on_expiry_timer() {
+  const std::int64_t now = unix_millis();
+  // Collect first: expire() starts a close, which must not run while the
+  // index is being walked.
+  std::vector<Subscriber*> due;
+  while (!expiries_.empty() && expiries_.begin()->first <= now) {
+    due.push_back(expiries_.begin()->second);
+    expiries_.erase(expiries_.begin());
+  }
+  for (Subscriber* s : due) s->expire();
+  arm_expiry_timer();
 }
 
 void Shard::add(Subscriber* s) {

@@ -4,8 +4,11 @@
 // needs a lock. The hub reaches shards only by posting to their loop.
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <map>
+#include <memory>
 #include <span>
 #include <string>
 #include <string_view>
@@ -39,8 +42,9 @@ struct StringHash {
 
 class Shard {
  public:
-  Shard(std::size_t index, boost::asio::io_context& context, LoopMetrics& metrics)
-      : index_(index), context_(context), metrics_(metrics) {}
+  using ExpiryHandle = std::multimap<std::int64_t, Subscriber*>::iterator;
+
+  Shard(std::size_t index, boost::asio::io_context& context, LoopMetrics& metrics);
   Shard(const Shard&) = delete;
   Shard& operator=(const Shard&) = delete;
 
@@ -65,6 +69,14 @@ class Shard {
   // Adds this shard's connection count of users[i] to counts[i].
   void count_users(std::span<const std::string> users, std::span<std::atomic<std::uint32_t>> counts) const;
 
+  // Calls s->expire() once the wall clock reaches `unix_ms`; one timer per
+  // shard serves every connection, so idle connections cost no timer each.
+  ExpiryHandle track_expiry(Subscriber* s, std::int64_t unix_ms);
+  void untrack_expiry(ExpiryHandle handle);
+  // Drops the expiry timer; call after the loop stopped, before its
+  // io_context is destroyed.
+  void release_timer() { expiry_timer_.reset(); }
+
   std::size_t connection_count() const { return all_.size(); }
   std::size_t topic_count() const { return topics_.size(); }
   std::size_t user_count() const { return users_.size(); }
@@ -79,6 +91,12 @@ class Shard {
   SubscriberSet all_;
   UserIndex users_;
   TopicIndex topics_;
+
+  void arm_expiry_timer();
+  void on_expiry_timer();
+  std::multimap<std::int64_t, Subscriber*> expiries_;
+  std::unique_ptr<boost::asio::steady_timer> expiry_timer_;
+  std::int64_t timer_armed_for_ = 0;  // unix ms the timer waits for; 0 = idle
 };
 
 }  // namespace notify::gateway

@@ -24,6 +24,10 @@ class Subscriber {
   // the close frame. Returns false if the connection was already closing.
   // Same rule: no synchronous index changes.
   virtual bool close(std::uint16_t code, std::string reason) = 0;
+
+  // The deadline registered with Shard::track_expiry passed. The shard has
+  // already forgotten the registration.
+  virtual void expire() {}
 };
 
 }  // namespace notify::gateway

@@ -22,14 +22,20 @@ bool expected_end(beast::error_code ec) {
 }  // namespace
 
 WebSocketSession::WebSocketSession(beast::tcp_stream&& stream, Shard& shard, GatewayContext& context,
-                                   std::string user_id)
+                                   UpgradeDecision&& decision, ConnectionLimiter::Slot slot)
     : ws_(std::move(stream)),
       shard_(shard),
       ctx_(context),
       metrics_(shard.metrics()),
       queue_(context.settings.queue),
-      user_id_(std::move(user_id)),
-      connection_id_(new_connection_id()) {}
+      user_id_(std::move(decision.user_id)),
+      connection_id_(new_connection_id()),
+      expires_at_(decision.expires_at),
+      all_topics_(decision.all_topics),
+      granted_topics_(std::move(decision.topics)),
+      slot_(std::move(slot)),
+      rate_tokens_(context.settings.client_message_burst),
+      rate_refilled_(std::chrono::steady_clock::now()) {}
 
 WebSocketSession::~WebSocketSession() {
   // Normally done when the read loop ends; here too in case the loop was
@@ -38,7 +44,7 @@ WebSocketSession::~WebSocketSession() {
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.bytes()));
 }
 
-void WebSocketSession::run(Request request) {
+void WebSocketSession::run(Request request, std::string subprotocol) {
   const auto& s = ctx_.settings;
   // The WebSocket layer owns timeouts from here on.
   beast::get_lowest_layer(ws_).expires_never();
@@ -47,8 +53,10 @@ void WebSocketSession::run(Request request) {
   timeouts.idle_timeout = s.idle_timeout;
   timeouts.keep_alive_pings = true;
   ws_.set_option(timeouts);
-  ws_.set_option(websocket::stream_base::decorator(
-      [](websocket::response_type& res) { res.set(beast::http::field::server, "notify-gateway"); }));
+  ws_.set_option(websocket::stream_base::decorator([subprotocol](websocket::response_type& res) {
+    res.set(beast::http::field::server, "notify-gateway");
+    if (!subprotocol.empty()) res.set(beast::http::field::sec_websocket_protocol, subprotocol);
+  }));
   ws_.read_message_max(s.max_message_bytes);
   // Once the client has sent its close frame the connection takes nothing
   // more: it leaves the indexes right away, not when the read loop ends
@@ -73,7 +81,8 @@ void WebSocketSession::on_accept(beast::error_code ec) {
   registered_ = true;
   metrics_.connections_accepted.add();
   log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
-  reply(protocol::encode_welcome(connection_id_, user_id_));
+  track_expiry();
+  reply(protocol::encode_welcome(connection_id_, user_id_, expires_at_));
   if (ctx_.draining.load(std::memory_order_relaxed)) close(protocol::close_code::going_away, "server shutting down");
   do_read();
 }
@@ -92,7 +101,13 @@ void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
     leave_shard();
     return;
   }
-  if (state_ == State::open) {
+  if (state_ == State::open && !take_rate_token()) {
+    ctx_.metrics.limit_hit(Limit::message_rate);
+    reject({"rate_limited",
+            "too many messages: at most " + std::to_string(static_cast<long>(ctx_.settings.client_message_rate)) +
+                " per second",
+            {}});
+  } else if (state_ == State::open) {
     if (ws_.got_text()) {
       const auto data = buffer_.cdata();
       handle_text(std::string_view(static_cast<const char*>(data.data()), data.size()));
@@ -116,22 +131,14 @@ void WebSocketSession::handle_text(std::string_view text) {
   }
   auto& request = std::get<protocol::Request>(parsed);
   switch (request.type) {
-    case protocol::RequestType::subscribe: {
+    case protocol::RequestType::subscribe:
       metrics_.client_message(ClientMessageType::subscribe);
-      if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
-        if (topics_.size() >= ctx_.settings.max_topics_per_connection) {
-          reply(protocol::encode_error({"too_many_topics",
-                                        "a connection may subscribe to at most " +
-                                            std::to_string(ctx_.settings.max_topics_per_connection) + " topics",
-                                        request.id_json}));
-          return;
-        }
-        topics_.push_back(request.topic);
-        shard_.subscribe(this, request.topic);
-      }
-      reply(protocol::encode_subscribed(request.topic, request.id_json));
+      handle_subscribe(request);
       return;
-    }
+    case protocol::RequestType::refresh:
+      metrics_.client_message(ClientMessageType::refresh);
+      handle_refresh(request);
+      return;
     case protocol::RequestType::unsubscribe: {
       metrics_.client_message(ClientMessageType::unsubscribe);
       const auto it = std::find(topics_.begin(), topics_.end(), request.topic);
@@ -150,6 +157,88 @@ void WebSocketSession::handle_text(std::string_view text) {
       metrics_.client_message(ClientMessageType::message);
       handle_message(request);
       return;
+  }
+}
+
+bool WebSocketSession::may_subscribe(std::string_view topic) const {
+  return all_topics_ || granted_topics_.allows(topic) || ctx_.settings.public_topics.allows(topic);
+}
+
+void WebSocketSession::handle_subscribe(protocol::Request& request) {
+  if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
+    if (!may_subscribe(request.topic)) {
+      reply(protocol::encode_error(
+          {"forbidden_topic", "your token does not grant this topic and it is not public", request.id_json}));
+      return;
+    }
+    if (topics_.size() >= ctx_.settings.max_topics_per_connection) {
+      ctx_.metrics.limit_hit(Limit::topics_per_connection);
+      reply(protocol::encode_error({"too_many_topics",
+                                    "a connection may subscribe to at most " +
+                                        std::to_string(ctx_.settings.max_topics_per_connection) + " topics",
+                                    request.id_json}));
+      return;
+    }
+    topics_.push_back(request.topic);
+    shard_.subscribe(this, request.topic);
+  }
+  reply(protocol::encode_subscribed(request.topic, request.id_json));
+}
+
+void WebSocketSession::handle_refresh(protocol::Request& request) {
+  if (ctx_.verifier == nullptr || expires_at_ == 0) {
+    reply(protocol::encode_error({"invalid_token",
+                                  "this connection was not opened with a token; there is nothing to refresh",
+                                  request.id_json}));
+    return;
+  }
+  auto result = ctx_.verifier->verify(request.token);
+  if (!result.identity) {
+    ctx_.metrics.token_rejected(result.error);
+    reply(protocol::encode_error({"invalid_token", "refresh refused: " + result.detail, request.id_json}));
+    return;
+  }
+  if (result.identity->user_id != user_id_) {
+    reply(protocol::encode_error({"invalid_token", "refresh refused: the token is for another user", request.id_json}));
+    return;
+  }
+  expires_at_ = result.identity->expires_at + ctx_.verifier->policy().leeway.count();
+  granted_topics_ = std::move(result.identity->topics);
+  track_expiry();
+  // Subscriptions the new token no longer grants end now.
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    if (may_subscribe(*it)) {
+      ++it;
+      continue;
+    }
+    shard_.unsubscribe(this, *it);
+    reply(protocol::encode_unsubscribed(*it, {}, "forbidden"));
+    it = topics_.erase(it);
+  }
+  reply(protocol::encode_refreshed(expires_at_ - ctx_.verifier->policy().leeway.count(), request.id_json));
+}
+
+bool WebSocketSession::take_rate_token() {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
+  rate_refilled_ = now;
+  rate_tokens_ =
+      std::min(ctx_.settings.client_message_burst, rate_tokens_ + elapsed * ctx_.settings.client_message_rate);
+  if (rate_tokens_ < 1.0) return false;
+  rate_tokens_ -= 1.0;
+  return true;
+}
+
+void WebSocketSession::track_expiry() {
+  if (expiry_) shard_.untrack_expiry(*expiry_);
+  expiry_.reset();
+  if (expires_at_ != 0) expiry_ = shard_.track_expiry(this, expires_at_ * 1000);
+}
+
+void WebSocketSession::expire() {
+  expiry_.reset();  // the shard already dropped it
+  if (close(protocol::close_code::token_expired, "token expired")) {
+    log::debug("token expired, closing", {{"connection", connection_id_}, {"user", user_id_}});
   }
 }
 
@@ -271,6 +360,8 @@ void WebSocketSession::leave_shard() {
   if (close_timer_) close_timer_->cancel();
   state_ = State::closed;
   if (!registered_) return;
+  if (expiry_) shard_.untrack_expiry(*expiry_);
+  expiry_.reset();
   registered_ = false;
   shard_.remove(this, topics_);
   metrics_.connections_closed.add();

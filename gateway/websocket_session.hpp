@@ -10,12 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "gateway/connection_limiter.hpp"
 #include "gateway/draining_stream.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/protocol.hpp"
 #include "gateway/send_queue.hpp"
 #include "gateway/shard.hpp"
 #include "gateway/subscriber.hpp"
+#include "gateway/upgrade_policy.hpp"
 
 namespace notify::gateway {
 
@@ -23,15 +25,20 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, 
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  WebSocketSession(boost::beast::tcp_stream&& stream, Shard& shard, GatewayContext& context, std::string user_id);
+  // `decision` is an accepted UpgradeDecision: who connected and what they may
+  // subscribe to; `slot` is the connection's place under the limits.
+  WebSocketSession(boost::beast::tcp_stream&& stream, Shard& shard, GatewayContext& context, UpgradeDecision&& decision,
+                   ConnectionLimiter::Slot slot);
   ~WebSocketSession() override;
 
-  // Completes the upgrade for a request the HTTP session already read.
-  void run(Request request);
+  // Completes the upgrade for a request the HTTP session already read,
+  // selecting `subprotocol` if not empty.
+  void run(Request request, std::string subprotocol);
 
   std::string_view user_id() const override { return user_id_; }
   bool deliver(const FramePtr& frame) override;
   bool close(std::uint16_t code, std::string reason) override;
+  void expire() override;
 
  private:
   enum class State { handshaking, open, closing, closed };
@@ -41,6 +48,11 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, 
   void on_read(boost::beast::error_code ec, std::size_t bytes);
   void handle_text(std::string_view text);
   void handle_message(protocol::Request& request);
+  void handle_subscribe(protocol::Request& request);
+  void handle_refresh(protocol::Request& request);
+  bool may_subscribe(std::string_view topic) const;
+  bool take_rate_token();
+  void track_expiry();
   void reply(std::string payload);
   void reject(const protocol::Error& error);
   bool enqueue(const FramePtr& frame);
@@ -59,6 +71,13 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, 
   std::string user_id_;
   std::string connection_id_;
   std::vector<std::string> topics_;
+  std::int64_t expires_at_;  // unix seconds incl. leeway; 0 = never
+  bool all_topics_;          // development identity
+  auth::TopicGrants granted_topics_;
+  ConnectionLimiter::Slot slot_;
+  std::optional<Shard::ExpiryHandle> expiry_;
+  double rate_tokens_;  // token bucket for client frames
+  std::chrono::steady_clock::time_point rate_refilled_;
   boost::beast::websocket::close_reason close_reason_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
   std::size_t invalid_messages_ = 0;

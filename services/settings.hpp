@@ -16,6 +16,15 @@ struct ServiceSettings {
   std::size_t max_client_streams = 64;                // open StreamClientMessages streams
   std::size_t max_inflight_requests = 4096;           // Notify/Broadcast/Disconnect/GetPresence being fanned out
   std::size_t max_receive_message_bytes = 4 * 1024 * 1024;
+
+  // Admin API protection: TLS (cert + key), mutual TLS (client CA), API keys.
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string client_ca_file;
+  std::string api_keys_file;
+  bool insecure_admin = false;  // allow a non-loopback address without authentication
+
+  bool authenticated() const { return !api_keys_file.empty() || !client_ca_file.empty(); }
 };
 
 }  // namespace notify::services

@@ -14,7 +14,8 @@ extern char** environ;
 namespace notify::testing {
 
 std::vector<std::string> GatewayProcess::default_args() {
-  return {"--bind", "127.0.0.1", "--ws-port", "0", "--grpc-port", "0", "--metrics-port", "0", "--log-format", "json"};
+  return {"--bind",         "127.0.0.1", "--ws-port",    "0",    "--grpc-port",   "0",
+          "--metrics-port", "0",         "--log-format", "json", "--insecure-dev"};
 }
 
 GatewayProcess::GatewayProcess(std::vector<std::string> args) {

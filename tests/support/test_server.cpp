@@ -13,7 +13,7 @@ namespace notify::testing {
 TestServer::TestServer(std::vector<std::string> extra_flags) {
   std::vector<std::string> args = {
       "notify-gateway", "--bind", "127.0.0.1", "--ws-port", "0",           "--grpc-port", "0",
-      "--metrics-port", "0",      "--threads", "2",         "--log-level", "error"};
+      "--metrics-port", "0",      "--threads", "2",         "--log-level", "error",       "--insecure-dev"};
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());

@@ -9,7 +9,10 @@
 namespace notify::app {
 namespace {
 
-ConfigResult parse(std::vector<std::string> args) {
+// Every case runs in development mode unless it says otherwise: the
+// security rules have their own tests.
+ConfigResult parse(std::vector<std::string> args, bool insecure_dev = true) {
+  if (insecure_dev) args.insert(args.begin(), "--insecure-dev");
   args.insert(args.begin(), "notify-gateway");
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());
@@ -81,10 +84,121 @@ TEST(Config, HelpListsEveryFlagWithItsVariable) {
   const auto r = parse({"--help"});
   EXPECT_FALSE(r.config);
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* s :
-       {"--ws-port", "NOTIFY_WS_PORT", "--grpc-port", "NOTIFY_GRPC_PORT", "--metrics-port", "NOTIFY_METRICS_PORT",
-        "--bind", "--threads", "--log-format", "--slow-consumer-policy", "development-only"}) {
+  for (const char* s : {"--ws-port",
+                        "NOTIFY_WS_PORT",
+                        "--grpc-port",
+                        "NOTIFY_GRPC_PORT",
+                        "--metrics-port",
+                        "NOTIFY_METRICS_PORT",
+                        "--bind",
+                        "--threads",
+                        "--log-format",
+                        "--slow-consumer-policy",
+                        "--insecure-dev",
+                        "NOTIFY_INSECURE_DEV",
+                        "--jwt-secret-file",
+                        "NOTIFY_JWT_SECRET_FILE",
+                        "--jwt-public-key-file",
+                        "NOTIFY_JWT_PUBLIC_KEY_FILE",
+                        "--jwks-file",
+                        "NOTIFY_JWKS_FILE",
+                        "--jwt-audience",
+                        "NOTIFY_JWT_AUDIENCE",
+                        "--jwt-issuer",
+                        "NOTIFY_JWT_ISSUER",
+                        "--jwt-leeway",
+                        "NOTIFY_JWT_LEEWAY",
+                        "--allowed-origins",
+                        "NOTIFY_ALLOWED_ORIGINS",
+                        "--admin-api-keys-file",
+                        "NOTIFY_ADMIN_API_KEYS_FILE",
+                        "--admin-tls-cert",
+                        "NOTIFY_ADMIN_TLS_CERT",
+                        "--admin-tls-key",
+                        "NOTIFY_ADMIN_TLS_KEY",
+                        "--admin-client-ca",
+                        "NOTIFY_ADMIN_CLIENT_CA"}) {
     EXPECT_NE(r.output.find(s), std::string::npos) << s;
+  }
+}
+
+std::string temp_file(const std::string& name, const std::string& content) {
+  const std::string path = ::testing::TempDir() + name;
+  std::ofstream(path) << content;
+  return path;
+}
+
+TEST(Config, TokensAreRequiredUnlessInsecureDev) {
+  const auto r = parse({}, /*insecure_dev=*/false);
+  ASSERT_FALSE(r.config);
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.output.find("--insecure-dev"), std::string::npos) << r.output;
+
+  const std::string secret = temp_file("secret-ok", std::string(40, 's') + "\n");
+  const auto ok = parse({"--jwt-secret-file", secret}, false);
+  ASSERT_TRUE(ok.config) << ok.output;
+  ASSERT_TRUE(ok.config->keys);
+  EXPECT_EQ(ok.config->keys->keys().size(), 1u);
+  EXPECT_EQ(ok.config->keys->keys()[0].secret, std::string(40, 's'));  // trailing newline dropped
+}
+
+TEST(Config, KeyProblemsNameTheFile) {
+  const std::string weak = temp_file("secret-weak", "short");
+  auto r = parse({"--jwt-secret-file", weak}, false);
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.output.find(weak), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("32 bytes"), std::string::npos) << r.output;
+  r = parse({"--jwks-file", "/no/such/jwks.json"}, false);
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.output.find("/no/such/jwks.json"), std::string::npos) << r.output;
+  r = parse({"--jwt-public-key-file", temp_file("not-a-key.pem", "hello")}, false);
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.output.find("PEM"), std::string::npos) << r.output;
+}
+
+TEST(Config, AdminApiStaysOnLoopbackWithoutAuthentication) {
+  auto r = parse({"--bind", "0.0.0.0"});
+  ASSERT_TRUE(r.config) << r.output;
+  EXPECT_EQ(r.config->services.bind_address, "127.0.0.1");
+  EXPECT_EQ(r.config->gateway.bind_address, "0.0.0.0");
+  ASSERT_FALSE(r.config->notes.empty());
+  EXPECT_NE(r.config->notes[0].find("loopback"), std::string::npos);
+
+  r = parse({"--grpc-bind", "0.0.0.0"});
+  ASSERT_FALSE(r.config);
+  EXPECT_NE(r.output.find("--insecure-admin"), std::string::npos) << r.output;
+
+  r = parse({"--grpc-bind", "0.0.0.0", "--insecure-admin"});
+  ASSERT_TRUE(r.config) << r.output;
+  EXPECT_EQ(r.config->services.bind_address, "0.0.0.0");
+
+  const std::string keys = temp_file("api-keys", "0123456789abcdef0123\n");
+  r = parse({"--bind", "0.0.0.0", "--admin-api-keys-file", keys});
+  ASSERT_TRUE(r.config) << r.output;
+  EXPECT_EQ(r.config->services.bind_address, "0.0.0.0");
+  ASSERT_TRUE(r.config->api_keys);
+  EXPECT_EQ(r.config->api_keys->size(), 1u);
+}
+
+TEST(Config, SecurityFlagsThatGoTogether) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{"--tls-cert", "/x.pem"}, "--tls-key"},
+      {{"--admin-tls-key", "/x.pem"}, "--admin-tls-cert"},
+      {{"--admin-client-ca", "/ca.pem"}, "--admin-tls-cert"},
+      {{"--allowed-origins", "https://a.example.com/path"}, "--allowed-origins"},
+      {{"--public-topics", "news, bad topic"}, "--public-topics"},
+      {{"--trusted-proxies", "10.0.0.0/33"}, "--trusted-proxies"},
+      {{"--admin-api-keys-file", temp_file("short-key", "tooshort\n")}, "16 characters"},
+  };
+  for (const auto& c : cases) {
+    const auto r = parse(c.args);
+    EXPECT_FALSE(r.config) << c.args.front();
+    EXPECT_EQ(r.exit_code, 2) << c.args.front();
+    EXPECT_NE(r.output.find(c.expect), std::string::npos) << c.args.front() << ": " << r.output;
   }
 }
 

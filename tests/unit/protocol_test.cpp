@@ -115,6 +115,15 @@ TEST(ProtocolParse, SubscribeNeedsValidTopic) {
   EXPECT_EQ(parse_error(R"({"type":"subscribe","topic":")" + std::string(129, 'a') + "\"}").code, "invalid_topic");
 }
 
+TEST(ProtocolParse, RefreshCarriesAToken) {
+  const Request r = parse_ok(R"({"type":"refresh","token":"a.b.c","id":2})");
+  EXPECT_EQ(r.type, RequestType::refresh);
+  EXPECT_EQ(r.token, "a.b.c");
+  EXPECT_EQ(parse_error(R"({"type":"refresh"})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"refresh","token":""})").code, "bad_request");
+  EXPECT_EQ(parse_error(R"({"type":"refresh","token":5})").code, "bad_request");
+}
+
 TEST(ProtocolParse, MessageNeedsData) { EXPECT_EQ(parse_error(R"({"type":"message"})").code, "bad_request"); }
 
 TEST(ProtocolParse, RejectsUnusableIds) {
@@ -172,7 +181,11 @@ TEST(ProtocolEncode, RepliesEchoTheRequestId) {
   EXPECT_EQ(encode_subscribed("t", "9"), R"({"type":"subscribed","topic":"t","id":9})");
   EXPECT_EQ(encode_unsubscribed("t", ""), R"({"type":"unsubscribed","topic":"t"})");
   EXPECT_EQ(encode_ack("4", "m-1"), R"({"type":"ack","id":4,"message_id":"m-1"})");
-  EXPECT_EQ(encode_welcome("c1", "alice"), R"({"type":"welcome","connection_id":"c1","user_id":"alice"})");
+  EXPECT_EQ(encode_welcome("c1", "alice", 0), R"({"type":"welcome","connection_id":"c1","user_id":"alice"})");
+  EXPECT_EQ(encode_welcome("c1", "alice", 1700000000),
+            R"({"type":"welcome","connection_id":"c1","user_id":"alice","expires_at":1700000000})");
+  EXPECT_EQ(encode_refreshed(1700000000, "5"), R"({"type":"refreshed","expires_at":1700000000,"id":5})");
+  EXPECT_EQ(encode_unsubscribed("t", "", "forbidden"), R"({"type":"unsubscribed","topic":"t","reason":"forbidden"})");
 }
 
 }  // namespace
