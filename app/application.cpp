@@ -1,7 +1,11 @@
 #include "app/application.hpp"
 
+#include <sys/stat.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
+#include <thread>
 
 #include "common/log.hpp"
 #include "gateway/gateway_server.hpp"
@@ -17,7 +21,7 @@ struct Application::Components {
         verifier(config.keys ? std::make_unique<auth::JwtVerifier>(config.jwt_policy, config.keys) : nullptr),
         bus(metrics, config.services),
         gateway(config.gateway, metrics, &bus, verifier.get()),
-        grpc(config.services, gateway.hub(), bus, metrics) {}
+        grpc(config.services, gateway.hub(), bus, metrics, config.api_keys) {}
 
   Config config;
   Metrics metrics;
@@ -26,10 +30,48 @@ struct Application::Components {
   gateway::GatewayServer gateway;
   services::GrpcServer grpc;
   std::mutex shutdown_mutex;
+  std::mutex reload_mutex;
+
+  // Polls the credential files; a change (Kubernetes swaps a Secret's files
+  // atomically) triggers a reload.
+  std::thread watcher;
+  std::mutex watch_mutex;
+  std::condition_variable watch_cv;
+  bool stop_watching = false;
+
   bool started = false;
   bool shut_down = false;
   bool drained = true;
 };
+
+namespace {
+
+constexpr auto kWatchInterval = std::chrono::seconds(2);
+
+std::vector<std::string> credential_files(const Config& c) {
+  std::vector<std::string> files;
+  for (const std::string* f :
+       {&c.jwt_keys.secret_file, &c.jwt_keys.public_key_file, &c.jwt_keys.jwks_file, &c.services.api_keys_file}) {
+    if (!f->empty()) files.push_back(*f);
+  }
+  return files;
+}
+
+// What identifies a file's content cheaply: modification time, size, inode.
+std::string fingerprint(const std::vector<std::string>& files) {
+  std::string out;
+  for (const auto& f : files) {
+    struct stat st {};
+    if (stat(f.c_str(), &st) == 0) {
+      out += std::to_string(st.st_mtim.tv_sec) + "." + std::to_string(st.st_mtim.tv_nsec) + ":" +
+             std::to_string(st.st_size) + ":" + std::to_string(st.st_ino);
+    }
+    out += ';';
+  }
+  return out;
+}
+
+}  // namespace
 
 Application::Application(Config config) : c_(std::make_unique<Components>(std::move(config))) {}
 
@@ -53,6 +95,21 @@ void Application::start() {
   }
   if (c_->verifier) log::info("client tokens", {{"keys", c_->config.keys->describe()}});
   for (const auto& note : c_->config.notes) log::warn(note);
+  if (const auto files = credential_files(c_->config); !files.empty()) {
+    c_->watcher = std::thread([this, files] {
+      std::string seen = fingerprint(files);
+      std::unique_lock lock(c_->watch_mutex);
+      while (!c_->watch_cv.wait_for(lock, kWatchInterval, [this] { return c_->stop_watching; })) {
+        const std::string now = fingerprint(files);
+        if (now == seen) continue;
+        seen = now;
+        lock.unlock();
+        log::info("credential files changed, reloading");
+        reload_credentials();
+        lock.lock();
+      }
+    });
+  }
   log::info("listening", {{"bind", g.bind_address},
                           {"ws_port", c_->gateway.ws_port()},
                           {"grpc_port", c_->grpc.port()},
@@ -61,11 +118,38 @@ void Application::start() {
                           {"slow_consumer_policy", gateway::to_string(g.queue.policy)}});
 }
 
+bool Application::reload_credentials() {
+  std::lock_guard lock(c_->reload_mutex);
+  const Config& cfg = c_->config;
+  std::shared_ptr<const auth::KeySet> keys;
+  std::shared_ptr<const auth::ApiKeys> api_keys;
+  try {
+    if (cfg.jwt_keys.any()) keys = auth::KeySet::load(cfg.jwt_keys);
+    if (!cfg.services.api_keys_file.empty()) api_keys = auth::ApiKeys::load(cfg.services.api_keys_file);
+  } catch (const std::exception& e) {
+    c_->metrics.credentials_reloaded(false);
+    log::error("credential reload failed; the current keys stay in use", {{"error", e.what()}});
+    return false;
+  }
+  if (keys && c_->verifier) c_->verifier->set_keys(keys);
+  if (api_keys) c_->grpc.set_api_keys(api_keys);
+  c_->metrics.credentials_reloaded(true);
+  log::info("credentials reloaded", {{"jwt_keys", keys ? keys->describe() : std::string("none")},
+                                     {"api_keys", api_keys ? api_keys->size() : 0}});
+  return true;
+}
+
 bool Application::shutdown() {
   // A second caller waits for the first to finish, so "returned" means "stopped".
   std::lock_guard lock(c_->shutdown_mutex);
   if (c_->shut_down) return c_->drained;
   c_->shut_down = true;
+  {
+    std::lock_guard watch_lock(c_->watch_mutex);
+    c_->stop_watching = true;
+  }
+  c_->watch_cv.notify_all();
+  if (c_->watcher.joinable()) c_->watcher.join();
   auto& gw = c_->gateway;
   if (!c_->started) {  // start() failed: release what it bound, quietly
     c_->grpc.stop(std::chrono::milliseconds(0));

@@ -29,6 +29,11 @@ class Application {
   Metrics& metrics();
   const Config& config() const;
 
+  // Re-reads the JWT keys and the admin API keys (SIGHUP, or a watched file
+  // changed). On any error the current keys stay and the error is logged;
+  // returns whether the new keys are in use.
+  bool reload_credentials();
+
   // Readiness false, clients closed with 1001, RPCs refused, then everything
   // stopped within the shutdown timeout. Idempotent and thread-safe; returns
   // true if every connection closed in time.

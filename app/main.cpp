@@ -1,5 +1,5 @@
-// notify-gateway: parses the configuration, starts the application and waits
-// for SIGTERM/SIGINT to run the graceful shutdown.
+// notify-gateway: parses the configuration, starts the application, reloads
+// credentials on SIGHUP and runs the graceful shutdown on SIGTERM/SIGINT.
 #include <pthread.h>
 #include <signal.h>
 
@@ -17,12 +17,13 @@ int main(int argc, char** argv) {
   }
   log::configure(parsed.config->log_format, parsed.config->log_level);
 
-  // Block the shutdown signals before any thread starts, so every thread
+  // Block the signals before any thread starts, so every thread
   // inherits the mask and only sigwait() below sees them.
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
@@ -34,7 +35,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   int signal_number = 0;
-  sigwait(&signals, &signal_number);
+  for (;;) {
+    sigwait(&signals, &signal_number);
+    if (signal_number != SIGHUP) break;
+    log::info("signal received", {{"signal", "SIGHUP"}});
+    application.reload_credentials();
+  }
   log::info("signal received", {{"signal", signal_number == SIGTERM ? "SIGTERM" : "SIGINT"}});
   application.shutdown();
   return 0;

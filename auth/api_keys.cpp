@@ -68,7 +68,14 @@ std::shared_ptr<const ApiKeys> ApiKeys::parse(std::string_view text, const std::
     text = eol == std::string_view::npos ? std::string_view() : text.substr(eol + 1);
     ++line_number;
     const std::string where = origin + " line " + std::to_string(line_number);
-    if (const auto hash = line.find('#'); hash != std::string_view::npos) line = line.substr(0, hash);
+    // '#' starts a comment at the start of a line or after white space, so
+    // keys may contain '#'.
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      if (line[i] == '#' && (i == 0 || line[i - 1] == ' ' || line[i - 1] == '\t')) {
+        line = line.substr(0, i);
+        break;
+      }
+    }
     line = trim(line);
     if (line.empty()) continue;
     const auto space = line.find_first_of(" \t");

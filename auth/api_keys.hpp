@@ -22,7 +22,8 @@ class ApiKeys {
  public:
   enum class Check { ok, unknown, forbidden };
 
-  // File format: "<key> [scope,scope,...]", '#' starts a comment, blank lines
+  // File format: "<key> [scope,scope,...]", '#' at the start of a line or
+  // after white space starts a comment, blank lines
   // are skipped; keys are at least 16 characters of printable ASCII without
   // spaces. Throws std::runtime_error naming the file and line.
   static std::shared_ptr<const ApiKeys> load(const std::string& path);

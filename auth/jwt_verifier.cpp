@@ -5,6 +5,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
+#include <algorithm>
+#include <boost/beast/core/string.hpp>
 #include <boost/json.hpp>
 
 #include "auth/base64url.hpp"
@@ -15,6 +17,18 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxTokenBytes = 16 * 1024;
+
+// Short printable ASCII only: such a value may be quoted in an error.
+bool printable(std::string_view s) {
+  return s.size() <= 64 && std::all_of(s.begin(), s.end(), [](char c) { return c >= 0x20 && c < 0x7f; });
+}
+
+bool jwt_media_type(std::string_view typ) {
+  for (std::string_view accepted : {"jwt", "at+jwt", "application/jwt", "application/at+jwt"}) {
+    if (boost::beast::iequals(typ, accepted)) return true;
+  }
+  return false;
+}
 
 VerifyResult fail(TokenError error, std::string detail) {
   VerifyResult r;
@@ -144,9 +158,9 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::int64_t now) const
                     " is not accepted (HS256, RS256, ES256 are)");
   }
   if (header->contains("crit")) return fail(TokenError::malformed, "\"crit\" header extensions are not supported");
-  const auto* typ = header->if_contains("typ");
-  if (typ != nullptr && (!typ->is_string() ||
-                         (typ->get_string() != "JWT" && typ->get_string() != "jwt" && typ->get_string() != "at+jwt"))) {
+  // "typ" is a media type, compared case-insensitively (RFC 7515 4.1.9).
+  if (const auto* typ = header->if_contains("typ");
+      typ != nullptr && (!typ->is_string() || !jwt_media_type(typ->get_string()))) {
     return fail(TokenError::malformed, "\"typ\" is not JWT");
   }
   std::string_view kid;
@@ -166,7 +180,8 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::int64_t now) const
     }
   }
   if (!kid.empty() && !kid_known && keys->has_jwks()) {
-    return fail(TokenError::unknown_key, "no key with kid " + std::string(kid.substr(0, 64)));
+    return fail(TokenError::unknown_key,
+                printable(kid) ? "no key with kid \"" + std::string(kid) + "\"" : std::string("no key with that kid"));
   }
   if (key == nullptr && !kid_known) {
     // No kid (or no JWKS to look it up in): the keys without a kid.
@@ -192,6 +207,9 @@ VerifyResult JwtVerifier::verify(std::string_view token, std::int64_t now) const
     return fail(TokenError::invalid_claims, "exp, nbf and iat must be numbers");
   }
   if (!exp) return fail(TokenError::missing_expiry, "tokens must carry \"exp\"");
+  // Dates beyond year 9999 are capped, so expiry arithmetic downstream
+  // (leeway, milliseconds) can't overflow.
+  exp = std::min(*exp, kMaxUnixSeconds);
   if (now - leeway >= *exp) return fail(TokenError::expired, "token expired");
   if (nbf && now + leeway < *nbf) return fail(TokenError::not_yet_valid, "token not valid yet (nbf)");
   if (iat && now + leeway < *iat) return fail(TokenError::issued_in_future, "token issued in the future (iat)");

@@ -18,6 +18,9 @@
 
 namespace notify::auth {
 
+// The latest expiry a token can carry: 9999-12-31T23:59:59Z.
+inline constexpr std::int64_t kMaxUnixSeconds = 253402300799;
+
 struct Identity {
   std::string user_id;          // "sub"
   std::int64_t expires_at = 0;  // "exp", unix seconds

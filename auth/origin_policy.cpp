@@ -29,9 +29,10 @@ bool split_authority(std::string_view authority, std::string& host, std::string&
     if (authority.front() != ':') return false;
     port = authority.substr(1);
   } else {
-    const auto colon = authority.rfind(':');
+    const auto colon = authority.find(':');
     host = lower(authority.substr(0, colon));
     if (colon != std::string_view::npos) port = authority.substr(colon + 1);
+    if (port.find(':') != std::string::npos) return false;  // bare IPv6 or a second port: malformed
   }
   if (host.empty()) return false;
   return std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; });

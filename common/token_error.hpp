@@ -26,20 +26,34 @@ enum class TokenError : std::size_t {
 
 constexpr std::string_view to_string(TokenError error) {
   switch (error) {
-    case TokenError::missing: return "missing";
-    case TokenError::malformed: return "malformed";
-    case TokenError::unsupported_algorithm: return "unsupported_algorithm";
-    case TokenError::unknown_key: return "unknown_key";
-    case TokenError::bad_signature: return "bad_signature";
-    case TokenError::expired: return "expired";
-    case TokenError::not_yet_valid: return "not_yet_valid";
-    case TokenError::issued_in_future: return "issued_in_future";
-    case TokenError::wrong_audience: return "wrong_audience";
-    case TokenError::wrong_issuer: return "wrong_issuer";
-    case TokenError::invalid_subject: return "invalid_subject";
-    case TokenError::missing_expiry: return "missing_expiry";
-    case TokenError::invalid_claims: return "invalid_claims";
-    case TokenError::count: break;
+    case TokenError::missing:
+      return "missing";
+    case TokenError::malformed:
+      return "malformed";
+    case TokenError::unsupported_algorithm:
+      return "unsupported_algorithm";
+    case TokenError::unknown_key:
+      return "unknown_key";
+    case TokenError::bad_signature:
+      return "bad_signature";
+    case TokenError::expired:
+      return "expired";
+    case TokenError::not_yet_valid:
+      return "not_yet_valid";
+    case TokenError::issued_in_future:
+      return "issued_in_future";
+    case TokenError::wrong_audience:
+      return "wrong_audience";
+    case TokenError::wrong_issuer:
+      return "wrong_issuer";
+    case TokenError::invalid_subject:
+      return "invalid_subject";
+    case TokenError::missing_expiry:
+      return "missing_expiry";
+    case TokenError::invalid_claims:
+      return "invalid_claims";
+    case TokenError::count:
+      break;
   }
   return "unknown";
 }

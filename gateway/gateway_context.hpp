@@ -4,8 +4,10 @@
 // flag. Outlives all sessions.
 #include <atomic>
 
+#include <boost/asio/ssl/context.hpp>
 #include "auth/jwt_verifier.hpp"
 #include "common/metrics.hpp"
+
 #include "gateway/connection_limiter.hpp"
 #include "gateway/settings.hpp"
 #include "gateway/upstream.hpp"
@@ -21,7 +23,8 @@ struct GatewayContext {
   UpstreamSink* upstream;             // may be null: messages are then refused
   const auth::JwtVerifier* verifier;  // null when no JWT keys are configured (insecure-dev)
   ConnectionLimiter limiter;
-  std::atomic<bool> draining{false};  // set once on shutdown; /readyz answers 503
+  boost::asio::ssl::context* tls = nullptr;  // set when the WebSocket port serves TLS
+  std::atomic<bool> draining{false};         // set once on shutdown; /readyz answers 503
 };
 
 }  // namespace notify::gateway

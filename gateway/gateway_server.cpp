@@ -38,6 +38,10 @@ GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, 
 GatewayServer::~GatewayServer() { stop(); }
 
 void GatewayServer::start() {
+  if (!settings_.tls_cert_file.empty()) {
+    tls_ = make_server_tls_context(settings_.tls_cert_file, settings_.tls_key_file);
+    context_.tls = tls_.get();
+  }
   tcp::endpoint ws_endpoint = endpoint_for(settings_.bind_address, settings_.ws_port);
   ensure_port_free(ws_endpoint);
   for (auto& shard : shards_) {

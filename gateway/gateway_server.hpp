@@ -45,6 +45,7 @@ class GatewayServer {
  private:
   const GatewaySettings& settings_;
   Metrics& metrics_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   GatewayContext context_;
   EventLoops loops_;
   std::vector<std::unique_ptr<Shard>> shards_;

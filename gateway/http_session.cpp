@@ -1,6 +1,7 @@
 #include "gateway/http_session.hpp"
 
 #include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/url/parse.hpp>
 
 #include "common/log.hpp"
@@ -32,11 +33,25 @@ bool is_parse_error(beast::error_code ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
 
+// The WebSocket layer a connection continues on after the upgrade.
+template <class Stream>
+using WebSocketLayer = std::conditional_t<is_tls_v<Stream>, TlsStream, DrainingStream>;
+
+template <class Stream>
+Stream make_stream(asio::ip::tcp::socket&& socket, GatewayContext& context) {
+  if constexpr (is_tls_v<Stream>) {
+    return Stream(beast::tcp_stream(std::move(socket)), *context.tls);
+  } else {
+    return Stream(std::move(socket));
+  }
+}
+
 }  // namespace
 
-HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayContext& context, HttpRole role)
+template <class Stream>
+HttpSession<Stream>::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayContext& context, HttpRole role)
     : peer_(peer_address(socket)),
-      stream_(std::move(socket)),
+      stream_(make_stream<Stream>(std::move(socket), context)),
       // Beast bounds the head and the body but not chunk extensions or
       // trailers: the buffer's own limit bounds whatever a client sends.
       buffer_(context.settings.max_header_bytes + kMaxBodyBytes + 1024),
@@ -44,24 +59,48 @@ HttpSession::HttpSession(asio::ip::tcp::socket&& socket, Shard& shard, GatewayCo
       ctx_(context),
       role_(role) {}
 
-void HttpSession::run() { do_read(); }
+template <class Stream>
+void HttpSession<Stream>::run() {
+  if constexpr (is_tls_v<Stream>) {
+    beast::get_lowest_layer(stream_).expires_after(ctx_.settings.handshake_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            beast::bind_front_handler(&HttpSession::on_handshake, this->shared_from_this()));
+  } else {
+    do_read();
+  }
+}
 
-void HttpSession::count_failure(HandshakeFailure reason) {
+template <class Stream>
+void HttpSession<Stream>::on_handshake(beast::error_code ec) {
+  if (ec) {
+    // Plain HTTP on a TLS port, an untrusting client, a scanner: nothing to answer.
+    if (ec != beast::error::timeout) count_failure(HandshakeFailure::bad_request);
+    if (ec == beast::error::timeout) count_failure(HandshakeFailure::timeout);
+    return;
+  }
+  do_read();
+}
+
+template <class Stream>
+void HttpSession<Stream>::count_failure(HandshakeFailure reason) {
   // Only the gateway port takes upgrades; a bad scrape is not a failed handshake.
   if (role_ == HttpRole::gateway) ctx_.metrics.handshake_failed(reason);
 }
 
-void HttpSession::do_read() {
+template <class Stream>
+void HttpSession<Stream>::do_read() {
   parser_.emplace();
   parser_->header_limit(static_cast<std::uint32_t>(ctx_.settings.max_header_bytes));
   parser_->body_limit(kMaxBodyBytes);
-  stream_.expires_after(ctx_.settings.handshake_timeout);
-  http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+  beast::get_lowest_layer(stream_).expires_after(ctx_.settings.handshake_timeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   beast::bind_front_handler(&HttpSession::on_read, this->shared_from_this()));
 }
 
-void HttpSession::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec == http::error::end_of_stream) {  // closed between requests: normal
-    stream_.socket().shutdown(asio::ip::tcp::socket::shutdown_send, ec);
+    close_connection();
     return;
   }
   if (ec == beast::error::timeout) {
@@ -91,7 +130,8 @@ void HttpSession::on_read(beast::error_code ec, std::size_t) {
   route(parser_->release());
 }
 
-void HttpSession::route(Request&& request) {
+template <class Stream>
+void HttpSession<Stream>::route(Request&& request) {
   version_ = request.version();
   keep_alive_ = request.keep_alive();
   if (role_ == HttpRole::metrics) {
@@ -103,8 +143,10 @@ void HttpSession::route(Request&& request) {
 
 namespace {
 
-HttpSession::Response text_response(http::status status, std::string body, std::string_view content_type) {
-  HttpSession::Response res{status, 11};
+using Response = http::response<http::string_body>;
+
+Response text_response(http::status status, std::string body, std::string_view content_type) {
+  Response res{status, 11};
   res.set(http::field::server, "notify-gateway");
   res.set(http::field::content_type, content_type);
   res.set(http::field::cache_control, "no-store");
@@ -115,7 +157,8 @@ HttpSession::Response text_response(http::status status, std::string body, std::
 
 }  // namespace
 
-void HttpSession::route_gateway(Request&& request) {
+template <class Stream>
+void HttpSession<Stream>::route_gateway(Request&& request) {
   const auto target = boost::urls::parse_origin_form(request.target());
   if (!target) {
     fail_handshake(HandshakeFailure::bad_request, http::status::bad_request, "malformed request target");
@@ -172,7 +215,8 @@ void HttpSession::route_gateway(Request&& request) {
   send(std::move(res));
 }
 
-void HttpSession::route_metrics(const Request& request) {
+template <class Stream>
+void HttpSession<Stream>::route_metrics(const Request& request) {
   const auto target = boost::urls::parse_origin_form(request.target());
   const bool get = request.method() == http::verb::get;
   if (get && target && target->path() == "/metrics") {
@@ -182,7 +226,8 @@ void HttpSession::route_metrics(const Request& request) {
   }
 }
 
-void HttpSession::upgrade(Request&& request) {
+template <class Stream>
+void HttpSession<Stream>::upgrade(Request&& request) {
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   UpgradeDecision decision =
@@ -214,35 +259,54 @@ void HttpSession::upgrade(Request&& request) {
     return;
   }
   std::string subprotocol = std::move(decision.subprotocol);
-  std::make_shared<WebSocketSession>(std::move(stream_), shard_, ctx_, std::move(decision), std::move(slot))
+  std::make_shared<WebSocketSession<WebSocketLayer<Stream>>>(std::move(stream_), shard_, ctx_, std::move(decision),
+                                                             std::move(slot))
       ->run(std::move(request), std::move(subprotocol));
 }
 
-void HttpSession::fail_handshake(HandshakeFailure reason, http::status status, std::string message) {
+template <class Stream>
+void HttpSession<Stream>::fail_handshake(HandshakeFailure reason, http::status status, std::string message) {
   count_failure(reason);
   keep_alive_ = false;
   send(text_response(status, message + "\n", "text/plain; charset=utf-8"));
 }
 
-void HttpSession::send(Response&& response) {
+template <class Stream>
+void HttpSession<Stream>::send(Response&& response) {
   response.version(version_);
   response.keep_alive(keep_alive_);
   if (response.body().size() > 0 || !response.has_content_length()) response.prepare_payload();
   response_ = std::make_shared<Response>(std::move(response));
   const bool close = response_->need_eof();
-  http::async_write(stream_, *response_, beast::bind_front_handler(&HttpSession::on_write, shared_from_this(), close));
+  http::async_write(stream_, *response_,
+                    beast::bind_front_handler(&HttpSession::on_write, this->shared_from_this(), close));
 }
 
-void HttpSession::on_write(bool close, beast::error_code ec, std::size_t) {
+template <class Stream>
+void HttpSession<Stream>::on_write(bool close, beast::error_code ec, std::size_t) {
   response_.reset();
   if (ec) return;
   if (close) {
-    // Error responses often leave request bytes unread; draining keeps the
-    // kernel from resetting the connection before the client reads the answer.
-    async_drain_and_close(stream_, [self = shared_from_this()](beast::error_code) {});
+    close_connection();
     return;
   }
   do_read();
 }
+
+template <class Stream>
+void HttpSession<Stream>::close_connection() {
+  if constexpr (is_tls_v<Stream>) {
+    beast::get_lowest_layer(stream_).expires_after(DrainingStream::kDrainTimeout);
+    stream_.async_shutdown(
+        [self = this->shared_from_this()](beast::error_code) { beast::get_lowest_layer(self->stream_).close(); });
+  } else {
+    // Error responses often leave request bytes unread; draining keeps the
+    // kernel from resetting the connection before the client reads the answer.
+    async_drain_and_close(stream_, [self = this->shared_from_this()](beast::error_code) {});
+  }
+}
+
+template class HttpSession<beast::tcp_stream>;
+template class HttpSession<TlsStream>;
 
 }  // namespace notify::gateway

@@ -72,7 +72,11 @@ void Listener::on_accept(beast::error_code ec, tcp::socket socket) {
     return;
   }
   socket.set_option(tcp::no_delay(true), ec);
-  std::make_shared<HttpSession>(std::move(socket), shard_, ctx_, role_)->run();
+  if (role_ == HttpRole::gateway && ctx_.tls != nullptr) {
+    std::make_shared<HttpSession<TlsStream>>(std::move(socket), shard_, ctx_, role_)->run();
+  } else {
+    std::make_shared<HttpSession<beast::tcp_stream>>(std::move(socket), shard_, ctx_, role_)->run();
+  }
   do_accept();
 }
 

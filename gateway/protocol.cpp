@@ -1,6 +1,8 @@
 #include "gateway/protocol.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cmath>
 
 #include "common/json_text.hpp"
 #include "common/validation.hpp"
@@ -32,6 +34,23 @@ Error error(std::string code, std::string message, std::string id_json = {}) {
   return Error{std::move(code), std::move(message), std::move(id_json)};
 }
 
+// Boost.JSON turns numbers beyond double's range into infinities (and some,
+// like 0e400, into NaN), which no JSON text can carry onward.
+bool finite_numbers(const json::value& v) {
+  switch (v.kind()) {
+    case json::kind::double_:
+      return std::isfinite(v.get_double());
+    case json::kind::array:
+      return std::all_of(v.get_array().begin(), v.get_array().end(),
+                         [](const json::value& e) { return finite_numbers(e); });
+    case json::kind::object:
+      return std::all_of(v.get_object().begin(), v.get_object().end(),
+                         [](const json::key_value_pair& kv) { return finite_numbers(kv.value()); });
+    default:
+      return true;
+  }
+}
+
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
 
 std::size_t skip_space(std::string_view t, std::size_t i) {
@@ -47,7 +66,7 @@ std::size_t skip_value(std::string_view t, std::size_t i) {
     for (++i; i < t.size() && t[i] != '"'; ++i) {
       if (t[i] == '\\') ++i;
     }
-    return i + 1;
+    return std::min(i + 1, t.size() + 1);
   }
   if (t[i] == '{' || t[i] == '[') {
     int depth = 0;
@@ -70,18 +89,23 @@ std::size_t skip_value(std::string_view t, std::size_t i) {
 
 }  // namespace
 
-std::optional<std::string_view> raw_member(std::string_view t, std::string_view key) {
+std::optional<std::string_view> raw_member(std::string_view t, std::string_view key, bool* escaped_key) {
+  if (escaped_key != nullptr) *escaped_key = false;
   std::size_t i = skip_space(t, 0);
   if (i >= t.size() || t[i] != '{') return std::nullopt;
   std::optional<std::string_view> found;  // the last one wins, as in Boost.JSON
   for (i = skip_space(t, i + 1); i < t.size() && t[i] == '"'; i = skip_space(t, i)) {
     const std::size_t key_start = i;
     i = skip_value(t, i);
+    if (i > t.size()) return std::nullopt;
     const std::string_view name = t.substr(key_start + 1, i - key_start - 2);
-    i = skip_space(t, skip_space(t, i) + 1);  // past ':'
+    if (escaped_key != nullptr && name.find('\\') != std::string_view::npos) *escaped_key = true;
+    i = skip_space(t, i);
+    if (i >= t.size() || t[i] != ':') return std::nullopt;
+    i = skip_space(t, i + 1);
     const std::size_t value_start = i;
     i = skip_value(t, i);
-    if (i > t.size()) return std::nullopt;
+    if (i > t.size() || value_start >= t.size()) return std::nullopt;
     if (name == key) found = t.substr(value_start, i - value_start);
     i = skip_space(t, i);
     if (i < t.size() && t[i] == ',') ++i;
@@ -115,6 +139,7 @@ std::variant<Request, Error> parse_request(std::string_view text) {
   boost::system::error_code ec;
   json::value doc = json::parse(text, ec, &mr, parse_limits());
   if (ec) return error("bad_json", "frame is not valid JSON: " + ec.message());
+  if (!finite_numbers(doc)) return error("bad_json", "a number is out of range");
   if (!doc.is_object()) return error("bad_request", "frame must be a JSON object");
   const json::object& obj = doc.get_object();
 
@@ -161,15 +186,13 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     if (data == nullptr) return error("bad_request", "\"message\" needs a member \"data\"", req.id_json);
     // Forward what the client wrote, not a re-serialization: 1.5 stays 1.5
     // and integers wider than 64 bits keep every digit.
-    // Only when the raw text is the value the parser kept (an escaped
-    // duplicate key such as "d\u0061ta" could differ).
-    const auto raw = raw_member(text, "data");
-    boost::system::error_code raw_ec;
-    if (raw && json::parse(*raw, raw_ec, &mr, parse_limits()) == *data && !raw_ec) {
-      req.data_json = std::string(*raw);
-    } else {
-      req.data_json = json::serialize(*data);
-    }
+    // Forward what the client wrote, not a re-serialization: 1.5 stays 1.5
+    // and integers wider than 64 bits keep every digit. An escaped key
+    // spelling could make the literal "data" differ from the member the
+    // parser kept; then the parsed value is serialized instead.
+    bool escaped_key = false;
+    const auto raw = raw_member(text, "data", &escaped_key);
+    req.data_json = raw && !escaped_key ? std::string(*raw) : json::serialize(*data);
     return req;
   }
   // Echo the type only when short, so the reply can't be used to amplify.

@@ -40,10 +40,12 @@ struct Error {
 // Parses one text frame. Never throws; anything malformed is an Error.
 std::variant<Request, Error> parse_request(std::string_view text);
 
-// The text of member `key` of the JSON object `json` (which must be valid
-// JSON), exactly as written; the last one if repeated. Keys are compared as
-// written, so an escaped spelling of `key` is not found.
-std::optional<std::string_view> raw_member(std::string_view json, std::string_view key);
+// The text of member `key` of the JSON object `json`, exactly as written; the
+// last one if repeated. Keys are compared as written, so an escaped spelling
+// of `key` is not found; `escaped_key` (if given) tells whether any key of
+// the object uses escapes. Meant for valid JSON; on anything else it returns
+// nullopt or some substring, never reads out of bounds.
+std::optional<std::string_view> raw_member(std::string_view json, std::string_view key, bool* escaped_key = nullptr);
 
 // Checks that `json` is one well-formed JSON value within the nesting limit.
 // Returns an explanation on failure.

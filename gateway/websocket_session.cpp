@@ -1,6 +1,7 @@
 #include "gateway/websocket_session.hpp"
 
 #include <algorithm>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "common/ids.hpp"
 #include "common/log.hpp"
@@ -21,9 +22,11 @@ bool expected_end(beast::error_code ec) {
 
 }  // namespace
 
-WebSocketSession::WebSocketSession(beast::tcp_stream&& stream, Shard& shard, GatewayContext& context,
-                                   UpgradeDecision&& decision, ConnectionLimiter::Slot slot)
-    : ws_(std::move(stream)),
+template <class Layer>
+template <class Stream>
+WebSocketSession<Layer>::WebSocketSession(Stream&& stream, Shard& shard, GatewayContext& context,
+                                          UpgradeDecision&& decision, ConnectionLimiter::Slot slot)
+    : ws_(std::forward<Stream>(stream)),
       shard_(shard),
       ctx_(context),
       metrics_(shard.metrics()),
@@ -37,14 +40,16 @@ WebSocketSession::WebSocketSession(beast::tcp_stream&& stream, Shard& shard, Gat
       rate_tokens_(context.settings.client_message_burst),
       rate_refilled_(std::chrono::steady_clock::now()) {}
 
-WebSocketSession::~WebSocketSession() {
+template <class Layer>
+WebSocketSession<Layer>::~WebSocketSession() {
   // Normally done when the read loop ends; here too in case the loop was
   // torn down with the read still pending.
   leave_shard();
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.bytes()));
 }
 
-void WebSocketSession::run(Request request, std::string subprotocol) {
+template <class Layer>
+void WebSocketSession<Layer>::run(Request request, std::string subprotocol) {
   const auto& s = ctx_.settings;
   // The WebSocket layer owns timeouts from here on.
   beast::get_lowest_layer(ws_).expires_never();
@@ -66,10 +71,11 @@ void WebSocketSession::run(Request request, std::string subprotocol) {
     if (kind == websocket::frame_type::close) leave_shard();  // Beast answers the close itself
   });
   ws_.auto_fragment(false);
-  ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, shared_from_this()));
+  ws_.async_accept(request, beast::bind_front_handler(&WebSocketSession::on_accept, this->shared_from_this()));
 }
 
-void WebSocketSession::on_accept(beast::error_code ec) {
+template <class Layer>
+void WebSocketSession<Layer>::on_accept(beast::error_code ec) {
   if (ec) {
     ctx_.metrics.handshake_failed(HandshakeFailure::upgrade_failed);
     log::debug("websocket upgrade failed", {{"error", ec.message()}});
@@ -87,11 +93,13 @@ void WebSocketSession::on_accept(beast::error_code ec) {
   do_read();
 }
 
-void WebSocketSession::do_read() {
-  ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, shared_from_this()));
+template <class Layer>
+void WebSocketSession<Layer>::do_read() {
+  ws_.async_read(buffer_, beast::bind_front_handler(&WebSocketSession::on_read, this->shared_from_this()));
 }
 
-void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
+template <class Layer>
+void WebSocketSession<Layer>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // Beast has already answered an oversized frame with close 1009 and a
     // client's close frame with its echo; anything else is a dead peer.
@@ -122,7 +130,8 @@ void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
   do_read();  // also while closing: Beast needs the read to see the peer's close frame
 }
 
-void WebSocketSession::handle_text(std::string_view text) {
+template <class Layer>
+void WebSocketSession<Layer>::handle_text(std::string_view text) {
   auto parsed = protocol::parse_request(text);
   if (auto* error = std::get_if<protocol::Error>(&parsed)) {
     metrics_.client_message(ClientMessageType::invalid);
@@ -160,11 +169,13 @@ void WebSocketSession::handle_text(std::string_view text) {
   }
 }
 
-bool WebSocketSession::may_subscribe(std::string_view topic) const {
+template <class Layer>
+bool WebSocketSession<Layer>::may_subscribe(std::string_view topic) const {
   return all_topics_ || granted_topics_.allows(topic) || ctx_.settings.public_topics.allows(topic);
 }
 
-void WebSocketSession::handle_subscribe(protocol::Request& request) {
+template <class Layer>
+void WebSocketSession<Layer>::handle_subscribe(protocol::Request& request) {
   if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
     if (!may_subscribe(request.topic)) {
       reply(protocol::encode_error(
@@ -185,7 +196,8 @@ void WebSocketSession::handle_subscribe(protocol::Request& request) {
   reply(protocol::encode_subscribed(request.topic, request.id_json));
 }
 
-void WebSocketSession::handle_refresh(protocol::Request& request) {
+template <class Layer>
+void WebSocketSession<Layer>::handle_refresh(protocol::Request& request) {
   if (ctx_.verifier == nullptr || expires_at_ == 0) {
     reply(protocol::encode_error({"invalid_token",
                                   "this connection was not opened with a token; there is nothing to refresh",
@@ -218,7 +230,8 @@ void WebSocketSession::handle_refresh(protocol::Request& request) {
   reply(protocol::encode_refreshed(expires_at_ - ctx_.verifier->policy().leeway.count(), request.id_json));
 }
 
-bool WebSocketSession::take_rate_token() {
+template <class Layer>
+bool WebSocketSession<Layer>::take_rate_token() {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
   rate_refilled_ = now;
@@ -229,20 +242,23 @@ bool WebSocketSession::take_rate_token() {
   return true;
 }
 
-void WebSocketSession::track_expiry() {
+template <class Layer>
+void WebSocketSession<Layer>::track_expiry() {
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();
   if (expires_at_ != 0) expiry_ = shard_.track_expiry(this, expires_at_ * 1000);
 }
 
-void WebSocketSession::expire() {
+template <class Layer>
+void WebSocketSession<Layer>::expire() {
   expiry_.reset();  // the shard already dropped it
   if (close(protocol::close_code::token_expired, "token expired")) {
     log::debug("token expired, closing", {{"connection", connection_id_}, {"user", user_id_}});
   }
 }
 
-void WebSocketSession::handle_message(protocol::Request& request) {
+template <class Layer>
+void WebSocketSession<Layer>::handle_message(protocol::Request& request) {
   UpstreamMessage message;
   message.id = new_uuid_v7();
   message.user_id = user_id_;
@@ -259,18 +275,26 @@ void WebSocketSession::handle_message(protocol::Request& request) {
   reply(protocol::encode_ack(request.id_json, message.id));
 }
 
-void WebSocketSession::reject(const protocol::Error& error) {
+template <class Layer>
+void WebSocketSession<Layer>::reject(const protocol::Error& error) {
   reply(protocol::encode_error(error));
   if (++invalid_messages_ >= ctx_.settings.max_invalid_messages) {
     close(protocol::close_code::policy_violation, "too many invalid messages");
   }
 }
 
-void WebSocketSession::reply(std::string payload) { enqueue(make_control_frame(std::move(payload))); }
+template <class Layer>
+void WebSocketSession<Layer>::reply(std::string payload) {
+  enqueue(make_control_frame(std::move(payload)));
+}
 
-bool WebSocketSession::deliver(const FramePtr& frame) { return enqueue(frame); }
+template <class Layer>
+bool WebSocketSession<Layer>::deliver(const FramePtr& frame) {
+  return enqueue(frame);
+}
 
-bool WebSocketSession::enqueue(const FramePtr& frame) {
+template <class Layer>
+bool WebSocketSession<Layer>::enqueue(const FramePtr& frame) {
   if (state_ != State::open) return false;
   const auto result = queue_.push(frame);
   if (result.dropped > 0) {
@@ -294,7 +318,8 @@ bool WebSocketSession::enqueue(const FramePtr& frame) {
   return true;
 }
 
-void WebSocketSession::write_next() {
+template <class Layer>
+void WebSocketSession<Layer>::write_next() {
   if (state_ == State::closed) {
     metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
     return;
@@ -306,10 +331,11 @@ void WebSocketSession::write_next() {
   const FramePtr& frame = queue_.begin_write();
   ws_.text(true);
   ws_.async_write(asio::buffer(frame->payload),
-                  beast::bind_front_handler(&WebSocketSession::on_write, shared_from_this()));
+                  beast::bind_front_handler(&WebSocketSession::on_write, this->shared_from_this()));
 }
 
-void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
+template <class Layer>
+void WebSocketSession<Layer>::on_write(beast::error_code ec, std::size_t) {
   const FramePtr frame = queue_.end_write();
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(frame->payload.size()));
   if (ec) {
@@ -326,7 +352,8 @@ void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
   write_next();
 }
 
-bool WebSocketSession::close(std::uint16_t code, std::string reason) {
+template <class Layer>
+bool WebSocketSession<Layer>::close(std::uint16_t code, std::string reason) {
   if (state_ != State::open) return false;
   state_ = State::closing;
   close_reason_.code = code;
@@ -336,27 +363,30 @@ bool WebSocketSession::close(std::uint16_t code, std::string reason) {
   close_reason_.reason.assign(reason.data(), length);
   // Whatever happens to the peer, the connection is gone after close_timeout.
   close_timer_ = std::make_unique<asio::steady_timer>(ws_.get_executor(), ctx_.settings.close_timeout);
-  close_timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+  close_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (!ec) self->force_close();
   });
   if (!queue_.in_flight()) write_next();
   return true;
 }
 
-void WebSocketSession::send_close() {
+template <class Layer>
+void WebSocketSession<Layer>::send_close() {
   close_sent_ = true;
-  ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code ec) {
+  ws_.async_close(close_reason_, [self = this->shared_from_this()](beast::error_code ec) {
     if (ec && !expected_end(ec))
       log::debug("close failed", {{"connection", self->connection_id_}, {"error", ec.message()}});
   });
 }
 
-void WebSocketSession::force_close() {
+template <class Layer>
+void WebSocketSession<Layer>::force_close() {
   log::debug("close timed out, dropping connection", {{"connection", connection_id_}});
   beast::get_lowest_layer(ws_).close();
 }
 
-void WebSocketSession::leave_shard() {
+template <class Layer>
+void WebSocketSession<Layer>::leave_shard() {
   if (close_timer_) close_timer_->cancel();
   state_ = State::closed;
   if (!registered_) return;
@@ -367,5 +397,12 @@ void WebSocketSession::leave_shard() {
   metrics_.connections_closed.add();
   log::debug("connection closed", {{"connection", connection_id_}, {"user", user_id_}});
 }
+
+template class WebSocketSession<DrainingStream>;
+template class WebSocketSession<TlsStream>;
+template WebSocketSession<DrainingStream>::WebSocketSession(beast::tcp_stream&&, Shard&, GatewayContext&,
+                                                            UpgradeDecision&&, ConnectionLimiter::Slot);
+template WebSocketSession<TlsStream>::WebSocketSession(TlsStream&&, Shard&, GatewayContext&, UpgradeDecision&&,
+                                                       ConnectionLimiter::Slot);
 
 }  // namespace notify::gateway

@@ -17,17 +17,22 @@
 #include "gateway/send_queue.hpp"
 #include "gateway/shard.hpp"
 #include "gateway/subscriber.hpp"
+#include "gateway/tls.hpp"
 #include "gateway/upgrade_policy.hpp"
 
 namespace notify::gateway {
 
-class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, public Subscriber {
+// Layer: DrainingStream for ws://, TlsStream for wss:// (--tls-cert).
+template <class Layer>
+class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<Layer>>, public Subscriber {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
-  // `decision` is an accepted UpgradeDecision: who connected and what they may
-  // subscribe to; `slot` is the connection's place under the limits.
-  WebSocketSession(boost::beast::tcp_stream&& stream, Shard& shard, GatewayContext& context, UpgradeDecision&& decision,
+  // `stream` is the HTTP session's stream (tcp_stream or TlsStream);
+  // `decision` is an accepted UpgradeDecision: who connected and what they
+  // may subscribe to; `slot` is the connection's place under the limits.
+  template <class Stream>
+  WebSocketSession(Stream&& stream, Shard& shard, GatewayContext& context, UpgradeDecision&& decision,
                    ConnectionLimiter::Slot slot);
   ~WebSocketSession() override;
 
@@ -62,7 +67,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession>, 
   void force_close();
   void leave_shard();
 
-  boost::beast::websocket::stream<DrainingStream> ws_;
+  boost::beast::websocket::stream<Layer> ws_;
   boost::beast::flat_buffer buffer_;
   Shard& shard_;
   GatewayContext& ctx_;

@@ -9,12 +9,13 @@ packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  prometheus-cpp-dev libcli11-dev
+  prometheus-cpp-dev libcli11-dev libssl-dev
 )
 if [[ "${1:-}" == "--test" ]]; then
   # GoogleTest, the standard gRPC protos (health/reflection clients), promtool,
-  # and a real browser for the end-to-end test.
-  packages+=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format)
+  # a real browser for the end-to-end test, clang + libFuzzer for the fuzzers
+  # (llvm for symbolized reports).
+  packages+=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm)
 fi
 
 missing=()

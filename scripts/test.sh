@@ -3,8 +3,10 @@
 # whole test suite:
 #   1. warnings-as-errors build, unit + integration tests (ctest)
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the browser end-to-end test (headless Chromium)
-# Set NOTIFY_TEST_SKIP_ASAN=1 or NOTIFY_TEST_SKIP_BROWSER=1 to skip a stage locally.
+#   3. the libFuzzer targets, 60 s each (NOTIFY_FUZZ_SECONDS), a crash fails
+#   4. the browser end-to-end test (headless Chromium)
+# Set NOTIFY_TEST_SKIP_ASAN=1, NOTIFY_TEST_SKIP_FUZZ=1 or NOTIFY_TEST_SKIP_BROWSER=1
+# to skip a stage locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -15,7 +17,7 @@ scripts/install-deps.sh --test
 stage() { printf '\n=== %s ===\n' "$*"; }
 
 stage "format (clang-format)"
-find app common gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
+find app auth common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
   xargs clang-format --dry-run --Werror
 
 stage "build (warnings as errors)"
@@ -32,6 +34,11 @@ if [[ "${NOTIFY_TEST_SKIP_ASAN:-0}" != 1 ]]; then
   stage "tests under ASan + UBSan"
   (cd build-asan && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
     ctest --output-on-failure -j "$jobs")
+fi
+
+if [[ "${NOTIFY_TEST_SKIP_FUZZ:-0}" != 1 ]]; then
+  stage "fuzzing"
+  scripts/fuzz.sh "${NOTIFY_FUZZ_SECONDS:-60}"
 fi
 
 if [[ "${NOTIFY_TEST_SKIP_BROWSER:-0}" != 1 ]]; then

@@ -18,6 +18,14 @@ ClientMessageStream* ClientMessageStream::start(ClientMessageBus& bus, Metrics& 
   return stream.get();
 }
 
+ClientMessageStream* ClientMessageStream::refused(ClientMessageBus& bus, Metrics& metrics,
+                                                  const ServiceSettings& settings, grpc::Status status) {
+  auto stream = std::make_shared<ClientMessageStream>(bus, metrics, settings);
+  stream->self_ = stream;
+  stream->finish(std::move(status));
+  return stream.get();
+}
+
 ClientMessageStream::ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings)
     : bus_(bus), metrics_(metrics), settings_(settings) {}
 

@@ -27,6 +27,9 @@ class ClientMessageStream : public grpc::ServerWriteReactor<v1::ClientMessage>,
                             public std::enable_shared_from_this<ClientMessageStream> {
  public:
   static ClientMessageStream* start(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings);
+  // A stream that ends at once with `status`, never joining the bus.
+  static ClientMessageStream* refused(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings,
+                                      grpc::Status status);
 
   ClientMessageStream(ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings);
 

@@ -3,6 +3,8 @@
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 #include "services/metrics_interceptor.hpp"
@@ -13,6 +15,17 @@ namespace {
 
 constexpr const char* kServiceName = "notify.v1.NotificationService";
 
+std::string read_pem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error(std::string(flag) + " " + path + ": cannot open the file");
+  std::ostringstream text;
+  text << in.rdbuf();
+  if (text.str().find("-----BEGIN ") == std::string::npos) {
+    throw std::runtime_error(std::string(flag) + " " + path + ": not a PEM file");
+  }
+  return text.str();
+}
+
 std::string listen_address(const std::string& host, std::uint16_t port) {
   const bool ipv6 = host.find(':') != std::string::npos;
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -20,10 +33,28 @@ std::string listen_address(const std::string& host, std::uint16_t port) {
 
 }  // namespace
 
-GrpcServer::GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics)
-    : settings_(settings), bus_(bus), metrics_(metrics), service_(hub, bus, metrics, settings) {}
+GrpcServer::GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics,
+                       std::shared_ptr<const auth::ApiKeys> api_keys)
+    : settings_(settings),
+      bus_(bus),
+      metrics_(metrics),
+      auth_(std::move(api_keys), metrics),
+      service_(hub, bus, metrics, settings, auth_) {}
 
 GrpcServer::~GrpcServer() { stop(std::chrono::milliseconds(0)); }
+
+std::shared_ptr<grpc::ServerCredentials> GrpcServer::credentials() const {
+  if (settings_.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
+  grpc::SslServerCredentialsOptions options;
+  options.pem_key_cert_pairs.push_back(
+      {read_pem(settings_.tls_key_file, "--admin-tls-key"), read_pem(settings_.tls_cert_file, "--admin-tls-cert")});
+  if (!settings_.client_ca_file.empty()) {
+    // Mutual TLS: a client without a certificate from this CA can't connect.
+    options.pem_root_certs = read_pem(settings_.client_ca_file, "--admin-client-ca");
+    options.client_certificate_request = GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY;
+  }
+  return grpc::SslServerCredentials(options);
+}
 
 void GrpcServer::start() {
   grpc::EnableDefaultHealthCheckService(true);
@@ -32,7 +63,7 @@ void GrpcServer::start() {
   grpc::ServerBuilder builder;
   const std::string address = listen_address(settings_.bind_address, settings_.port);
   int selected_port = 0;
-  builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &selected_port);
+  builder.AddListeningPort(address, credentials(), &selected_port);
   builder.RegisterService(&service_);
   builder.SetMaxReceiveMessageSize(static_cast<int>(settings_.max_receive_message_bytes));
   // gRPC sets SO_REUSEPORT by default, which would let a second gateway

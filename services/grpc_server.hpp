@@ -8,6 +8,7 @@
 
 #include "common/metrics.hpp"
 #include "gateway/hub.hpp"
+#include "services/admin_auth.hpp"
 #include "services/client_message_bus.hpp"
 #include "services/notification_service.hpp"
 #include "services/settings.hpp"
@@ -16,7 +17,8 @@ namespace notify::services {
 
 class GrpcServer {
  public:
-  GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics);
+  GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics,
+             std::shared_ptr<const auth::ApiKeys> api_keys);
   ~GrpcServer();
 
   // Binds and starts serving; throws std::runtime_error naming the address on failure.
@@ -29,10 +31,16 @@ class GrpcServer {
   // Waits for RPCs in flight up to `grace`, then cancels the rest. Idempotent.
   void stop(std::chrono::milliseconds grace);
 
+  // Swaps in reloaded API keys (null: none configured).
+  void set_api_keys(std::shared_ptr<const auth::ApiKeys> keys) { auth_.set_keys(std::move(keys)); }
+
  private:
+  std::shared_ptr<grpc::ServerCredentials> credentials() const;
+
   const ServiceSettings& settings_;
   ClientMessageBus& bus_;
   Metrics& metrics_;
+  AdminAuth auth_;
   NotificationService service_;
   std::unique_ptr<grpc::Server> server_;
   std::uint16_t port_ = 0;

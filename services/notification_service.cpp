@@ -16,7 +16,12 @@ gateway::FramePtr notification_frame(const ValidNotification& n, std::string_vie
 
 }  // namespace
 
-bool NotificationService::refuse_if_draining(grpc::ServerUnaryReactor* reactor) {
+bool NotificationService::refuse(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor,
+                                 auth::Scope scope) {
+  if (grpc::Status status = auth_.check(*context, scope); !status.ok()) {
+    reactor->Finish(status);
+    return true;
+  }
   if (!draining_.load(std::memory_order_relaxed)) return false;
   reactor->Finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
   return true;
@@ -39,7 +44,7 @@ void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
 grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
                                                       const v1::NotifyRequest* request, v1::NotifyResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (refuse_if_draining(reactor)) return reactor;
+  if (refuse(context, reactor, auth::Scope::notify)) return reactor;
   std::vector<std::string> users;
   ValidNotification n;
   grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
@@ -62,7 +67,7 @@ grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerCon
                                                          const v1::BroadcastRequest* request,
                                                          v1::BroadcastResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (refuse_if_draining(reactor)) return reactor;
+  if (refuse(context, reactor, auth::Scope::broadcast)) return reactor;
   ValidNotification n;
   grpc::Status status = validate_broadcast_topic(request->topic());
   if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
@@ -85,7 +90,7 @@ grpc::ServerUnaryReactor* NotificationService::Disconnect(grpc::CallbackServerCo
                                                           const v1::DisconnectRequest* request,
                                                           v1::DisconnectResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (refuse_if_draining(reactor)) return reactor;
+  if (refuse(context, reactor, auth::Scope::disconnect)) return reactor;
   std::vector<std::string> users;
   grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
   if (status.ok()) status = validate_close_reason(request->reason());
@@ -107,7 +112,7 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
                                                            const v1::GetPresenceRequest* request,
                                                            v1::GetPresenceResponse* response) {
   auto* reactor = context->DefaultReactor();
-  if (refuse_if_draining(reactor)) return reactor;
+  if (refuse(context, reactor, auth::Scope::presence)) return reactor;
   std::vector<std::string> users;
   if (grpc::Status status = validate_user_ids(request->user_ids(), settings_, users); !status.ok()) {
     reactor->Finish(status);
@@ -123,10 +128,14 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
 }
 
 grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMessages(
-    grpc::CallbackServerContext*, const v1::StreamClientMessagesRequest*) {
+    grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest*) {
+  if (grpc::Status status = auth_.check(*context, auth::Scope::stream); !status.ok()) {
+    return ClientMessageStream::refused(bus_, metrics_, settings_, std::move(status));
+  }
   auto* stream = ClientMessageStream::start(bus_, metrics_, settings_);
-  if (draining_.load(std::memory_order_relaxed))
+  if (draining_.load(std::memory_order_relaxed)) {
     stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  }
   return stream;
 }
 

@@ -7,6 +7,7 @@
 #include "common/metrics.hpp"
 #include "gateway/hub.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
+#include "services/admin_auth.hpp"
 #include "services/client_message_bus.hpp"
 #include "services/settings.hpp"
 
@@ -14,8 +15,9 @@ namespace notify::services {
 
 class NotificationService final : public v1::NotificationService::CallbackService {
  public:
-  NotificationService(gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings)
-      : hub_(hub), bus_(bus), metrics_(metrics), settings_(settings) {}
+  NotificationService(gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings,
+                      const AdminAuth& auth)
+      : hub_(hub), bus_(bus), metrics_(metrics), settings_(settings), auth_(auth) {}
 
   // From now on every RPC answers UNAVAILABLE.
   void begin_shutdown() { draining_.store(true); }
@@ -32,8 +34,9 @@ class NotificationService final : public v1::NotificationService::CallbackServic
       grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest* request) override;
 
  private:
-  // Finishes `reactor` with UNAVAILABLE if draining; true if it did.
-  bool refuse_if_draining(grpc::ServerUnaryReactor* reactor);
+  // Finishes `reactor` with UNAVAILABLE if draining, or with the
+  // authentication failure; true if it did.
+  bool refuse(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, auth::Scope scope);
   // Counts one request handed to the hub; finishes `reactor` with
   // RESOURCE_EXHAUSTED and returns false at --max-inflight-requests, so a
   // backend outpacing the event loops can't queue work without bound.
@@ -45,6 +48,7 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   ClientMessageBus& bus_;
   Metrics& metrics_;
   const ServiceSettings& settings_;
+  const AdminAuth& auth_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> inflight_{0};
 };

@@ -22,7 +22,7 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   settings.port = 0;
   settings.max_inflight_requests = 2;
   services::ClientMessageBus bus(metrics, settings);
-  services::GrpcServer server(settings, hub, bus, metrics);
+  services::GrpcServer server(settings, hub, bus, metrics, nullptr);
   server.start();
   auto stub = v1::NotificationService::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));

@@ -55,6 +55,25 @@ TEST(ProtocolParse, RawDataSurvivesTrickyStrings) {
   EXPECT_EQ(boost::json::parse(r.data_json).at("t").at(0).at("u"), "\\");
 }
 
+TEST(ProtocolParse, NumbersBeyondDoubleRangeAreRefused) {
+  EXPECT_EQ(parse_error(R"({"type":"message","data":0e400})").code, "bad_json");
+  EXPECT_EQ(parse_error(R"({"type":"message","data":[1e400]})").code, "bad_json");
+  EXPECT_EQ(parse_error(R"({"type":"ping","x":{"y":-1e999}})").code, "bad_json");
+  EXPECT_EQ(parse_ok(R"({"type":"message","data":1e300})").data_json, "1e300");
+}
+
+TEST(ProtocolParse, LongDecimalsKeepEveryDigit) {
+  EXPECT_EQ(parse_ok(R"({"type":"message","data":{"x":995.27409071001547,"n":[1,2]}})").data_json,
+            R"({"x":995.27409071001547,"n":[1,2]})");
+}
+
+TEST(ProtocolRawMember, NeverReadsPastTheEnd) {
+  for (const char* text : {R"({"data")", R"({"data":)", R"({"data" 1})", R"({"da)", R"({"data":"abc)", "{", ""}) {
+    (void)raw_member(text, "data");  // must not throw or crash
+  }
+  EXPECT_FALSE(raw_member(R"({"data")", "data").has_value());
+}
+
 TEST(ProtocolParse, EscapedDuplicateDataKeyForwardsWhatWasValidated) {
   // Boost.JSON keeps the last "data" after unescaping; so must the forwarder.
   const Request r = parse_ok(R"({"type":"message","data":{"amount":1},"d\u0061ta":{"amount":1000}})");
