@@ -84,7 +84,10 @@ void HttpSession<Stream>::on_handshake(beast::error_code ec) {
 template <class Stream>
 void HttpSession<Stream>::count_failure(HandshakeFailure reason) {
   // Only the gateway port takes upgrades; a bad scrape is not a failed handshake.
-  if (role_ == HttpRole::gateway) ctx_.metrics.handshake_failed(reason);
+  if (role_ != HttpRole::gateway) return;
+  ctx_.metrics.handshake_failed(reason);
+  if (reason == HandshakeFailure::timeout) ctx_.metrics.limit_hit(Limit::handshake_timeout);
+  if (reason == HandshakeFailure::header_too_large) ctx_.metrics.limit_hit(Limit::header_size);
 }
 
 template <class Stream>

@@ -99,7 +99,7 @@ UpgradeDecision decide_upgrade(const UpgradeRequest& request, const GatewaySetti
     auto result = verifier->verify(token, now);
     if (!result.identity) return unauthorized(result.error, "invalid token: " + result.detail);
     d.user_id = std::move(result.identity->user_id);
-    d.expires_at = result.identity->expires_at + verifier->policy().leeway.count();
+    d.expires_at = result.identity->expires_at;
     d.topics = std::move(result.identity->topics);
   } else if (settings.insecure_dev) {
     const auto params = target->params();

@@ -32,7 +32,7 @@ struct UpgradeDecision {
 
   // Accepted: who connected and what they may do.
   std::string user_id;
-  std::int64_t expires_at = 0;  // unix seconds, the token's exp plus leeway; 0 = never (development identity)
+  std::int64_t expires_at = 0;  // the token's exp, unix seconds; 0 = never (development identity)
   bool all_topics = false;      // development identity: any topic
   auth::TopicGrants topics;     // from the token's "topics" claim
   std::string subprotocol;      // to select in the 101 response, or empty

@@ -103,6 +103,7 @@ void WebSocketSession<Layer>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     // Beast has already answered an oversized frame with close 1009 and a
     // client's close frame with its echo; anything else is a dead peer.
+    if (ec == websocket::error::message_too_big) ctx_.metrics.limit_hit(Limit::message_size);
     if (!expected_end(ec) && ec != websocket::error::message_too_big) {
       log::debug("connection read failed", {{"connection", connection_id_}, {"error", ec.message()}});
     }
@@ -214,7 +215,7 @@ void WebSocketSession<Layer>::handle_refresh(protocol::Request& request) {
     reply(protocol::encode_error({"invalid_token", "refresh refused: the token is for another user", request.id_json}));
     return;
   }
-  expires_at_ = result.identity->expires_at + ctx_.verifier->policy().leeway.count();
+  expires_at_ = result.identity->expires_at;
   granted_topics_ = std::move(result.identity->topics);
   track_expiry();
   // Subscriptions the new token no longer grants end now.
@@ -227,7 +228,7 @@ void WebSocketSession<Layer>::handle_refresh(protocol::Request& request) {
     reply(protocol::encode_unsubscribed(*it, {}, "forbidden"));
     it = topics_.erase(it);
   }
-  reply(protocol::encode_refreshed(expires_at_ - ctx_.verifier->policy().leeway.count(), request.id_json));
+  reply(protocol::encode_refreshed(expires_at_, request.id_json));
 }
 
 template <class Layer>
@@ -246,7 +247,10 @@ template <class Layer>
 void WebSocketSession<Layer>::track_expiry() {
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();
-  if (expires_at_ != 0) expiry_ = shard_.track_expiry(this, expires_at_ * 1000);
+  // The connection closes when the token would no longer be accepted: exp
+  // plus the leeway (exp is capped at year 9999, so this can't overflow).
+  const std::int64_t leeway = ctx_.verifier != nullptr ? ctx_.verifier->policy().leeway.count() : 0;
+  if (expires_at_ != 0) expiry_ = shard_.track_expiry(this, (expires_at_ + leeway) * 1000);
 }
 
 template <class Layer>

@@ -76,7 +76,7 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<La
   std::string user_id_;
   std::string connection_id_;
   std::vector<std::string> topics_;
-  std::int64_t expires_at_;  // unix seconds incl. leeway; 0 = never
+  std::int64_t expires_at_;  // the token's exp, unix seconds; 0 = never
   bool all_topics_;          // development identity
   auth::TopicGrants granted_topics_;
   ConnectionLimiter::Slot slot_;

@@ -139,6 +139,7 @@ grpc::Status ClientMessageBus::attach(std::shared_ptr<ClientMessageStream> strea
   std::lock_guard lock(mu_);
   if (closed_) return {grpc::StatusCode::UNAVAILABLE, "server shutting down"};
   if (streams_.size() >= settings_.max_client_streams) {
+    metrics_.limit_hit(Limit::client_streams);
     return {grpc::StatusCode::RESOURCE_EXHAUSTED,
             "at most " + std::to_string(settings_.max_client_streams) + " StreamClientMessages streams may be open"};
   }

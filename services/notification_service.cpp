@@ -27,9 +27,15 @@ bool NotificationService::refuse(grpc::CallbackServerContext* context, grpc::Ser
   return true;
 }
 
+void NotificationService::count_limits(int ids, std::size_t payload_bytes) {
+  if (static_cast<std::size_t>(ids) > settings_.max_ids_per_request) metrics_.limit_hit(Limit::ids_per_request);
+  if (payload_bytes > settings_.max_payload_bytes) metrics_.limit_hit(Limit::payload_size);
+}
+
 bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
   if (inflight_.fetch_add(1, std::memory_order_relaxed) < settings_.max_inflight_requests) return true;
   inflight_.fetch_sub(1, std::memory_order_relaxed);
+  metrics_.limit_hit(Limit::inflight_requests);
   reactor->Finish(
       {grpc::StatusCode::RESOURCE_EXHAUSTED,
        "more than " + std::to_string(settings_.max_inflight_requests) + " requests in flight; retry with backoff"});
@@ -47,6 +53,8 @@ grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContex
   if (refuse(context, reactor, auth::Scope::notify)) return reactor;
   std::vector<std::string> users;
   ValidNotification n;
+  count_limits(request->user_ids().size(),
+               request->has_notification() ? request->notification().data_json().size() : 0);
   grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
   if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
   if (!status.ok()) {
@@ -69,6 +77,7 @@ grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerCon
   auto* reactor = context->DefaultReactor();
   if (refuse(context, reactor, auth::Scope::broadcast)) return reactor;
   ValidNotification n;
+  count_limits(0, request->has_notification() ? request->notification().data_json().size() : 0);
   grpc::Status status = validate_broadcast_topic(request->topic());
   if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
   if (!status.ok()) {
@@ -92,6 +101,7 @@ grpc::ServerUnaryReactor* NotificationService::Disconnect(grpc::CallbackServerCo
   auto* reactor = context->DefaultReactor();
   if (refuse(context, reactor, auth::Scope::disconnect)) return reactor;
   std::vector<std::string> users;
+  count_limits(request->user_ids().size(), 0);
   grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
   if (status.ok()) status = validate_close_reason(request->reason());
   if (!status.ok()) {
@@ -114,6 +124,7 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
   auto* reactor = context->DefaultReactor();
   if (refuse(context, reactor, auth::Scope::presence)) return reactor;
   std::vector<std::string> users;
+  count_limits(request->user_ids().size(), 0);
   if (grpc::Status status = validate_user_ids(request->user_ids(), settings_, users); !status.ok()) {
     reactor->Finish(status);
     return reactor;

@@ -41,6 +41,9 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   // RESOURCE_EXHAUSTED and returns false at --max-inflight-requests, so a
   // backend outpacing the event loops can't queue work without bound.
   bool admit(grpc::ServerUnaryReactor* reactor);
+  // Counts requests above --max-ids-per-request / --max-payload-bytes (the
+  // validation that refuses them doesn't know about metrics).
+  void count_limits(int ids, std::size_t payload_bytes);
   // The hub answered: the request no longer counts; then finishes it.
   void finish(grpc::ServerUnaryReactor* reactor);
 

@@ -157,6 +157,7 @@ TEST(ClientMessages, StreamCountIsLimited) {
   ASSERT_TRUE(second.wait_done(std::chrono::milliseconds(5000)));
   EXPECT_EQ(second.status().error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_EQ(server.metric("notify_client_stream_consumers"), 1);
+  EXPECT_EQ(server.metric("notify_limit_rejections_total{limit=\"client_streams\"}"), 1);
 }
 
 TEST(ClientMessages, StreamsEndCleanlyOnShutdown) {

@@ -113,6 +113,7 @@ TEST(ClientProtocol, OversizedFramesCloseWith1009) {
   auto closed = client->wait_closed();
   ASSERT_TRUE(closed);
   EXPECT_EQ(closed->code, 1009);
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_limit_rejections_total{limit=\"message_size\"}") == 1; }));
   auto other = connect_user(server, "bob");  // still serving
   other->send(R"({"type":"ping"})");
   EXPECT_EQ(other->next_json()->at("type"), "pong");

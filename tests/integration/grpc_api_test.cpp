@@ -180,6 +180,8 @@ TEST(GrpcApi, BadArgumentsAreInvalidArgumentWithAReason) {
   EXPECT_EQ(server.stub()->Disconnect(&dctx, dreq, &dresp).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
 
   EXPECT_EQ(server.metric("notify_grpc_requests_total{code=\"INVALID_ARGUMENT\",method=\"Notify\"}"), 8);
+  EXPECT_EQ(server.metric("notify_limit_rejections_total{limit=\"ids_per_request\"}"), 1);
+  EXPECT_EQ(server.metric("notify_limit_rejections_total{limit=\"payload_size\"}"), 1);
   // The server keeps serving.
   auto alice = connect_user(server, "alice");
   EXPECT_EQ(notify(server, {"alice"}, "like", "{}").delivered_connections(), 1u);

@@ -43,6 +43,7 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   const auto status = stub->Notify(&ctx, req, &resp);
   EXPECT_EQ(status.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(status.error_message().find("in flight"), std::string::npos) << status.error_message();
+  EXPECT_EQ(sample_value(metrics.scrape(), "notify_limit_rejections_total{limit=\"inflight_requests\"}"), 1);
 
   // Once the loop runs, the waiting fan-outs complete and capacity returns.
   loops.start();

@@ -13,7 +13,21 @@ TEST(Http, ServesTheBrowserPage) {
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.headers.at("content-type"), "text/html; charset=utf-8");
   EXPECT_NE(res.body.find("<title>notify-gateway</title>"), std::string::npos);
-  EXPECT_NE(res.body.find("/ws?user="), std::string::npos);
+  // The page asks the server how to authenticate, then opens /ws.
+  EXPECT_NE(res.body.find("/config.json"), std::string::npos);
+  EXPECT_NE(res.body.find("'/ws'"), std::string::npos);
+  EXPECT_NE(res.body.find("bearer."), std::string::npos);
+}
+
+TEST(Http, ConfigTellsThePageHowToAuthenticate) {
+  TestServer server;  // --insecure-dev, no JWT keys
+  const auto res = http_request(server.ws_port(), "GET", "/config.json");
+  EXPECT_EQ(res.status, 200);
+  EXPECT_EQ(res.headers.at("content-type"), "application/json");
+  const auto v = boost::json::parse(res.body);
+  EXPECT_EQ(v.at("insecure_dev"), true);
+  EXPECT_EQ(v.at("tokens"), false);
+  EXPECT_EQ(v.at("subprotocol"), "notify.v1");
 }
 
 TEST(Http, HealthAndReadiness) {
@@ -67,6 +81,7 @@ TEST(Http, OversizedHeadersAre431) {
   const auto res = http_request(server.ws_port(), "GET", "/", {{"X-Filler", std::string(8000, 'a')}});
   EXPECT_EQ(res.status, 431);
   EXPECT_EQ(server.metric("notify_handshake_failures_total{reason=\"header_too_large\"}"), 1);
+  EXPECT_EQ(server.metric("notify_limit_rejections_total{limit=\"header_size\"}"), 1);
 }
 
 TEST(Http, MalformedRequestsAre400) {
@@ -96,6 +111,7 @@ TEST(Http, SlowHandshakeIsCutOffAndOthersAreServed) {
   EXPECT_TRUE(reply.empty()) << reply;
   EXPECT_LT(elapsed, std::chrono::seconds(4));
   EXPECT_TRUE(eventually([&] { return server.metric("notify_handshake_failures_total{reason=\"timeout\"}") == 1; }));
+  EXPECT_EQ(server.metric("notify_limit_rejections_total{limit=\"handshake_timeout\"}"), 1);
   EXPECT_EQ(http_request(server.ws_port(), "GET", "/healthz").status, 200);
 }
 

@@ -156,7 +156,7 @@ TEST_F(UpgradePolicy, AuthorizationBearerAccepted) {
   const auto d = decide(
       request("/ws", {{http::field::authorization, "Bearer " + token_for("alice", kExp, R"("topics":["post:*"])")}}));
   ASSERT_TRUE(AcceptedAs(d, "alice"));
-  EXPECT_EQ(d.expires_at, kExp + kLeeway);
+  EXPECT_EQ(d.expires_at, kExp);
   EXPECT_FALSE(d.all_topics);
   EXPECT_TRUE(d.topics.allows("post:1"));
   EXPECT_FALSE(d.topics.allows("user:bob"));
@@ -229,7 +229,7 @@ TEST_F(UpgradePolicy, BearerSubprotocolWithNotifyV1) {
     const auto d = decide(request("/ws", {{http::field::sec_websocket_protocol, offer}}));
     ASSERT_TRUE(AcceptedAs(d, "bob")) << offer;
     EXPECT_EQ(d.subprotocol, "notify.v1");
-    EXPECT_EQ(d.expires_at, kExp + kLeeway);
+    EXPECT_EQ(d.expires_at, kExp);
   }
   // The two entries on separate header lines.
   const auto d = decide(request("/ws", {{http::field::sec_websocket_protocol, "notify.v1"},
@@ -283,7 +283,7 @@ TEST_F(UpgradePolicy, QueryToken) {
   const auto token = token_for("carol");
   const auto d = decide(request("/ws?token=" + token));
   ASSERT_TRUE(AcceptedAs(d, "carol"));
-  EXPECT_EQ(d.expires_at, kExp + kLeeway);
+  EXPECT_EQ(d.expires_at, kExp);
   EXPECT_TRUE(AcceptedAs(decide(request("/ws?x=1&token=" + token + "&y=2")), "carol"));
   EXPECT_TRUE(AcceptedAs(decide(request("/other/path?token=" + token)), "carol"));
 }
@@ -397,7 +397,7 @@ TEST_F(UpgradePolicy, TokenTakesPrecedenceOverDevelopmentUser) {
   const auto d = decide(request("/ws?user=mallory", {{http::field::authorization, "Bearer " + token}}));
   ASSERT_TRUE(AcceptedAs(d, "alice"));
   EXPECT_FALSE(d.all_topics);
-  EXPECT_EQ(d.expires_at, kExp + kLeeway);
+  EXPECT_EQ(d.expires_at, kExp);
   EXPECT_TRUE(d.topics.allows("post:1"));
   EXPECT_FALSE(d.topics.allows("post:2"));
   EXPECT_TRUE(AcceptedAs(decide(request("/ws?user=mallory&token=" + token)), "alice"));
@@ -416,13 +416,14 @@ TEST_F(UpgradePolicy, ExpiryIncludesLeewayAndFractionsAreTruncated) {
   const auto token = fx::make_jwt("HS256", kSecret, R"({"sub":"alice","exp":1700000600.9})");
   const auto d = decide(request("/ws?token=" + token));
   ASSERT_TRUE(AcceptedAs(d, "alice"));
-  EXPECT_EQ(d.expires_at, 1700000600 + kLeeway);
-  // Within the leeway after exp the token still connects, with expires_at in the future.
+  EXPECT_EQ(d.expires_at, 1700000600);
+  // Within the leeway after exp the token still connects; expires_at is its
+  // exp, and the session closes it once the leeway has passed too.
   const auto recent = token_for("alice", kNow - 10);
   const auto r = decide(request("/ws?token=" + recent));
   ASSERT_TRUE(AcceptedAs(r, "alice"));
-  EXPECT_EQ(r.expires_at, kNow - 10 + kLeeway);
-  EXPECT_GT(r.expires_at, kNow);
+  EXPECT_EQ(r.expires_at, kNow - 10);
+  EXPECT_GT(r.expires_at + kLeeway, kNow);
 }
 
 TEST_F(UpgradePolicy, FarFutureExpiryDoesNotOverflow) {
@@ -440,7 +441,7 @@ TEST_F(UpgradePolicy, FarFutureExpiryDoesNotOverflow) {
   const auto token = fx::make_jwt("HS256", kSecret, R"({"sub":"alice","exp":)" + std::to_string(edge) + "}");
   const auto d = decide(request("/ws?token=" + token));
   ASSERT_TRUE(AcceptedAs(d, "alice"));
-  EXPECT_EQ(d.expires_at, auth::kMaxUnixSeconds + kLeeway);
+  EXPECT_EQ(d.expires_at, auth::kMaxUnixSeconds);
   EXPECT_LT(d.expires_at, std::numeric_limits<std::int64_t>::max() / 1000);  // safe in milliseconds too
 }
 
