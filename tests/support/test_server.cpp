@@ -10,10 +10,14 @@
 
 namespace notify::testing {
 
-TestServer::TestServer(std::vector<std::string> extra_flags) {
+TestServer::TestServer(std::vector<std::string> extra_flags)
+    : TestServer(std::move(extra_flags), DevIdentity::enabled) {}
+
+TestServer::TestServer(std::vector<std::string> extra_flags, DevIdentity dev_identity) {
   std::vector<std::string> args = {
       "notify-gateway", "--bind", "127.0.0.1", "--ws-port", "0",           "--grpc-port", "0",
-      "--metrics-port", "0",      "--threads", "2",         "--log-level", "error",       "--insecure-dev"};
+      "--metrics-port", "0",      "--threads", "2",         "--log-level", "error"};
+  if (dev_identity == DevIdentity::enabled) args.push_back("--insecure-dev");
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   std::vector<const char*> argv;
   for (const auto& a : args) argv.push_back(a.c_str());

@@ -13,10 +13,17 @@
 
 namespace notify::testing {
 
+// Whether clients may pick their user id with ?user= (--insecure-dev).
+enum class DevIdentity { enabled, disabled };
+
 class TestServer {
  public:
-  // `extra_flags` are command-line flags added after the test defaults.
+  // `extra_flags` are command-line flags added after the test defaults, which
+  // include --insecure-dev.
   explicit TestServer(std::vector<std::string> extra_flags = {});
+  // With DevIdentity::disabled the server runs without --insecure-dev: clients
+  // need a token, so `extra_flags` must configure JWT keys.
+  TestServer(std::vector<std::string> extra_flags, DevIdentity dev_identity);
   ~TestServer();
 
   app::Application& app() { return *app_; }

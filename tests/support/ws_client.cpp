@@ -1,11 +1,15 @@
 #include "tests/support/ws_client.hpp"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <thread>
+#include <type_traits>
 
 namespace notify::testing {
 
@@ -15,10 +19,12 @@ namespace http = beast::http;
 namespace websocket = beast::websocket;
 using tcp = asio::ip::tcp;
 
+namespace ssl = asio::ssl;
+
+// What the test thread and the I/O thread share, whatever the transport.
 struct WsClient::Impl {
   asio::io_context ioc{1};
-  websocket::stream<beast::tcp_stream> ws{ioc};
-  beast::flat_buffer buffer;
+  std::unique_ptr<ssl::context> tls;  // wss:// only; outlives the stream (a derived member)
   std::thread thread;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> guard;
 
@@ -30,10 +36,67 @@ struct WsClient::Impl {
   bool reading = false;
   CloseStatus close_status;
 
+  std::string subprotocol;                              // set before the I/O thread starts
+  std::map<std::string, std::string> response_headers;  // likewise
+
+  virtual ~Impl() = default;
+  virtual void read_loop() = 0;                           // I/O thread
+  virtual void write(std::string data, bool binary) = 0;  // any thread
+  virtual void close_socket() = 0;                        // I/O thread
+  virtual void close_handshake() = 0;                     // I/O thread
+};
+
+namespace {
+
+template <class Stream>
+inline constexpr bool is_tls_stream = !std::is_same_v<Stream, beast::tcp_stream>;
+
+std::unique_ptr<ssl::context> make_client_tls_context(const TlsOptions& tls) {
+  auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+  ctx->set_verify_mode(ssl::verify_peer);
+  if (!tls.ca_pem.empty()) ctx->add_certificate_authority(asio::buffer(tls.ca_pem));
+  if (!tls.client_cert_pem.empty()) {
+    ctx->use_certificate_chain(asio::buffer(tls.client_cert_pem));
+    ctx->use_private_key(asio::buffer(tls.client_key_pem), ssl::context::pem);
+  }
+  return ctx;
+}
+
+// Before the TLS handshake: SNI and the name the certificate must carry.
+template <class SslStream>
+void prepare_tls(SslStream& stream, const TlsOptions& tls) {
+  if (!SSL_set_tlsext_host_name(stream.native_handle(), tls.server_name.c_str())) {
+    throw std::runtime_error("cannot set SNI " + tls.server_name);
+  }
+  stream.set_verify_callback(ssl::host_name_verification(tls.server_name));
+}
+
+std::map<std::string, std::string> lower_case_headers(const http::fields& fields) {
+  std::map<std::string, std::string> out;
+  for (const auto& field : fields) {
+    std::string name(field.name_string());
+    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    out[name] = std::string(field.value());
+  }
+  return out;
+}
+
+}  // namespace
+
+template <class Stream>
+struct WsClient::StreamImpl final : WsClient::Impl {
+  websocket::stream<Stream> ws;
+  beast::flat_buffer buffer;
   std::deque<std::pair<std::string, bool>> outbox;  // touched on the I/O thread only
   bool writing = false;
 
-  void read_loop() {
+  StreamImpl() requires(!is_tls_stream<Stream>) : ws(ioc) {}
+  explicit StreamImpl(std::unique_ptr<ssl::context> context) requires(is_tls_stream<Stream>)
+      : Impl(), ws(ioc, *context) {
+    tls = std::move(context);  // the pointee stays put
+  }
+
+  void read_loop() override {
     ws.async_read(buffer, [this](beast::error_code ec, std::size_t) {
       if (ec) {
         std::lock_guard lock(mu);
@@ -70,46 +133,92 @@ struct WsClient::Impl {
     });
   }
 
-  void write(std::string data, bool binary) {
+  void write(std::string data, bool binary) override {
     asio::post(ioc, [this, data = std::move(data), binary]() mutable {
       outbox.emplace_back(std::move(data), binary);
       if (!writing) do_write();
     });
+  }
+
+  void close_socket() override {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws).socket().close(ignored);
+  }
+
+  void close_handshake() override {
+    ws.async_close(websocket::close_code::normal, [](beast::error_code) {});
+  }
+
+  // Connects, shakes hands (TLS, then WebSocket) on the calling thread.
+  void open(std::uint16_t port, const std::string& target, const WsOptions& options) {
+    auto& lowest = beast::get_lowest_layer(ws);
+    const tcp::endpoint endpoint(asio::ip::make_address(options.host), port);
+    lowest.socket().open(endpoint.protocol());
+    if (options.receive_buffer_bytes > 0) {
+      lowest.socket().set_option(asio::socket_base::receive_buffer_size(options.receive_buffer_bytes));
+    }
+    lowest.expires_after(options.timeout);
+    beast::error_code result = asio::error::would_block;
+    websocket::response_type response;
+    std::string offered;
+    for (const auto& p : options.subprotocols) offered += (offered.empty() ? "" : ", ") + p;
+    ws.set_option(websocket::stream_base::decorator([headers = options.headers, offered](websocket::request_type& req) {
+      if (!offered.empty()) req.set(http::field::sec_websocket_protocol, offered);
+      for (const auto& [name, value] : headers) req.set(name, value);
+    }));
+    const std::string host = options.host + ":" + std::to_string(port);
+    const char* stage = "connect";
+    auto websocket_handshake = [&] {
+      stage = "WebSocket handshake";
+      ws.async_handshake(response, host, target, [&](beast::error_code hec) { result = hec; });
+    };
+    if constexpr (is_tls_stream<Stream>) prepare_tls(ws.next_layer(), *options.tls);
+    lowest.async_connect(endpoint, [&](beast::error_code ec) {
+      if (ec) {
+        result = ec;
+        return;
+      }
+      if constexpr (is_tls_stream<Stream>) {
+        stage = "TLS handshake";
+        ws.next_layer().async_handshake(ssl::stream_base::client, [&](beast::error_code tec) {
+          if (tec) {
+            result = tec;
+            return;
+          }
+          websocket_handshake();
+        });
+      } else {
+        websocket_handshake();
+      }
+    });
+    ioc.run();
+    ioc.restart();
+    if (result == websocket::error::upgrade_declined || (result && response.result_int() >= 300)) {
+      throw UpgradeRefused(static_cast<int>(response.result_int()), response.body());
+    }
+    if (result) {
+      throw std::runtime_error(std::string(is_tls_stream<Stream> ? "wss://" : "ws://") + host + target + " " + stage +
+                               " failed: " + result.message());
+    }
+    lowest.expires_never();
+    subprotocol = std::string(response[http::field::sec_websocket_protocol]);
+    response_headers = lower_case_headers(response.base());
   }
 };
 
 WsClient::WsClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 std::unique_ptr<WsClient> WsClient::connect(std::uint16_t port, const std::string& target, WsOptions options) {
-  auto impl = std::make_unique<Impl>();
-  auto& lowest = beast::get_lowest_layer(impl->ws);
-  const tcp::endpoint endpoint(asio::ip::make_address(options.host), port);
-  lowest.socket().open(endpoint.protocol());
-  if (options.receive_buffer_bytes > 0) {
-    lowest.socket().set_option(asio::socket_base::receive_buffer_size(options.receive_buffer_bytes));
+  std::unique_ptr<Impl> impl;
+  if (options.tls) {
+    auto tls_impl = std::make_unique<StreamImpl<ssl::stream<beast::tcp_stream>>>(make_client_tls_context(*options.tls));
+    tls_impl->open(port, target, options);
+    impl = std::move(tls_impl);
+  } else {
+    auto plain_impl = std::make_unique<StreamImpl<beast::tcp_stream>>();
+    plain_impl->open(port, target, options);
+    impl = std::move(plain_impl);
   }
-  lowest.expires_after(options.timeout);
-  beast::error_code result = asio::error::would_block;
-  websocket::response_type response;
-  impl->ws.set_option(websocket::stream_base::decorator([headers = options.headers](websocket::request_type& req) {
-    for (const auto& [name, value] : headers) req.set(name, value);
-  }));
-  const std::string host = options.host + ":" + std::to_string(port);
-  lowest.async_connect(endpoint, [&](beast::error_code ec) {
-    if (ec) {
-      result = ec;
-      return;
-    }
-    impl->ws.async_handshake(response, host, target, [&](beast::error_code hec) { result = hec; });
-  });
-  impl->ioc.run();
-  impl->ioc.restart();
-  if (result == websocket::error::upgrade_declined || (result && response.result_int() >= 300)) {
-    throw UpgradeRefused(static_cast<int>(response.result_int()), response.body());
-  }
-  if (result) throw std::runtime_error("WebSocket connect to " + host + target + " failed: " + result.message());
-  lowest.expires_never();
-
   auto* raw = impl.get();
   raw->guard.emplace(asio::make_work_guard(raw->ioc));
   raw->thread = std::thread([raw] { raw->ioc.run(); });
@@ -120,10 +229,7 @@ std::unique_ptr<WsClient> WsClient::connect(std::uint16_t port, const std::strin
 
 WsClient::~WsClient() {
   auto* impl = impl_.get();
-  asio::post(impl->ioc, [impl] {
-    beast::error_code ignored;
-    beast::get_lowest_layer(impl->ws).socket().close(ignored);
-  });
+  asio::post(impl->ioc, [impl] { impl->close_socket(); });
   impl->guard.reset();
   if (impl->thread.joinable()) impl->thread.join();
 }
@@ -182,19 +288,35 @@ bool WsClient::closed() {
 
 void WsClient::close() {
   auto* impl = impl_.get();
-  asio::post(impl->ioc, [impl] { impl->ws.async_close(websocket::close_code::normal, [](beast::error_code) {}); });
+  asio::post(impl->ioc, [impl] { impl->close_handshake(); });
 }
+
+const std::string& WsClient::subprotocol() const { return impl_->subprotocol; }
+const std::map<std::string, std::string>& WsClient::response_headers() const { return impl_->response_headers; }
 
 std::size_t WsClient::frames_received() {
   std::lock_guard lock(impl_->mu);
   return impl_->received;
 }
 
-HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
-                        const std::vector<std::pair<std::string, std::string>>& headers,
-                        std::chrono::milliseconds timeout) {
+namespace {
+
+// One request on a fresh connection; `tls` set: over TLS.
+HttpResult do_http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                           const std::vector<std::pair<std::string, std::string>>& headers,
+                           std::chrono::milliseconds timeout, const TlsOptions* tls) {
   asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
+  std::unique_ptr<ssl::context> tls_context;
+  std::optional<beast::tcp_stream> plain;
+  std::optional<ssl::stream<beast::tcp_stream>> secure;
+  if (tls) {
+    tls_context = make_client_tls_context(*tls);
+    secure.emplace(ioc, *tls_context);
+    prepare_tls(*secure, *tls);
+  } else {
+    plain.emplace(ioc);
+  }
+  beast::tcp_stream& lowest = tls ? secure->next_layer() : *plain;
   http::request<http::string_body> req{http::string_to_verb(method), target, 11};
   req.set(http::field::host, "127.0.0.1:" + std::to_string(port));
   for (const auto& [name, value] : headers) req.set(name, value);
@@ -203,12 +325,7 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   parser.body_limit(64 << 20);
   beast::flat_buffer buffer;
   beast::error_code result;
-  stream.expires_after(timeout);
-  stream.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
-    if (ec) {
-      result = ec;
-      return;
-    }
+  auto exchange = [&](auto& stream) {
     http::async_write(stream, req, [&](beast::error_code wec, std::size_t) {
       if (wec) {
         result = wec;
@@ -218,6 +335,24 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
       if (req.method() == http::verb::head) parser.skip(true);
       http::async_read(stream, buffer, parser, [&](beast::error_code rec, std::size_t) { result = rec; });
     });
+  };
+  lowest.expires_after(timeout);
+  lowest.async_connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port), [&](beast::error_code ec) {
+    if (ec) {
+      result = ec;
+      return;
+    }
+    if (!tls) {
+      exchange(*plain);
+      return;
+    }
+    secure->async_handshake(ssl::stream_base::client, [&](beast::error_code hec) {
+      if (hec) {
+        result = hec;
+        return;
+      }
+      exchange(*secure);
+    });
   });
   ioc.run();
   if (result) throw std::runtime_error(method + " " + target + " failed: " + result.message());
@@ -225,12 +360,22 @@ HttpResult http_request(std::uint16_t port, const std::string& method, const std
   HttpResult out;
   out.status = static_cast<int>(res.result_int());
   out.body = res.body();
-  for (const auto& field : res) {
-    std::string name(field.name_string());
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    out.headers[name] = std::string(field.value());
-  }
+  out.headers = lower_case_headers(res.base());
   return out;
+}
+
+}  // namespace
+
+HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
+                        const std::vector<std::pair<std::string, std::string>>& headers,
+                        std::chrono::milliseconds timeout) {
+  return do_http_request(port, method, target, headers, timeout, nullptr);
+}
+
+HttpResult https_request(std::uint16_t port, const std::string& method, const std::string& target,
+                         const TlsOptions& tls, const std::vector<std::pair<std::string, std::string>>& headers,
+                         std::chrono::milliseconds timeout) {
+  return do_http_request(port, method, target, headers, timeout, &tls);
 }
 
 std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout) {

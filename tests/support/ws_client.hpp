@@ -2,7 +2,7 @@
 // A real WebSocket client for tests (Boost.Beast). It runs its own I/O
 // thread with a continuous read loop, so tests can wait for frames with a
 // timeout without tearing the connection down, or pause reading entirely to
-// play a slow consumer.
+// play a slow consumer. Speaks ws:// or, with WsOptions::tls, wss://.
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
@@ -26,12 +26,24 @@ struct CloseStatus {
   std::string reason;
 };
 
+// TLS for wss:// and https://: the server's chain must verify against
+// `ca_pem` and name `server_name` (also sent as SNI).
+struct TlsOptions {
+  std::string ca_pem;                           // trusted roots (PEM); empty: trust nothing
+  std::string server_name = "localhost";        // SNI and the name checked against the certificate
+  std::string client_cert_pem, client_key_pem;  // optional client certificate
+};
+
 struct WsOptions {
   std::chrono::milliseconds timeout{5000};
   int receive_buffer_bytes = 0;  // SO_RCVBUF before connecting; 0 = system default
   bool start_reading = true;     // false: frames stay in the socket until start_reading()
   std::string host = "127.0.0.1";
   std::vector<std::pair<std::string, std::string>> headers;
+  // Offered in Sec-WebSocket-Protocol, in this order; the server's choice is
+  // WsClient::subprotocol().
+  std::vector<std::string> subprotocols;
+  std::optional<TlsOptions> tls;  // set: wss:// instead of ws://
 };
 
 // Thrown when the server refuses the upgrade; carries its HTTP status.
@@ -43,7 +55,8 @@ struct UpgradeRefused : std::runtime_error {
 
 class WsClient {
  public:
-  // Connects to ws://host:port/target. Throws UpgradeRefused or std::runtime_error.
+  // Connects to ws://host:port/target (wss:// with options.tls). Throws
+  // UpgradeRefused or std::runtime_error (also for a failed TLS handshake).
   static std::unique_ptr<WsClient> connect(std::uint16_t port, const std::string& target, WsOptions options = {});
   ~WsClient();
 
@@ -66,8 +79,15 @@ class WsClient {
 
   std::size_t frames_received();
 
+  // The subprotocol the server selected (Sec-WebSocket-Protocol of its 101), or empty.
+  const std::string& subprotocol() const;
+  // The 101 response's headers, lower-case names.
+  const std::map<std::string, std::string>& response_headers() const;
+
  private:
   struct Impl;
+  template <class Stream>
+  struct StreamImpl;
   explicit WsClient(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
@@ -82,6 +102,11 @@ struct HttpResult {
 HttpResult http_request(std::uint16_t port, const std::string& method, const std::string& target,
                         const std::vector<std::pair<std::string, std::string>>& headers = {},
                         std::chrono::milliseconds timeout = 5s);
+
+// The same over TLS (https://).
+HttpResult https_request(std::uint16_t port, const std::string& method, const std::string& target,
+                         const TlsOptions& tls, const std::vector<std::pair<std::string, std::string>>& headers = {},
+                         std::chrono::milliseconds timeout = 5s);
 
 // Sends raw bytes on a fresh TCP connection and returns everything the server
 // sent until it closed the connection or `timeout` passed.
