@@ -17,7 +17,7 @@ scripts/install-deps.sh --test
 stage() { printf '\n=== %s ===\n' "$*"; }
 
 stage "format (clang-format)"
-find app auth common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
+find app auth bench common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
   xargs clang-format --dry-run --Werror
 
 stage "build (warnings as errors)"
