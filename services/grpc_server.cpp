@@ -2,6 +2,9 @@
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <openssl/bio.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include <fstream>
 #include <sstream>
@@ -26,6 +29,29 @@ std::string read_pem(const std::string& path, const char* flag) {
   return text.str();
 }
 
+// gRPC would only fail to listen, with a message about the address; say
+// what is wrong with the files instead.
+void check_key_pair(const std::string& key_pem, const std::string& cert_pem, const ServiceSettings& settings) {
+  BIO* key_bio = BIO_new_mem_buf(key_pem.data(), static_cast<int>(key_pem.size()));
+  EVP_PKEY* key = PEM_read_bio_PrivateKey(key_bio, nullptr, nullptr, nullptr);
+  BIO_free(key_bio);
+  BIO* cert_bio = BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size()));
+  X509* cert = PEM_read_bio_X509(cert_bio, nullptr, nullptr, nullptr);
+  BIO_free(cert_bio);
+  std::string problem;
+  if (!key) {
+    problem = "--admin-tls-key " + settings.tls_key_file + ": no unencrypted PEM private key in the file";
+  } else if (!cert) {
+    problem = "--admin-tls-cert " + settings.tls_cert_file + ": no PEM certificate in the file";
+  } else if (X509_check_private_key(cert, key) != 1) {
+    problem = "--admin-tls-key " + settings.tls_key_file + " is not the key of the certificate in --admin-tls-cert " +
+              settings.tls_cert_file;
+  }
+  EVP_PKEY_free(key);
+  X509_free(cert);
+  if (!problem.empty()) throw std::runtime_error(problem);
+}
+
 std::string listen_address(const std::string& host, std::uint16_t port) {
   const bool ipv6 = host.find(':') != std::string::npos;
   return (ipv6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
@@ -46,8 +72,10 @@ GrpcServer::~GrpcServer() { stop(std::chrono::milliseconds(0)); }
 std::shared_ptr<grpc::ServerCredentials> GrpcServer::credentials() const {
   if (settings_.tls_cert_file.empty()) return grpc::InsecureServerCredentials();
   grpc::SslServerCredentialsOptions options;
-  options.pem_key_cert_pairs.push_back(
-      {read_pem(settings_.tls_key_file, "--admin-tls-key"), read_pem(settings_.tls_cert_file, "--admin-tls-cert")});
+  std::string key = read_pem(settings_.tls_key_file, "--admin-tls-key");
+  std::string cert = read_pem(settings_.tls_cert_file, "--admin-tls-cert");
+  check_key_pair(key, cert, settings_);
+  options.pem_key_cert_pairs.push_back({std::move(key), std::move(cert)});
   if (!settings_.client_ca_file.empty()) {
     // Mutual TLS: a client without a certificate from this CA can't connect.
     options.pem_root_certs = read_pem(settings_.client_ca_file, "--admin-client-ca");

@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <sstream>
 
+#include "tests/support/crypto_fixtures.hpp"
 #include "tests/support/process.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -30,6 +31,23 @@ TEST(Process, BadEnvironmentFailsAtStartWithAMessage) {
   unsetenv("NOTIFY_SLOW_CONSUMER_POLICY");
   EXPECT_EQ(p.wait_exit(std::chrono::seconds(5)), 2);
   EXPECT_NE(p.output().find("slow-consumer-policy"), std::string::npos) << p.output();
+}
+
+TEST(Process, AdminTlsKeyOfAnotherCertificateFailsWithWhatIsWrong) {
+  const auto& pki = test_pki();
+  const std::string cert = write_temp_file("admin.crt", pki.server_cert_pem);
+  auto args = GatewayProcess::default_args();
+  args.insert(args.end(),
+              {"--admin-tls-cert", cert, "--admin-tls-key", write_temp_file("rogue.key", pki.rogue_key_pem)});
+  GatewayProcess mismatched(args);
+  EXPECT_EQ(mismatched.wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(mismatched.output().find("is not the key of the certificate in --admin-tls-cert"), std::string::npos)
+      << mismatched.output();
+
+  args.back() = write_temp_file("not-a-key.pem", pki.server_cert_pem);  // a certificate where the key belongs
+  GatewayProcess no_key(args);
+  EXPECT_EQ(no_key.wait_exit(std::chrono::seconds(10)), 1);
+  EXPECT_NE(no_key.output().find("no unencrypted PEM private key"), std::string::npos) << no_key.output();
 }
 
 TEST(Process, PortInUseFailsWithTheAddress) {
