@@ -47,9 +47,9 @@
 namespace {
 
 constexpr int kBacklog = 4096;
-constexpr size_t kMaxHead = 16 * 1024;               // request line + headers
-constexpr size_t kMaxBody = 16 * 1024 * 1024;        // publish body
-constexpr size_t kMaxPending = 64 * 1024 * 1024;     // unsent bytes per socket
+constexpr size_t kMaxHead = 16 * 1024;            // request line + headers
+constexpr size_t kMaxBody = 16 * 1024 * 1024;     // publish body
+constexpr size_t kMaxPending = 64 * 1024 * 1024;  // unsent bytes per socket
 constexpr size_t kMaxUserLen = 64;
 
 struct Conn;
@@ -66,20 +66,20 @@ struct Conn {
   uint32_t all_idx = 0;        // position in g_all (websockets only)
   uint32_t user_idx = 0;       // position in user_entry->second
   UserEntry* user_entry = nullptr;
-  uint64_t skip = 0;           // client data-frame payload bytes still to discard
+  uint64_t skip = 0;  // client data-frame payload bytes still to discard
   size_t out_off = 0;
-  std::string in;              // incomplete request/frame only, else empty
-  std::string out;             // unsent bytes only, else empty
+  std::string in;   // incomplete request/frame only, else empty
+  std::string out;  // unsent bytes only, else empty
 };
 
 int g_epoll = -1;
 int g_listen = -1;
-int g_spare_fd = -1;  // released to accept-and-drop when out of descriptors
+int g_spare_fd = -1;       // released to accept-and-drop when out of descriptors
 std::vector<Conn*> g_all;  // every open WebSocket, for /broadcast
 std::unordered_map<std::string, std::vector<Conn*>> g_users;
 std::vector<std::unique_ptr<Conn>> g_graveyard;  // freed after each batch
-std::vector<Conn*> g_doomed;                      // closed after each publish
-std::string g_frame;                              // the publish being sent
+std::vector<Conn*> g_doomed;                     // closed after each publish
+std::string g_frame;                             // the publish being sent
 char g_scratch[64 * 1024];
 
 // ---------------------------------------------------------------- helpers
@@ -111,8 +111,8 @@ std::string_view trim(std::string_view s) {
 bool valid_user(std::string_view u) {
   if (u.empty() || u.size() > kMaxUserLen) return false;
   for (char ch : u) {
-    bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '_' || ch == '-';
+    bool ok =
+        (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' || ch == '-';
     if (!ok) return false;
   }
   return true;
@@ -152,8 +152,7 @@ std::string websocket_accept(std::string_view key) {
   src.append(key).append(kGuid);
   unsigned char digest[SHA_DIGEST_LENGTH];
   SHA1(reinterpret_cast<const unsigned char*>(src.data()), src.size(), digest);
-  static constexpr char kB64[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
   std::string out;
   size_t i = 0;
   for (; i + 3 <= sizeof digest; i += 3) {
@@ -243,11 +242,16 @@ void close_doomed() {
 // Sends what is pending; returns false if the connection was closed.
 bool flush(Conn* c) {
   while (c->out_off < c->out.size()) {
-    ssize_t n = send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off,
-                     MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = send(c->fd, c->out.data() + c->out_off, c->out.size() - c->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        // Drop what was sent when it is most of the buffer, so a reader that
+        // keeps up only partly doesn't make the buffer grow without end.
+        if (c->out_off >= 64 * 1024 && c->out_off * 2 >= c->out.size()) {
+          c->out.erase(0, c->out_off);
+          c->out_off = 0;
+        }
         set_want_out(c, true);
         return true;
       }
@@ -607,8 +611,10 @@ void on_readable(Conn* c) {
     c->in.assign(data + used, len - used);
   }
   if (c->close_after) release(c->in);
-  if (!c->out.empty() && !c->want_out) flush(c);
-  else if (c->close_after && c->out.empty()) close_conn(c);
+  if (!c->out.empty() && !c->want_out)
+    flush(c);
+  else if (c->close_after && c->out.empty())
+    close_conn(c);
 }
 
 void accept_all() {
@@ -651,8 +657,8 @@ void accept_all() {
 
 int main(int argc, char** argv) {
   int port = 0;
-  if (argc != 2 || std::from_chars(argv[1], argv[1] + std::strlen(argv[1]), port).ec != std::errc{} ||
-      port <= 0 || port > 65535) {
+  if (argc != 2 || std::from_chars(argv[1], argv[1] + std::strlen(argv[1]), port).ec != std::errc{} || port <= 0 ||
+      port > 65535) {
     std::fprintf(stderr, "usage: %s <port>\n", argv[0]);
     return 2;
   }

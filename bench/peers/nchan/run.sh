@@ -26,6 +26,11 @@ if ! command -v nginx >/dev/null || [[ ! -f $module ]]; then
   exit 1
 fi
 work=${NCHAN_WORKDIR:-/tmp/nchan-peer-$port}
+# Only ever empty a directory this script made (it holds our nginx.conf).
+if [[ -d $work && -n $(ls -A "$work") && ! -f $work/nginx.conf ]]; then
+  echo "nchan: $work exists and is not a previous nchan peer directory" >&2
+  exit 1
+fi
 rm -rf "$work"
 mkdir -p "$work"
 chmod 755 "$work"  # the workers (user nobody when started as root) create temp dirs in it
@@ -61,8 +66,12 @@ http {
 
   # Shared memory for channels, subscribers and messages (19,000+ sockets).
   nchan_shared_memory_size 256m;
-  # Store little: the benchmark needs live delivery, not history.
-  nchan_message_buffer_length 1;
+  # Store nothing: the benchmark needs live delivery, not history. With a
+  # buffer of 1, a new multiplexed subscriber was sometimes handed the "all"
+  # channel's stored last message despite "first_message newest" (see
+  # bench/peers/README.md); with 0, connected subscribers still get every
+  # message and nothing is replayed.
+  nchan_message_buffer_length 0;
   nchan_message_timeout 10s;
 
   server {

@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Runs the benchmark scenarios against each system with the same load
+# generator, one system at a time on this machine, and prints one table:
+# figure x system, with notify-gateway's ratio to each peer.
+#
+#   bench/compare.sh [--systems gateway,ceiling,nchan,node-ws] [--runs 3] [--quick]
+#                    [--scenarios idle,storm,fanout,fanout1k,notify,notify-batch] [--out DIR]
+#
+# Needs the binaries from a Release build in $BUILD_DIR (default build-bench/:
+# notify-gateway, bench/notify-loadgen, bench/epoll-ceiling) and the peers
+# installed (bench/peers/install-peers.sh); bench/run.sh does both.
+# Every scenario starts the system afresh (memory figures must not inherit a
+# previous scenario's heap) and stops it after. Raw results: one JSON line per
+# scenario run in $OUT/results.jsonl; the table is bench/report.py's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+build=${BUILD_DIR:-$root/build-bench}
+systems=gateway,ceiling,nchan,node-ws
+runs=3
+quick=0
+scenarios=idle,storm,fanout,fanout1k,notify,notify-batch
+out=""
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --systems) systems=$2; shift 2 ;;
+    --runs) runs=$2; shift 2 ;;
+    --quick) quick=1; shift ;;
+    --scenarios) scenarios=$2; shift 2 ;;
+    --out) out=$2; shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+out=${out:-$root/bench/results/$(date -u +%Y%m%dT%H%M%SZ)}
+mkdir -p "$out"
+loadgen=$build/bench/notify-loadgen
+for bin in "$build/notify-gateway" "$loadgen" "$build/bench/epoll-ceiling"; do
+  [[ -x $bin ]] || { echo "missing $bin: run bench/run.sh (or build with BUILD_DIR=$build)" >&2; exit 1; }
+done
+ulimit -n 20000
+
+# Step lengths: --quick trades precision for time.
+if [[ $quick == 1 ]]; then step=3; hold=2; else step=5; hold=3; fi
+
+ws_port=28080
+grpc_port=28051
+metrics_port=28100
+server_pid=""
+
+start_system() {
+  local system=$1 log=$out/$1.log
+  case $system in
+    gateway)
+      "$build/notify-gateway" --insecure-dev --bind 127.0.0.1 --ws-port $ws_port --grpc-port $grpc_port \
+        --metrics-port $metrics_port --max-connections-per-ip 0 --log-level warn >>"$log" 2>&1 &
+      ;;
+    ceiling) EPOLL_CEILING_BIN=$build/bench/epoll-ceiling bench/peers/epoll-ceiling/run.sh $ws_port >>"$log" 2>&1 & ;;
+    nchan) bench/peers/nchan/run.sh $ws_port >>"$log" 2>&1 & ;;
+    node-ws) bench/peers/node-ws/run.sh $ws_port >>"$log" 2>&1 & ;;
+    *) echo "unknown system $system" >&2; exit 2 ;;
+  esac
+  server_pid=$!
+  for _ in $(seq 100); do
+    if (exec 3<>/dev/tcp/127.0.0.1/$ws_port) 2>/dev/null; then
+      [[ $system != gateway ]] || (exec 3<>/dev/tcp/127.0.0.1/$grpc_port) 2>/dev/null && return 0
+    fi
+    kill -0 "$server_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "$system did not start; see $log" >&2
+  tail -20 "$log" >&2
+  exit 1
+}
+
+stop_system() {
+  [[ -n $server_pid ]] || return 0
+  kill "$server_pid" 2>/dev/null || true
+  wait "$server_pid" 2>/dev/null || true
+  server_pid=""
+  sleep 0.5  # TIME_WAIT sockets and the port free up
+}
+trap stop_system EXIT
+
+# loadgen <system> <scenario> <run> <args...>: one scenario on a fresh server.
+loadgen_run() {
+  local system=$1 scenario=$2 run=$3
+  shift 3
+  local publish=(--publish-via http --http 127.0.0.1:$ws_port)
+  [[ $system == gateway ]] && publish=(--publish-via grpc --grpc 127.0.0.1:$grpc_port)
+  start_system "$system"
+  echo "--- $system / $scenario / run $run" >&2
+  local line
+  line=$("$loadgen" --label "$system" --url "ws://127.0.0.1:$ws_port/ws" "${publish[@]}" --server-pid "$server_pid" \
+    --hold-seconds "$hold" --sources 16 "$@" | tee -a "$out/tables.txt" | tail -1)
+  stop_system
+  printf '{"system":"%s","scenario":"%s","run":%d,"report":%s}\n' "$system" "$scenario" "$run" "$line" \
+    >>"$out/results.jsonl"
+}
+
+has() { [[ ",$scenarios," == *",$1,"* ]]; }
+
+# Rate ladders (publishes per second); each stops at its first failing step.
+fanout_rates=1,2,5,10,20,30,50,75,100,150,200
+notify_rates=1000,2000,5000,10000,15000,20000,30000,40000,50000,75000,100000
+batch_rates=20,50,100,200,300,500,750,1000,1500,2000
+IFS=, read -ra system_list <<<"$systems"
+for run in $(seq "$runs"); do
+  for system in "${system_list[@]}"; do
+    if has idle; then
+      loadgen_run "$system" idle-10k "$run" -c 10000 --ramp 10000 --mode idle
+      loadgen_run "$system" idle-19k "$run" -c 19000 --ramp 10000 --mode idle
+    fi
+    has storm && loadgen_run "$system" storm-5k "$run" -c 5000 --ramp 0 --mode idle
+    if has fanout; then
+      loadgen_run "$system" fanout-64 "$run" -c 10000 --ramp 10000 --mode broadcast --payload-bytes 64 \
+        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure
+    fi
+    if has fanout1k; then
+      loadgen_run "$system" fanout-1k "$run" -c 10000 --ramp 10000 --mode broadcast --payload-bytes 1024 \
+        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure
+    fi
+    if has notify; then
+      loadgen_run "$system" notify-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 --payload-bytes 64 \
+        --rates "$notify_rates" --step-seconds "$step" --stop-on-failure
+    fi
+    # nchan publishes to one channel per request: no multi-user POST to batch with.
+    if has notify-batch && [[ $system != nchan ]]; then
+      loadgen_run "$system" notify-100 "$run" -c 10000 --ramp 10000 --mode notify --batch 100 --payload-bytes 64 \
+        --rates "$batch_rates" --step-seconds "$step" --stop-on-failure
+    fi
+  done
+done
+python3 bench/report.py "$out/results.jsonl" | tee "$out/summary.md"
+echo "results: $out" >&2
