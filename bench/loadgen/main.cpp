@@ -40,6 +40,7 @@ struct Options {
   double min_delivered_percent = 99.9;
   double max_p99_ms = 100;
   double hold_seconds = 2;
+  int warmup_connections = 100;
   double connect_timeout = 60;
   double drain_seconds = 3;
   int server_pid = 0;
@@ -108,6 +109,7 @@ class Run {
   explicit Run(Options o) : o_(std::move(o)), fleet_(o_.fleet), rng_(o_.seed) {}
 
   int execute() {
+    warm_up();
     baseline_ = sample();
     if (o_.mode != "idle") publisher_ = make_publisher();
     ramp();
@@ -138,6 +140,28 @@ class Run {
   }
   void progress_done() const {
     if (!o_.quiet) std::cerr << "\n";
+  }
+
+  // Opens and closes a few connections first, so that the code and the
+  // per-thread structures the server touches on its first connections are in
+  // the baseline rather than counted per connection.
+  void warm_up() {
+    if (o_.warmup_connections <= 0) return;
+    FleetOptions w = o_.fleet;
+    w.connections = o_.warmup_connections;
+    w.users = 0;
+    w.user_prefix = "warmup";
+    w.ramp_per_second = 0;
+    ClientFleet warm(w);
+    warm.start();
+    const std::int64_t deadline = now_us() + 5'000'000;
+    for (;;) {
+      const FleetStatus s = warm.status();
+      if (s.open + s.failed >= w.connections || now_us() > deadline) break;
+      std::this_thread::sleep_for(20ms);
+    }
+    warm.stop();
+    std::this_thread::sleep_for(500ms);  // the server notices the closes
   }
 
   void ramp() {
@@ -456,6 +480,8 @@ int main(int argc, char** argv) {
   app.add_option("--min-delivered", o.min_delivered_percent, "A step passes with at least this % delivered");
   app.add_option("--max-p99-ms", o.max_p99_ms, "A step passes with p99 latency at most this");
   app.add_option("--hold-seconds", o.hold_seconds, "Wait after connecting before reading the server's memory");
+  app.add_option("--warmup", o.warmup_connections,
+                 "Connections opened and closed before the memory baseline is read (0: none)");
   app.add_option("--connect-timeout", o.connect_timeout, "Give up connecting after this many seconds");
   app.add_option("--drain-seconds", o.drain_seconds, "After a step, wait at most this long for late frames");
   app.add_option("--server-pid", o.server_pid, "Server process (with its children) to sample from /proc");
