@@ -114,11 +114,11 @@ for run in $(seq "$runs"); do
     has storm && loadgen_run "$system" storm-5k "$run" -c 5000 --ramp 0 --mode idle
     if has fanout; then
       loadgen_run "$system" fanout-64 "$run" -c 10000 --ramp 10000 --mode broadcast --payload-bytes 64 \
-        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure
+        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure --always-run-up-to 10
     fi
     if has fanout1k; then
       loadgen_run "$system" fanout-1k "$run" -c 10000 --ramp 10000 --mode broadcast --payload-bytes 1024 \
-        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure
+        --rates "$fanout_rates" --step-seconds "$step" --stop-on-failure --always-run-up-to 10
     fi
     if has notify; then
       loadgen_run "$system" notify-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 --payload-bytes 64 \

@@ -37,6 +37,7 @@ struct Options {
   int batch = 1;
   int payload_bytes = 64;
   bool stop_on_failure = false;
+  double always_run_up_to = 0;
   double min_delivered_percent = 99.9;
   double max_p99_ms = 100;
   double hold_seconds = 2;
@@ -115,7 +116,7 @@ class Run {
     ramp();
     for (const double rate : o_.rates) {
       steps_.push_back(step(rate));
-      if (o_.stop_on_failure && !steps_.back().passed) break;
+      if (o_.stop_on_failure && !steps_.back().passed && rate >= o_.always_run_up_to) break;
     }
     final_status_ = fleet_.status();
     fleet_.stop();
@@ -477,6 +478,8 @@ int main(int argc, char** argv) {
   app.add_option("--batch", o.batch, "Users per Notify (notify mode)")->check(CLI::Range(1, 10000));
   app.add_option("--payload-bytes", o.payload_bytes, "Size of each published JSON payload");
   app.add_flag("--stop-on-failure", o.stop_on_failure, "Stop the ladder at the first step that fails");
+  app.add_option("--always-run-up-to", o.always_run_up_to,
+                 "With --stop-on-failure, steps at or below this rate run even after a failure (reference loads)");
   app.add_option("--min-delivered", o.min_delivered_percent, "A step passes with at least this % delivered");
   app.add_option("--max-p99-ms", o.max_p99_ms, "A step passes with p99 latency at most this");
   app.add_option("--hold-seconds", o.hold_seconds, "Wait after connecting before reading the server's memory");
