@@ -80,6 +80,40 @@ std::size_t SendQueue::clear_waiting() {
   return released;
 }
 
+void SendQueue::push_partial(FramePtr frame, std::size_t written) {
+  assert(empty() && written > 0 && written < frame->wire.size());
+  bytes_ += frame->payload.size();
+  frames_.push_back(std::move(frame));
+  offset_ = written;
+  in_flight_ = true;
+}
+
+std::size_t SendQueue::gather(iovec* out, std::size_t max, std::size_t& bytes) const {
+  std::size_t count = 0;
+  bytes = 0;
+  std::size_t offset = offset_;
+  for (std::size_t i = head_; i < frames_.size() && count < max; ++i) {
+    const std::string& wire = frames_[i]->wire;
+    out[count].iov_base = const_cast<char*>(wire.data() + offset);  // sendmsg never writes through it
+    out[count].iov_len = wire.size() - offset;
+    bytes += out[count].iov_len;
+    ++count;
+    offset = 0;
+  }
+  return count;
+}
+
+std::size_t SendQueue::clear_all() {
+  const std::size_t released = bytes_;
+  frames_.clear();
+  head_ = 0;
+  bytes_ = 0;
+  offset_ = 0;
+  in_flight_ = false;
+  compact();
+  return released;
+}
+
 void SendQueue::pop_front() {
   if (head_ < frames_.size()) ++head_;
   compact();

@@ -1,8 +1,12 @@
 #pragma once
 // A session's bounded queue of frames waiting for its socket; see docs/architecture.md.
-// The front frame may be "in flight" (handed to the socket, not yet written);
-// it stays counted until the write completes. Not thread-safe: owned by one
-// session on one event loop.
+// The front frame may be "in flight" (handed to the socket, not yet written,
+// or, on the raw path, partly written); it stays counted until the write
+// completes, and neither policy ever discards it. Not thread-safe: owned by
+// one session on one event loop.
+#include <sys/uio.h>
+
+#include <cassert>
 #include <cstddef>
 #include <string_view>
 #include <vector>
@@ -49,6 +53,27 @@ class SendQueue {
   // Discards every frame not in flight; returns the bytes released.
   std::size_t clear_waiting();
 
+  // The raw path (plain TCP) writes the frames' wire bytes itself, several
+  // frames per system call; the front frame may be partly written.
+  //
+  // Queues a frame of which `written` wire bytes (0 < written < size) are
+  // already on the socket, on an empty queue, whatever the limits: those
+  // bytes commit the connection to the rest of the frame.
+  void push_partial(FramePtr frame, std::size_t written);
+  // Points up to `max` iovecs at the unwritten wire bytes of the front
+  // frames; returns how many it filled and their total size in `bytes`.
+  std::size_t gather(iovec* out, std::size_t max, std::size_t& bytes) const;
+  // `written` wire bytes of the gathered frames reached the socket: removes
+  // the frames written completely, calling done(const Frame&) for each, and
+  // marks a partly written front frame in flight.
+  template <class Done>
+  void consume(std::size_t written, Done&& done);
+  // Wire bytes of the front frame already written (raw path).
+  std::size_t front_offset() const { return offset_; }
+  // Discards every frame, the one in flight included (the socket is gone);
+  // returns the bytes released.
+  std::size_t clear_all();
+
  private:
   void pop_front();
   // Releases storage when empty, drops the consumed prefix when it dominates.
@@ -58,7 +83,29 @@ class SendQueue {
   std::vector<FramePtr> frames_;  // [head_, end) are queued; storage is released when empty
   std::size_t head_ = 0;
   std::size_t bytes_ = 0;
+  std::size_t offset_ = 0;  // raw path: wire bytes of the front frame already written
   bool in_flight_ = false;
 };
+
+template <class Done>
+void SendQueue::consume(std::size_t written, Done&& done) {
+  while (written > 0) {
+    assert(!empty());
+    const Frame& front = *frames_[head_];
+    const std::size_t left = front.wire.size() - offset_;
+    if (written < left) {
+      offset_ += written;
+      in_flight_ = true;
+      return;
+    }
+    written -= left;
+    offset_ = 0;
+    in_flight_ = false;
+    bytes_ -= front.payload.size();
+    done(front);
+    frames_[head_].reset();
+    pop_front();
+  }
+}
 
 }  // namespace notify::gateway

@@ -7,6 +7,17 @@
 
 namespace notify::gateway {
 
+namespace {
+
+// A fan-out spends most of its time in send(), and each recipient's state is
+// cold by then: while one recipient writes, the loop fetches the state of
+// one a few places ahead, and the socket of one a little closer (its address
+// is in the state fetched earlier).
+constexpr std::size_t kPrefetchState = 8;
+constexpr std::size_t kPrefetchSocket = 4;
+
+}  // namespace
+
 bool SubscriberSet::insert(Subscriber* s) {
   const auto [it, inserted] = positions_.try_emplace(s, members_.size());
   if (inserted) members_.push_back(s);
@@ -94,12 +105,27 @@ void Shard::unsubscribe(Subscriber* s, std::string_view topic) {
   if (it->second.empty()) topics_.erase(it);
 }
 
+std::size_t Shard::deliver_each(const std::vector<Subscriber*>& list, const FramePtr& frame) {
+  // Subscribers don't change the indexes synchronously (see Subscriber), so
+  // the list is stable during the loop.
+  const std::size_t n = list.size();
+  std::size_t delivered = 0;
+  clock_.begin_fanout();
+  for (std::size_t i = 0; i < n; ++i) {
+    if (i + kPrefetchState < n) list[i + kPrefetchState]->prefetch_state();
+    if (i + kPrefetchSocket < n) list[i + kPrefetchSocket]->prefetch_socket();
+    delivered += list[i]->deliver(frame) ? 1 : 0;
+  }
+  clock_.end_fanout();
+  return delivered;
+}
+
 std::size_t Shard::deliver_to_users(std::span<const std::string> users, const FramePtr& frame) {
   std::size_t delivered = 0;
   for (const auto& user : users) {
     const auto it = users_.find(user);
     if (it == users_.end()) continue;
-    for (Subscriber* s : it->second) delivered += s->deliver(frame) ? 1 : 0;
+    delivered += deliver_each(it->second, frame);
   }
   return delivered;
 }
@@ -107,16 +133,10 @@ std::size_t Shard::deliver_to_users(std::span<const std::string> users, const Fr
 std::size_t Shard::deliver_to_topic(std::string_view topic, const FramePtr& frame) {
   const auto it = topics_.find(topic);
   if (it == topics_.end()) return 0;
-  std::size_t delivered = 0;
-  for (Subscriber* s : it->second.members()) delivered += s->deliver(frame) ? 1 : 0;
-  return delivered;
+  return deliver_each(it->second.members(), frame);
 }
 
-std::size_t Shard::deliver_to_all(const FramePtr& frame) {
-  std::size_t delivered = 0;
-  for (Subscriber* s : all_.members()) delivered += s->deliver(frame) ? 1 : 0;
-  return delivered;
-}
+std::size_t Shard::deliver_to_all(const FramePtr& frame) { return deliver_each(all_.members(), frame); }
 
 std::size_t Shard::close_users(std::span<const std::string> users, std::uint16_t code, std::string_view reason) {
   std::size_t closed = 0;

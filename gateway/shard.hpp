@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/loop_metrics.hpp"
+#include "gateway/fanout_clock.hpp"
 #include "gateway/subscriber.hpp"
 
 namespace notify::gateway {
@@ -51,6 +52,8 @@ class Shard {
   std::size_t index() const { return index_; }
   boost::asio::io_context& context() { return context_; }
   LoopMetrics& metrics() { return metrics_; }
+  // The clock the deliver_* fan-outs share; see FanoutClock.
+  FanoutClock& fanout_clock() { return clock_; }
 
   void add(Subscriber* s);
   // Removes the subscriber from every index, its topics included.
@@ -85,9 +88,12 @@ class Shard {
   using UserIndex = std::unordered_map<std::string, std::vector<Subscriber*>, StringHash, std::equal_to<>>;
   using TopicIndex = std::unordered_map<std::string, SubscriberSet, StringHash, std::equal_to<>>;
 
+  std::size_t deliver_each(const std::vector<Subscriber*>& list, const FramePtr& frame);
+
   std::size_t index_;
   boost::asio::io_context& context_;
   LoopMetrics& metrics_;
+  FanoutClock clock_;
   SubscriberSet all_;
   UserIndex users_;
   TopicIndex topics_;

@@ -27,10 +27,12 @@ template <class Stream>
 WebSocketSession<Layer>::WebSocketSession(Stream&& stream, Shard& shard, GatewayContext& context,
                                           UpgradeDecision&& decision, ConnectionLimiter::Slot slot)
     : ws_(std::forward<Stream>(stream)),
+      queue_(context.settings.queue),
+      writer_(ws_.next_layer(), queue_, shard.metrics(), static_cast<FrameWriter::Owner&>(*this),
+              &shard.fanout_clock()),
+      metrics_(shard.metrics()),
       shard_(shard),
       ctx_(context),
-      metrics_(shard.metrics()),
-      queue_(context.settings.queue),
       user_id_(std::move(decision.user_id)),
       connection_id_(new_connection_id()),
       expires_at_(decision.expires_at),
@@ -83,6 +85,10 @@ void WebSocketSession<Layer>::on_accept(beast::error_code ec) {
     return;
   }
   state_ = State::open;
+  if constexpr (kRawWrites) {
+    writer_.start();
+    prefetch_target_ = writer_.socket_object();
+  }
   shard_.add(this);
   registered_ = true;
   metrics_.connections_accepted.add();
@@ -300,6 +306,10 @@ bool WebSocketSession<Layer>::deliver(const FramePtr& frame) {
 template <class Layer>
 bool WebSocketSession<Layer>::enqueue(const FramePtr& frame) {
   if (state_ != State::open) return false;
+  if constexpr (kRawWrites) {
+    if (writer_.try_send(frame)) return true;  // on the socket (or its tail queued in flight)
+    if (!writer_.accepting()) return false;
+  }
   const auto result = queue_.push(frame);
   if (result.dropped > 0) {
     metrics_.messages_dropped.add(result.dropped);
@@ -318,8 +328,17 @@ bool WebSocketSession<Layer>::enqueue(const FramePtr& frame) {
     return false;
   }
   metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
-  if (!queue_.in_flight()) write_next();
+  if constexpr (kRawWrites) {
+    writer_.schedule();
+  } else if (!queue_.in_flight()) {
+    write_next();
+  }
   return true;
+}
+
+template <class Layer>
+void WebSocketSession<Layer>::on_writer_idle() {
+  if (state_ == State::closing && !close_sent_) send_close();
 }
 
 template <class Layer>
@@ -370,7 +389,11 @@ bool WebSocketSession<Layer>::close(std::uint16_t code, std::string reason) {
   close_timer_->async_wait([self = this->shared_from_this()](beast::error_code ec) {
     if (!ec) self->force_close();
   });
-  if (!queue_.in_flight()) write_next();
+  if constexpr (kRawWrites) {
+    if (queue_.empty()) send_close();  // otherwise on_writer_idle() once the writer drained it
+  } else if (!queue_.in_flight()) {
+    write_next();
+  }
   return true;
 }
 
@@ -393,6 +416,9 @@ template <class Layer>
 void WebSocketSession<Layer>::leave_shard() {
   if (close_timer_) close_timer_->cancel();
   state_ = State::closed;
+  // Frames not yet started will never be written (a frame partly written
+  // is finished first: the wire must stay well-formed).
+  if constexpr (kRawWrites) metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
   if (!registered_) return;
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();

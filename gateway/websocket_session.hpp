@@ -1,17 +1,23 @@
 #pragma once
 // One WebSocket connection: reads client frames, answers them, and writes the
-// frames the hub queues, one write in flight at a time. Lives on its shard's
-// event loop; every member function runs there.
+// frames the hub delivers. Over plain TCP a FrameWriter writes the frames'
+// prebuilt wire bytes straight to the socket (Beast keeps the read side, the
+// control frames and the close handshake); over TLS Beast writes them, one
+// write in flight at a time. Lives on its shard's event loop; every member
+// function runs there.
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
+#include <cstdint>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "gateway/connection_limiter.hpp"
 #include "gateway/draining_stream.hpp"
+#include "gateway/frame_writer.hpp"
 #include "gateway/gateway_context.hpp"
 #include "gateway/protocol.hpp"
 #include "gateway/send_queue.hpp"
@@ -24,7 +30,9 @@ namespace notify::gateway {
 
 // Layer: DrainingStream for ws://, TlsStream for wss:// (--tls-cert).
 template <class Layer>
-class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<Layer>>, public Subscriber {
+class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<Layer>>,
+                         public Subscriber,
+                         private FrameWriter::Owner {
  public:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
 
@@ -46,7 +54,17 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<La
   void expire() override;
 
  private:
-  enum class State { handshaking, open, closing, closed };
+  enum class State : std::uint8_t { handshaking, open, closing, closed };
+
+  // Plain TCP writes raw frames; TLS keeps Beast's write path.
+  static constexpr bool kRawWrites = std::is_same_v<Layer, DrainingStream>;
+  struct NoFrameWriter {
+    template <class... Args>
+    explicit NoFrameWriter(Args&&...) {}
+  };
+
+  std::shared_ptr<void> writer_keep_alive() override { return this->shared_from_this(); }
+  void on_writer_idle() override;
 
   void on_accept(boost::beast::error_code ec);
   void do_read();
@@ -67,12 +85,17 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<La
   void force_close();
   void leave_shard();
 
+  // What a delivery touches comes first, on as few cache lines as possible.
   boost::beast::websocket::stream<Layer> ws_;
-  boost::beast::flat_buffer buffer_;
+  State state_ = State::handshaking;
+  bool close_sent_ = false;
+  bool registered_ = false;
+  SendQueue queue_;
+  std::conditional_t<kRawWrites, FrameWriter, NoFrameWriter> writer_;
+  LoopMetrics& metrics_;
   Shard& shard_;
   GatewayContext& ctx_;
-  LoopMetrics& metrics_;
-  SendQueue queue_;
+  boost::beast::flat_buffer buffer_;
   std::string user_id_;
   std::string connection_id_;
   std::vector<std::string> topics_;
@@ -86,9 +109,6 @@ class WebSocketSession : public std::enable_shared_from_this<WebSocketSession<La
   boost::beast::websocket::close_reason close_reason_;
   std::unique_ptr<boost::asio::steady_timer> close_timer_;  // only while closing
   std::size_t invalid_messages_ = 0;
-  State state_ = State::handshaking;
-  bool close_sent_ = false;
-  bool registered_ = false;
 };
 
 }  // namespace notify::gateway

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 namespace notify::gateway {
 namespace {
 
@@ -131,6 +134,97 @@ TEST(SendQueue, LongRunStaysBounded) {
     ASSERT_LE(q.bytes(), 8u * 16);
   }
   EXPECT_GT(dropped, 0u);
+}
+
+// The raw path (plain TCP): wire bytes gathered from the front, partial writes.
+
+std::string gathered(const iovec* iov, std::size_t count) {
+  std::string out;
+  for (std::size_t i = 0; i < count; ++i) out.append(static_cast<const char*>(iov[i].iov_base), iov[i].iov_len);
+  return out;
+}
+
+TEST(SendQueue, GathersWireBytesFromTheFront) {
+  QueueLimits limits{10, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  const auto a = frame(3, 'a');
+  const auto b = frame(200, 'b');
+  q.push(a);
+  q.push(b);
+  q.push(frame(1, 'c'));
+  iovec iov[8];
+  std::size_t bytes = 0;
+  EXPECT_EQ(q.gather(iov, 2, bytes), 2u);  // at most `max`
+  EXPECT_EQ(gathered(iov, 2), a->wire + b->wire);
+  EXPECT_EQ(bytes, a->wire.size() + b->wire.size());
+  EXPECT_EQ(q.gather(iov, 8, bytes), 3u);
+}
+
+TEST(SendQueue, ConsumeRemovesWrittenFramesAndKeepsTheOffset) {
+  QueueLimits limits{10, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  const auto a = frame(3, 'a');  // 5 wire bytes
+  const auto b = frame(4, 'b');  // 6 wire bytes
+  q.push(a);
+  q.push(b);
+  std::vector<std::string> done;
+  q.consume(7, [&](const Frame& f) { done.emplace_back(f.payload); });  // all of a, 2 bytes of b
+  EXPECT_EQ(done, std::vector<std::string>{"aaa"});
+  EXPECT_TRUE(q.in_flight());  // b is partly written: no policy may drop it
+  EXPECT_EQ(q.front_offset(), 2u);
+  EXPECT_EQ(q.bytes(), 4u);
+  iovec iov[4];
+  std::size_t bytes = 0;
+  ASSERT_EQ(q.gather(iov, 4, bytes), 1u);
+  EXPECT_EQ(gathered(iov, 1), b->wire.substr(2));
+  q.consume(4, [&](const Frame& f) { done.emplace_back(f.payload); });
+  EXPECT_EQ(done.back(), "bbbb");
+  EXPECT_TRUE(q.empty());
+  EXPECT_FALSE(q.in_flight());
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(SendQueue, PartialFrontSurvivesPoliciesAndClearWaiting) {
+  QueueLimits limits{100, 10, OverflowPolicy::drop_oldest};
+  SendQueue q(limits);
+  q.push_partial(frame(4, 'a'), 3);  // 3 of its 6 wire bytes are on the socket
+  EXPECT_TRUE(q.in_flight());
+  EXPECT_EQ(q.bytes(), 4u);
+  q.push(frame(4, 'b'));
+  const auto r = q.push(frame(5, 'c'));  // 'b' goes, never 'a'
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.dropped, 1u);
+  EXPECT_EQ(q.front_offset(), 3u);
+  EXPECT_EQ(q.clear_waiting(), 5u);
+  EXPECT_EQ(q.size(), 1u);
+  std::vector<std::string> done;
+  q.consume(3, [&](const Frame& f) { done.emplace_back(f.payload); });
+  EXPECT_EQ(done, std::vector<std::string>{"aaaa"});
+  EXPECT_TRUE(q.empty());
+}
+
+TEST(SendQueue, ClearAllDropsTheFrameInFlightToo) {
+  QueueLimits limits{10, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push_partial(frame(4), 1);
+  q.push(frame(6));
+  EXPECT_EQ(q.clear_all(), 10u);
+  EXPECT_TRUE(q.empty());
+  EXPECT_FALSE(q.in_flight());
+  EXPECT_EQ(q.front_offset(), 0u);
+  EXPECT_EQ(q.bytes(), 0u);
+}
+
+TEST(SendQueue, OffsetIsNotLostWhenDropOldestCompacts) {
+  QueueLimits limits{8, 1 << 20, OverflowPolicy::drop_oldest};
+  SendQueue q(limits);
+  q.push_partial(frame(100, 'p'), 50);
+  for (int i = 0; i < 500; ++i) q.push(frame(1, 'x'));  // drops many behind the partial front
+  EXPECT_EQ(q.front_offset(), 50u);
+  iovec iov[1];
+  std::size_t bytes = 0;
+  q.gather(iov, 1, bytes);
+  EXPECT_EQ(bytes, 102u - 50u);
 }
 
 TEST(SendQueue, PolicyNames) {
