@@ -405,15 +405,8 @@ FleetWindow ClientFleet::harvest() {
   FleetWindow total;
   for (auto& w : workers_) {
     std::lock_guard lock(w->mu);
-    auto& win = w->window;
-    total.frames += win.frames;
-    total.data_frames += win.data_frames;
-    total.duplicates += win.duplicates;
-    total.reordered += win.reordered;
-    total.bytes += win.bytes;
-    total.last_data_us = std::max(total.last_data_us, win.last_data_us);
-    total.latency_us.merge(win.latency_us);
-    win = FleetWindow{};
+    total.merge(w->window);
+    w->window = FleetWindow{};
   }
   return total;
 }

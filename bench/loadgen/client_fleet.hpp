@@ -3,6 +3,7 @@
 // user (index % users); it answers pings and reads every frame, taking the
 // publish timestamp ("bts") and sequence number ("bseq") from the payload.
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -38,6 +39,17 @@ struct FleetWindow {
   std::uint64_t bytes = 0;        // payload bytes of data frames
   std::int64_t last_data_us = 0;  // when the last data frame arrived
   Histogram latency_us;           // receive time - "bts"
+
+  // Adds another window's counters to this one.
+  void merge(const FleetWindow& other) {
+    frames += other.frames;
+    data_frames += other.data_frames;
+    duplicates += other.duplicates;
+    reordered += other.reordered;
+    bytes += other.bytes;
+    last_data_us = std::max(last_data_us, other.last_data_us);
+    latency_us.merge(other.latency_us);
+  }
 };
 
 struct FleetStatus {

@@ -224,16 +224,7 @@ class Run {
     std::uint64_t sent = 0;
     std::int64_t last_progress = t0;
     FleetWindow got;
-    auto absorb = [&] {
-      FleetWindow w = fleet_.harvest();
-      got.frames += w.frames;
-      got.data_frames += w.data_frames;
-      got.duplicates += w.duplicates;
-      got.reordered += w.reordered;
-      got.bytes += w.bytes;
-      got.last_data_us = std::max(got.last_data_us, w.last_data_us);
-      got.latency_us.merge(w.latency_us);
-    };
+    auto absorb = [&] { got.merge(fleet_.harvest()); };
     for (;;) {
       const std::int64_t now = now_us();
       const std::int64_t elapsed = now - t0;
