@@ -18,10 +18,20 @@ namespace notify::gateway {
 
 inline constexpr std::size_t kMaxFrameHeaderBytes = 10;
 
-// Writes the header of a final, unmasked text frame carrying `payload_bytes`
-// (7-, 16- or 64-bit length form) to `out` and returns its size (2, 4 or 10).
-inline std::size_t encode_text_frame_header(std::uint64_t payload_bytes, unsigned char* out) {
-  out[0] = 0x81;  // FIN + text
+// RFC 6455 opcodes the server sends.
+namespace opcode {
+inline constexpr unsigned char text = 0x1;
+inline constexpr unsigned char close = 0x8;
+inline constexpr unsigned char ping = 0x9;
+inline constexpr unsigned char pong = 0xa;
+}  // namespace opcode
+
+// Writes the header of a final, unmasked frame (`op`, text by default)
+// carrying `payload_bytes` (7-, 16- or 64-bit length form) to `out` and
+// returns its size (2, 4 or 10).
+inline std::size_t encode_frame_header(std::uint64_t payload_bytes, unsigned char* out,
+                                       unsigned char op = opcode::text) {
+  out[0] = static_cast<unsigned char>(0x80 | op);  // FIN + opcode
   if (payload_bytes < 126) {
     out[1] = static_cast<unsigned char>(payload_bytes);
     return 2;
@@ -38,11 +48,15 @@ inline std::size_t encode_text_frame_header(std::uint64_t payload_bytes, unsigne
 }
 
 struct Frame {
-  enum class Kind { notification, control };
+  // notification: a published message; control: the gateway's reply to a
+  // client (welcome, pong, error...); wire: protocol bytes that are not a
+  // message (the upgrade response, ping/pong/close frames), not counted as
+  // delivered frames.
+  enum class Kind { notification, control, wire };
 
-  Frame(Kind k, std::string_view p)
+  Frame(Kind k, std::string_view p, unsigned char op = opcode::text)
       : kind(k),
-        wire(encode(p)),
+        wire(encode(p, op)),
         payload(std::string_view(wire).substr(wire.size() - p.size())),
         created(std::chrono::steady_clock::now()) {}
   // `payload` points into `wire`: a Frame stays where it was built.
@@ -54,10 +68,15 @@ struct Frame {
   std::string_view payload;                       // the message, inside `wire`
   std::chrono::steady_clock::time_point created;  // for the delivery latency histogram
 
+  // Raw bytes sent as they are (the HTTP upgrade response).
+  struct Verbatim {};
+  Frame(Verbatim, std::string bytes)
+      : kind(Kind::wire), wire(std::move(bytes)), payload(wire), created(std::chrono::steady_clock::now()) {}
+
  private:
-  static std::string encode(std::string_view p) {
+  static std::string encode(std::string_view p, unsigned char op) {
     unsigned char header[kMaxFrameHeaderBytes];
-    const std::size_t header_bytes = encode_text_frame_header(p.size(), header);
+    const std::size_t header_bytes = encode_frame_header(p.size(), header, op);
     std::string out;
     out.reserve(header_bytes + p.size());
     out.append(reinterpret_cast<const char*>(header), header_bytes);
@@ -70,6 +89,11 @@ using FramePtr = std::shared_ptr<const Frame>;
 
 inline FramePtr make_control_frame(std::string_view payload) {
   return std::make_shared<const Frame>(Frame::Kind::control, payload);
+}
+
+// A WebSocket ping, pong or close frame (`op`), payload at most 125 bytes.
+inline FramePtr make_protocol_frame(unsigned char op, std::string_view payload) {
+  return std::make_shared<const Frame>(Frame::Kind::wire, payload, op);
 }
 
 }  // namespace notify::gateway

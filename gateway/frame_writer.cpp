@@ -16,7 +16,7 @@ bool would_block(int error) { return error == EAGAIN || error == EWOULDBLOCK; }
 
 bool FrameWriter::send_now(const FramePtr& frame) {
   const Frame& f = *frame;
-  const ssize_t n = ::send(socket_->native_handle(), f.wire.data(), f.wire.size(), kSendFlags);
+  const ssize_t n = ::send(socket_.native_handle(), f.wire.data(), f.wire.size(), kSendFlags);
   if (n == static_cast<ssize_t>(f.wire.size())) {
     std::chrono::steady_clock::time_point now{};
     count_written(f, now);
@@ -26,7 +26,6 @@ bool FrameWriter::send_now(const FramePtr& frame) {
     // The socket is full: the rest waits, and it must be the next bytes out.
     queue_.push_partial(frame, static_cast<std::size_t>(n));
     metrics_.queued_bytes.add(static_cast<std::int64_t>(f.payload.size()));
-    stream_.set_raw_partial(true);
     wait_writable();
     return true;
   }
@@ -43,17 +42,11 @@ void FrameWriter::flush() {
   std::chrono::steady_clock::time_point now{};
   iovec iov[kMaxIov];
   while (!queue_.empty()) {
-    const bool partial = queue_.in_flight();
-    // A new frame only when Beast is idle at a message boundary; it calls
-    // on_wire_free() when it is done.
-    if (!partial && gate_.beast_holds) return;
-    // Beast waits for this frame to end: finish it, then let Beast go first.
-    const std::size_t max = partial && gate_.beast_waiting > 0 ? 1 : kMaxIov;
     std::size_t bytes = 0;
     msghdr msg{};
     msg.msg_iov = iov;
-    msg.msg_iovlen = queue_.gather(iov, max, bytes);
-    const ssize_t n = ::sendmsg(socket_->native_handle(), &msg, kSendFlags);
+    msg.msg_iovlen = queue_.gather(iov, kMaxIov, bytes);
+    const ssize_t n = ::sendmsg(socket_.native_handle(), &msg, kSendFlags);
     if (n <= 0) {
       if (n == 0 || would_block(errno)) {
         wait_writable();
@@ -68,7 +61,6 @@ void FrameWriter::flush() {
       metrics_.queued_bytes.add(-static_cast<std::int64_t>(f.payload.size()));
       count_written(f, now);
     });
-    stream_.set_raw_partial(queue_.in_flight());
     if (static_cast<std::size_t>(n) < bytes) {
       wait_writable();
       return;
@@ -80,24 +72,24 @@ void FrameWriter::flush() {
 void FrameWriter::wait_writable() {
   if ((blocked_ & kWaiting) != 0) return;
   blocked_ |= kWaiting;
-  socket_->async_wait(boost::asio::socket_base::wait_write,
-                      [this, keep = owner_.writer_keep_alive()](boost::system::error_code ec) {
-                        blocked_ &= ~kWaiting;
-                        if (ec) {
-                          fail();  // the socket was closed (teardown, timeout, force close)
-                          return;
-                        }
-                        flush();
-                      });
+  socket_.async_wait(boost::asio::socket_base::wait_write,
+                     [this, keep = owner_.writer_keep_alive()](boost::system::error_code ec) {
+                       blocked_ &= ~kWaiting;
+                       if (ec) {
+                         fail();  // the socket was closed (teardown, timeout, force close)
+                         return;
+                       }
+                       flush();
+                     });
 }
 
 void FrameWriter::fail() {
   blocked_ |= kFailed;
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_all()));
-  stream_.set_raw_partial(false);  // lets a waiting Beast write go on and see the error
 }
 
 void FrameWriter::count_written(const Frame& frame, std::chrono::steady_clock::time_point& now) {
+  if (frame.kind == Frame::Kind::wire) return;  // protocol bytes, not a message
   metrics_.frames_delivered.add();
   metrics_.bytes_sent.add(frame.payload.size());
   if (frame.kind == Frame::Kind::notification) {

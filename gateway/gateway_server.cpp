@@ -30,6 +30,7 @@ GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, 
   std::vector<Shard*> shard_ptrs;
   for (std::size_t i = 0; i < loops_.size(); ++i) {
     shards_.push_back(std::make_unique<Shard>(i, loops_.context(i), metrics.loop(i)));
+    shards_.back()->enable_idle_sweep(context_.settings.idle_timeout);
     shard_ptrs.push_back(shards_.back().get());
   }
   hub_ = std::make_unique<Hub>(std::move(shard_ptrs));

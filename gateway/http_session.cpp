@@ -7,8 +7,10 @@
 #include "common/log.hpp"
 #include "common/validation.hpp"
 #include "gateway/draining_stream.hpp"
+#include "gateway/plain_websocket_session.hpp"
+#include "gateway/tls_websocket_session.hpp"
 #include "gateway/upgrade_policy.hpp"
-#include "gateway/websocket_session.hpp"
+#include "gateway/ws_handshake.hpp"
 
 // The browser page, compiled in from gateway/static/index.html.
 extern const std::string_view notify_index_html;
@@ -32,10 +34,6 @@ asio::ip::address peer_address(const asio::ip::tcp::socket& socket) {
 bool is_parse_error(beast::error_code ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
-
-// The WebSocket layer a connection continues on after the upgrade.
-template <class Stream>
-using WebSocketLayer = std::conditional_t<is_tls_v<Stream>, TlsStream, DrainingStream>;
 
 template <class Stream>
 Stream make_stream(asio::ip::tcp::socket&& socket, GatewayContext& context) {
@@ -231,6 +229,14 @@ void HttpSession<Stream>::route_metrics(const Request& request) {
 
 template <class Stream>
 void HttpSession<Stream>::upgrade(Request&& request) {
+  if (auto refusal = check_websocket_request(request)) {
+    count_failure(HandshakeFailure::bad_request);
+    keep_alive_ = false;
+    Response res = text_response(refusal->status, refusal->message + "\n", "text/plain; charset=utf-8");
+    if (refusal->status == http::status::upgrade_required) res.set(http::field::sec_websocket_version, "13");
+    send(std::move(res));
+    return;
+  }
   const auto now =
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
   UpgradeDecision decision =
@@ -262,9 +268,18 @@ void HttpSession<Stream>::upgrade(Request&& request) {
     return;
   }
   std::string subprotocol = std::move(decision.subprotocol);
-  std::make_shared<WebSocketSession<WebSocketLayer<Stream>>>(std::move(stream_), shard_, ctx_, std::move(decision),
-                                                             std::move(slot))
-      ->run(std::move(request), std::move(subprotocol));
+  if constexpr (is_tls_v<Stream>) {
+    std::make_shared<TlsWebSocketSession>(std::move(stream_), shard_, ctx_, std::move(decision), std::move(slot))
+        ->run(std::move(request), std::move(subprotocol));
+  } else {
+    // From here on the gateway frames the connection itself, on the bare socket.
+    stream_.expires_never();
+    const auto early = buffer_.cdata();
+    std::make_shared<PlainWebSocketSession>(stream_.release_socket(), shard_, ctx_, std::move(decision),
+                                            std::move(slot))
+        ->run(request[http::field::sec_websocket_key], subprotocol,
+              std::string_view(static_cast<const char*>(early.data()), early.size()));
+  }
 }
 
 template <class Stream>
@@ -299,7 +314,7 @@ void HttpSession<Stream>::on_write(bool close, beast::error_code ec, std::size_t
 template <class Stream>
 void HttpSession<Stream>::close_connection() {
   if constexpr (is_tls_v<Stream>) {
-    beast::get_lowest_layer(stream_).expires_after(DrainingStream::kDrainTimeout);
+    beast::get_lowest_layer(stream_).expires_after(kDrainTimeout);
     stream_.async_shutdown(
         [self = this->shared_from_this()](beast::error_code) { beast::get_lowest_layer(self->stream_).close(); });
   } else {

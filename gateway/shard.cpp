@@ -77,6 +77,27 @@ void Shard::on_expiry_timer() {
   arm_expiry_timer();
 }
 
+void Shard::enable_idle_sweep(std::chrono::milliseconds idle_timeout) {
+  if (idle_timeout.count() <= 0) return;
+  sweep_interval_ = std::max(idle_timeout / 4, std::chrono::milliseconds(50));
+  sweep_timer_ = std::make_unique<boost::asio::steady_timer>(context_);
+  arm_sweep_timer();
+}
+
+void Shard::arm_sweep_timer() {
+  sweep_timer_->expires_after(sweep_interval_);
+  sweep_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    const std::int64_t now =
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+            .count();
+    // A copy: a connection that times out leaves the index.
+    const std::vector<Subscriber*> members = all_.members();
+    for (Subscriber* s : members) s->idle_check(now);
+    arm_sweep_timer();
+  });
+}
+
 void Shard::add(Subscriber* s) {
   all_.insert(s);
   users_[std::string(s->user_id())].push_back(s);

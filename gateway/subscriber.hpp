@@ -29,6 +29,11 @@ class Subscriber {
   // already forgotten the registration.
   virtual void expire() {}
 
+  // The shard's idle sweep (Shard::enable_idle_sweep), with the steady
+  // clock in milliseconds: a connection that keeps its own timers ignores
+  // it. May leave the shard's indexes: the sweep iterates a copy.
+  virtual void idle_check(std::int64_t /*now_ms*/) {}
+
   // Fan-out hints, non-virtual and cheap: the shard calls them a few
   // recipients ahead so that what deliver() touches (this object, and the
   // socket behind it) is in cache by then.

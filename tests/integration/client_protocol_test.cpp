@@ -140,18 +140,79 @@ TEST(ClientProtocol, AClientThatSentItsCloseFrameIsNoLongerCounted) {
   boost::asio::io_context ioc;
   boost::asio::ip::tcp::socket socket(ioc);
   socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.ws_port()});
-  const std::string upgrade =
-      "GET /ws?user=alice HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-  boost::asio::write(socket, boost::asio::buffer(upgrade));
+  boost::asio::write(socket, boost::asio::buffer(upgrade_request("/ws?user=alice")));
   boost::asio::streambuf response;
   boost::asio::read_until(socket, response, "\r\n\r\n");
   ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
-  const unsigned char close_frame[] = {0x88, 0x82, 0x01, 0x02, 0x03, 0x04, 0x03 ^ 0x01, 0xe8 ^ 0x02};
-  boost::asio::write(socket, boost::asio::buffer(close_frame));
+  boost::asio::write(socket, boost::asio::buffer(client_frame(0x88, std::string("\x03\xe8", 2))));
 
   EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
   EXPECT_EQ(notify(server, {"alice"}, "like", "{}").delivered_connections(), 0u);
+}
+
+TEST(ClientProtocol, FramesPipelinedWithTheUpgradeFragmentedOrInterleavedAreAllAnswered) {
+  TestServer server;
+  // One write: the request, a ping message, the same split in three
+  // fragments with a control ping between them, then a close frame.
+  const std::string bytes = upgrade_request("/ws?user=alice") + client_frame(0x81, R"({"type":"ping","id":7})") +
+                            client_frame(0x01, R"({"type":)") + client_frame(0x89, "hb") +
+                            client_frame(0x00, R"("ping",)") + client_frame(0x80, R"("id":8})") +
+                            client_frame(0x88, std::string("\x03\xe8", 2) + "bye");
+  const auto received = raw_exchange(server.ws_port(), bytes);
+  ASSERT_NE(received.find("\r\nSec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"), std::string::npos) << received;
+  const auto frames = server_frames(received);
+  ASSERT_EQ(frames.size(), 5u) << received;
+  EXPECT_NE(frames[0].payload.find(R"("type":"welcome")"), std::string::npos);
+  EXPECT_EQ(frames[1].payload, R"({"type":"pong","id":7})");
+  EXPECT_EQ(frames[2].opcode(), 0xau);  // the control ping's pong comes as soon as it is read
+  EXPECT_EQ(frames[2].payload, "hb");
+  EXPECT_EQ(frames[3].payload, R"({"type":"pong","id":8})");
+  EXPECT_EQ(frames[4].opcode(), 0x8u);
+  EXPECT_EQ(frames[4].close_code(), 1000u);  // the client's code echoed
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
+}
+
+TEST(ClientProtocol, ProtocolViolationsCloseWithTheCodeTheRfcNames) {
+  TestServer server;
+  struct Case {
+    const char* name;
+    std::string frame;
+    unsigned code;
+  };
+  const Case cases[] = {
+      {"unmasked frame", client_frame(0x81, R"({"type":"ping"})", false), 1002},
+      {"reserved bit (no extension was negotiated)", client_frame(0xc1, R"({"type":"ping"})"), 1002},
+      {"fragmented ping", client_frame(0x09, "x"), 1002},
+      {"continuation without a message", client_frame(0x80, "x"), 1002},
+      {"invalid UTF-8 in a text message", client_frame(0x81, "\xc3\x28"), 1007},
+      {"close code 1005 on the wire", client_frame(0x88, std::string("\x03\xed", 2)), 1002},
+  };
+  for (const auto& c : cases) {
+    const auto frames = server_frames(raw_exchange(server.ws_port(), upgrade_request("/ws?user=alice") + c.frame));
+    ASSERT_FALSE(frames.empty()) << c.name;
+    EXPECT_EQ(frames.back().opcode(), 0x8u) << c.name;  // the server closed, and said why
+    EXPECT_EQ(frames.back().close_code(), c.code) << c.name;
+  }
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
+  auto client = connect_user(server, "bob");  // still serving
+  client->send(R"({"type":"ping"})");
+  EXPECT_EQ(client->next_json()->at("type"), "pong");
+}
+
+TEST(ClientProtocol, MalformedUpgradesAreRefusedWithTheReason) {
+  TestServer server;
+  auto request = upgrade_request("/ws?user=alice");
+  const auto version = request.find("Sec-WebSocket-Version: 13");
+  const auto old_version = std::string(request).replace(version, 25, "Sec-WebSocket-Version: 8");
+  const auto response = raw_exchange(server.ws_port(), old_version);
+  EXPECT_EQ(response.rfind("HTTP/1.1 426", 0), 0u) << response;
+  EXPECT_NE(response.find("Sec-WebSocket-Version: 13\r\n"), std::string::npos) << response;
+
+  const auto key = request.find("Sec-WebSocket-Key: ");
+  const auto bad_key = std::string(request).replace(key + 19, 24, "short");
+  EXPECT_EQ(raw_exchange(server.ws_port(), bad_key).rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_TRUE(
+      eventually([&] { return server.metric("notify_handshake_failures_total{reason=\"bad_request\"}") == 2; }));
 }
 
 TEST(ClientProtocol, MissingOrInvalidUserIsRefusedWith400) {

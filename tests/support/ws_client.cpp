@@ -399,4 +399,63 @@ std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chro
   return received;
 }
 
+std::string upgrade_request(const std::string& target) {
+  return "GET " + target +
+         " HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+}
+
+std::string client_frame(unsigned char first_byte, const std::string& payload, bool masked) {
+  std::string out(1, static_cast<char>(first_byte));
+  const unsigned char mask_bit = masked ? 0x80 : 0x00;
+  if (payload.size() < 126) {
+    out.push_back(static_cast<char>(mask_bit | payload.size()));
+  } else if (payload.size() <= 0xffff) {
+    out.push_back(static_cast<char>(mask_bit | 126));
+    out.push_back(static_cast<char>(payload.size() >> 8));
+    out.push_back(static_cast<char>(payload.size() & 0xff));
+  } else {
+    out.push_back(static_cast<char>(mask_bit | 127));
+    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xff));
+  }
+  const unsigned char key[4] = {0x5a, 0x13, 0xc4, 0x7e};
+  if (masked) out.append(reinterpret_cast<const char*>(key), 4);
+  for (std::size_t i = 0; i < payload.size(); ++i) {
+    out.push_back(masked ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i]);
+  }
+  return out;
+}
+
+unsigned ServerFrame::close_code() const {
+  if (payload.size() < 2) return 1005;
+  return (static_cast<unsigned char>(payload[0]) << 8) | static_cast<unsigned char>(payload[1]);
+}
+
+std::vector<ServerFrame> server_frames(const std::string& received) {
+  std::vector<ServerFrame> frames;
+  if (received.rfind("HTTP/1.1 101", 0) != 0) return frames;
+  std::size_t at = received.find("\r\n\r\n");
+  if (at == std::string::npos) return frames;
+  at += 4;
+  while (at + 2 <= received.size()) {
+    const auto byte = [&](std::size_t i) { return static_cast<unsigned char>(received[i]); };
+    std::uint64_t length = byte(at + 1) & 0x7f;
+    std::size_t header = 2;
+    if (length == 126) {
+      if (at + 4 > received.size()) break;
+      length = (byte(at + 2) << 8) | byte(at + 3);
+      header = 4;
+    } else if (length == 127) {
+      if (at + 10 > received.size()) break;
+      length = 0;
+      for (int i = 0; i < 8; ++i) length = (length << 8) | byte(at + 2 + i);
+      header = 10;
+    }
+    if (at + header + length > received.size()) break;
+    frames.push_back({byte(at), received.substr(at + header, length)});
+    at += header + length;
+  }
+  return frames;
+}
+
 }  // namespace notify::testing

@@ -112,4 +112,23 @@ HttpResult https_request(std::uint16_t port, const std::string& method, const st
 // sent until it closed the connection or `timeout` passed.
 std::string raw_exchange(std::uint16_t port, const std::string& bytes, std::chrono::milliseconds timeout = 5s);
 
+// For raw_exchange: an upgrade request for `target` (a fixed key, version 13).
+std::string upgrade_request(const std::string& target);
+
+// A client frame: `first_byte` is FIN/RSV/opcode (0x81: a final text frame),
+// the payload masked with a fixed key unless `masked` is false.
+std::string client_frame(unsigned char first_byte, const std::string& payload, bool masked = true);
+
+struct ServerFrame {
+  unsigned char first_byte;  // FIN/RSV/opcode as sent
+  std::string payload;
+  unsigned opcode() const { return first_byte & 0x0fu; }
+  // For close frames: the code (1005 when none).
+  unsigned close_code() const;
+};
+
+// The frames in what raw_exchange returned, after the HTTP response head;
+// empty if the response was not a 101. A truncated last frame is left out.
+std::vector<ServerFrame> server_frames(const std::string& received);
+
 }  // namespace notify::testing

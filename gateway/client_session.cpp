@@ -1,0 +1,282 @@
+#include "gateway/client_session.hpp"
+
+#include <algorithm>
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+
+namespace notify::gateway {
+
+ClientSession::ClientSession(Shard& shard, GatewayContext& context, UpgradeDecision&& decision,
+                             ConnectionLimiter::Slot slot)
+    : queue_(context.settings.queue),
+      metrics_(shard.metrics()),
+      shard_(shard),
+      ctx_(context),
+      user_id_(std::move(decision.user_id)),
+      connection_id_(new_connection_id()),
+      expires_at_(decision.expires_at),
+      all_topics_(decision.all_topics),
+      granted_topics_(std::move(decision.topics)),
+      slot_(std::move(slot)),
+      rate_tokens_(context.settings.client_message_burst),
+      rate_refilled_(std::chrono::steady_clock::now()) {}
+
+ClientSession::~ClientSession() {
+  // Normally done when the read side ends; here too in case the loop was
+  // torn down with a read still pending.
+  leave_shard();
+  metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.bytes()));
+}
+
+void ClientSession::opened() {
+  state_ = State::open;
+  shard_.add(this);
+  registered_ = true;
+  metrics_.connections_accepted.add();
+  log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
+  track_expiry();
+  reply(protocol::encode_welcome(connection_id_, user_id_, expires_at_));
+  if (ctx_.draining.load(std::memory_order_relaxed)) close(protocol::close_code::going_away, "server shutting down");
+}
+
+void ClientSession::on_client_message(bool text, std::string_view payload) {
+  if (state_ != State::open) return;
+  if (!take_rate_token()) {
+    ctx_.metrics.limit_hit(Limit::message_rate);
+    reject({"rate_limited",
+            "too many messages: at most " + std::to_string(static_cast<long>(ctx_.settings.client_message_rate)) +
+                " per second",
+            {}});
+    return;
+  }
+  if (!text) {
+    metrics_.client_message(ClientMessageType::invalid);
+    close(protocol::close_code::unsupported_data, "binary frames are not supported");
+    return;
+  }
+  handle_text(payload);
+}
+
+void ClientSession::handle_text(std::string_view text) {
+  auto parsed = protocol::parse_request(text);
+  if (auto* error = std::get_if<protocol::Error>(&parsed)) {
+    metrics_.client_message(ClientMessageType::invalid);
+    reject(*error);
+    return;
+  }
+  auto& request = std::get<protocol::Request>(parsed);
+  switch (request.type) {
+    case protocol::RequestType::subscribe:
+      metrics_.client_message(ClientMessageType::subscribe);
+      handle_subscribe(request);
+      return;
+    case protocol::RequestType::refresh:
+      metrics_.client_message(ClientMessageType::refresh);
+      handle_refresh(request);
+      return;
+    case protocol::RequestType::unsubscribe: {
+      metrics_.client_message(ClientMessageType::unsubscribe);
+      const auto it = std::find(topics_.begin(), topics_.end(), request.topic);
+      if (it != topics_.end()) {
+        topics_.erase(it);
+        shard_.unsubscribe(this, request.topic);
+      }
+      reply(protocol::encode_unsubscribed(request.topic, request.id_json));
+      return;
+    }
+    case protocol::RequestType::ping:
+      metrics_.client_message(ClientMessageType::ping);
+      reply(protocol::encode_pong(request.id_json));
+      return;
+    case protocol::RequestType::message:
+      metrics_.client_message(ClientMessageType::message);
+      handle_message(request);
+      return;
+  }
+}
+
+bool ClientSession::may_subscribe(std::string_view topic) const {
+  return all_topics_ || granted_topics_.allows(topic) || ctx_.settings.public_topics.allows(topic);
+}
+
+void ClientSession::handle_subscribe(protocol::Request& request) {
+  if (std::find(topics_.begin(), topics_.end(), request.topic) == topics_.end()) {
+    if (!may_subscribe(request.topic)) {
+      reply(protocol::encode_error(
+          {"forbidden_topic", "your token does not grant this topic and it is not public", request.id_json}));
+      return;
+    }
+    if (topics_.size() >= ctx_.settings.max_topics_per_connection) {
+      ctx_.metrics.limit_hit(Limit::topics_per_connection);
+      reply(protocol::encode_error({"too_many_topics",
+                                    "a connection may subscribe to at most " +
+                                        std::to_string(ctx_.settings.max_topics_per_connection) + " topics",
+                                    request.id_json}));
+      return;
+    }
+    topics_.push_back(request.topic);
+    shard_.subscribe(this, request.topic);
+  }
+  reply(protocol::encode_subscribed(request.topic, request.id_json));
+}
+
+void ClientSession::handle_refresh(protocol::Request& request) {
+  if (ctx_.verifier == nullptr || expires_at_ == 0) {
+    reply(protocol::encode_error({"invalid_token",
+                                  "this connection was not opened with a token; there is nothing to refresh",
+                                  request.id_json}));
+    return;
+  }
+  auto result = ctx_.verifier->verify(request.token);
+  if (!result.identity) {
+    ctx_.metrics.token_rejected(result.error);
+    reply(protocol::encode_error({"invalid_token", "refresh refused: " + result.detail, request.id_json}));
+    return;
+  }
+  if (result.identity->user_id != user_id_) {
+    reply(protocol::encode_error({"invalid_token", "refresh refused: the token is for another user", request.id_json}));
+    return;
+  }
+  expires_at_ = result.identity->expires_at;
+  granted_topics_ = std::move(result.identity->topics);
+  track_expiry();
+  // Subscriptions the new token no longer grants end now.
+  for (auto it = topics_.begin(); it != topics_.end();) {
+    if (may_subscribe(*it)) {
+      ++it;
+      continue;
+    }
+    shard_.unsubscribe(this, *it);
+    reply(protocol::encode_unsubscribed(*it, {}, "forbidden"));
+    it = topics_.erase(it);
+  }
+  reply(protocol::encode_refreshed(expires_at_, request.id_json));
+}
+
+bool ClientSession::take_rate_token() {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - rate_refilled_).count();
+  rate_refilled_ = now;
+  rate_tokens_ =
+      std::min(ctx_.settings.client_message_burst, rate_tokens_ + elapsed * ctx_.settings.client_message_rate);
+  if (rate_tokens_ < 1.0) return false;
+  rate_tokens_ -= 1.0;
+  return true;
+}
+
+void ClientSession::track_expiry() {
+  if (expiry_) shard_.untrack_expiry(*expiry_);
+  expiry_.reset();
+  // The connection closes when the token would no longer be accepted: exp
+  // plus the leeway (exp is capped at year 9999, so this can't overflow).
+  const std::int64_t leeway = ctx_.verifier != nullptr ? ctx_.verifier->policy().leeway.count() : 0;
+  if (expires_at_ != 0) expiry_ = shard_.track_expiry(this, (expires_at_ + leeway) * 1000);
+}
+
+void ClientSession::expire() {
+  expiry_.reset();  // the shard already dropped it
+  if (close(protocol::close_code::token_expired, "token expired")) {
+    log::debug("token expired, closing", {{"connection", connection_id_}, {"user", user_id_}});
+  }
+}
+
+void ClientSession::handle_message(protocol::Request& request) {
+  UpstreamMessage message;
+  message.id = new_uuid_v7();
+  message.user_id = user_id_;
+  message.connection_id = connection_id_;
+  message.data_json = std::move(request.data_json);
+  message.client_message_id = request.id_json;
+  message.ts_ms = unix_millis();
+  const std::size_t consumers = ctx_.upstream ? ctx_.upstream->publish(message) : 0;
+  if (consumers == 0) {
+    reply(protocol::encode_error(
+        {"no_consumer", "no backend is consuming client messages; the message was not delivered", request.id_json}));
+    return;
+  }
+  reply(protocol::encode_ack(request.id_json, message.id));
+}
+
+void ClientSession::reject(const protocol::Error& error) {
+  reply(protocol::encode_error(error));
+  if (++invalid_messages_ >= ctx_.settings.max_invalid_messages) {
+    close(protocol::close_code::policy_violation, "too many invalid messages");
+  }
+}
+
+void ClientSession::reply(std::string payload) { enqueue(make_control_frame(std::move(payload))); }
+
+bool ClientSession::enqueue(const FramePtr& frame) {
+  if (state_ != State::open) return false;
+  if (write_now(frame)) return true;  // on the socket (or its tail queued in flight)
+  if (!writable()) return false;
+  const auto result = queue_.push(frame);
+  if (result.dropped > 0) {
+    metrics_.messages_dropped.add(result.dropped);
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.dropped_bytes));
+  }
+  if (!result.accepted) {
+    if (ctx_.settings.queue.policy == OverflowPolicy::drop_oldest) {
+      metrics_.messages_dropped.add();  // larger than the whole budget on its own
+      return false;
+    }
+    metrics_.slow_consumer_closes.add();
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+    log::debug("slow consumer closed",
+               {{"connection", connection_id_}, {"user", user_id_}, {"queued_bytes", queue_.bytes()}});
+    close(protocol::close_code::slow_consumer, "slow consumer: send queue full");
+    return false;
+  }
+  metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
+  schedule_write();
+  return true;
+}
+
+bool ClientSession::close(std::uint16_t code, std::string reason) {
+  if (state_ != State::open) return false;
+  state_ = State::closing;
+  if (!closing_) closing_ = std::make_unique<Closing>();
+  closing_->code = code;
+  // A close frame holds at most 123 bytes of reason; cut on a UTF-8 boundary.
+  constexpr std::size_t kMaxReason = 123;
+  std::size_t length = std::min(reason.size(), kMaxReason);
+  while (length < reason.size() && length > 0 && (static_cast<unsigned char>(reason[length]) & 0xc0) == 0x80) --length;
+  reason.resize(length);
+  closing_->reason = std::move(reason);
+  arm_close_timer();
+  if (queue_.empty()) send_close_frame();  // otherwise once the queue drained
+  return true;
+}
+
+void ClientSession::arm_close_timer() {
+  if (!closing_) closing_ = std::make_unique<Closing>();
+  if (closing_->timer) return;
+  // Whatever happens to the peer, the connection is gone after close_timeout.
+  closing_->timer = std::make_unique<boost::asio::steady_timer>(shard_.context(), ctx_.settings.close_timeout);
+  closing_->timer->async_wait([self = keep_alive()](boost::system::error_code ec) {
+    if (ec) return;
+    log::debug("close timed out, dropping connection", {{"connection", self->connection_id_}});
+    self->abort_connection();
+  });
+}
+
+void ClientSession::cancel_close_timer() {
+  if (closing_ && closing_->timer) closing_->timer->cancel();
+}
+
+void ClientSession::leave_shard() {
+  state_ = State::closed;
+  // Frames not yet started will never be written (a frame partly written
+  // is finished first: the wire must stay well-formed).
+  metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+  if (!registered_) return;
+  if (expiry_) shard_.untrack_expiry(*expiry_);
+  expiry_.reset();
+  registered_ = false;
+  shard_.remove(this, topics_);
+  metrics_.connections_closed.add();
+  log::debug("connection closed", {{"connection", connection_id_}, {"user", user_id_}});
+}
+
+}  // namespace notify::gateway

@@ -1,0 +1,118 @@
+#pragma once
+// What every client connection does once upgraded, whatever carries its
+// frames: the client protocol (subscribe, ping, refresh, upstream
+// messages), its limits, the send queue and its overflow policy, the
+// connection's place in its shard's indexes, token expiry and the graceful
+// close. The WebSocket transport is a subclass: PlainWebSocketSession (ws://,
+// the gateway's own framing) or TlsWebSocketSession (wss://, Beast's).
+// Lives on its shard's event loop; every member function runs there.
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "gateway/connection_limiter.hpp"
+#include "gateway/gateway_context.hpp"
+#include "gateway/protocol.hpp"
+#include "gateway/send_queue.hpp"
+#include "gateway/shard.hpp"
+#include "gateway/subscriber.hpp"
+#include "gateway/upgrade_policy.hpp"
+
+namespace notify::gateway {
+
+class ClientSession : public Subscriber {
+ public:
+  ClientSession(const ClientSession&) = delete;
+  ClientSession& operator=(const ClientSession&) = delete;
+
+  std::string_view user_id() const override { return user_id_; }
+  bool deliver(const FramePtr& frame) override { return enqueue(frame); }
+  bool close(std::uint16_t code, std::string reason) override;
+  void expire() override;
+
+ protected:
+  enum class State : std::uint8_t { handshaking, open, closing, closed };
+
+  // A graceful close in progress (allocated only then).
+  struct Closing {
+    std::uint16_t code = 0;
+    std::string reason;  // at most 123 bytes, cut on a UTF-8 boundary
+    std::unique_ptr<boost::asio::steady_timer> timer;
+  };
+
+  ClientSession(Shard& shard, GatewayContext& context, UpgradeDecision&& decision, ConnectionLimiter::Slot slot);
+  ~ClientSession() override;
+
+  // --- what the transport provides
+  // Writes `frame` now if it can without queueing (true), else false.
+  virtual bool write_now(const FramePtr& frame) = 0;
+  // False once frames can no longer reach the wire (the socket failed).
+  virtual bool writable() const = 0;
+  // A frame was queued: make sure it gets written.
+  virtual void schedule_write() = 0;
+  // The queue is empty and state_ is closing: send the close frame.
+  virtual void send_close_frame() = 0;
+  // The close timed out: drop the connection.
+  virtual void abort_connection() = 0;
+  virtual std::shared_ptr<ClientSession> keep_alive() = 0;
+
+  // --- what the transport calls
+  // The handshake completed: joins the shard, sends the welcome.
+  void opened();
+  // A complete message from the client.
+  void on_client_message(bool text, std::string_view payload);
+  // The client sent its close frame: it takes nothing more.
+  void on_client_close() { leave_shard(); }
+  // The queue drained (the transport wrote everything).
+  void on_queue_empty() {
+    if (state_ == State::closing && !close_sent_) send_close_frame();
+  }
+  // The connection takes nothing more (the client closed, or the read side
+  // ended): leaves the indexes, frees what waits in the queue.
+  void leave_shard();
+  // Bounds the rest of the connection's life by --close-timeout (once).
+  void arm_close_timer();
+  void cancel_close_timer();
+  bool enqueue(const FramePtr& frame);
+  const std::string& connection_id() const { return connection_id_; }
+
+  // What a delivery touches comes first.
+  State state_ = State::handshaking;
+  bool close_sent_ = false;
+  bool registered_ = false;
+  SendQueue queue_;
+  LoopMetrics& metrics_;
+  Shard& shard_;
+  GatewayContext& ctx_;
+  std::unique_ptr<Closing> closing_;
+
+ private:
+  void handle_text(std::string_view text);
+  void handle_message(protocol::Request& request);
+  void handle_subscribe(protocol::Request& request);
+  void handle_refresh(protocol::Request& request);
+  bool may_subscribe(std::string_view topic) const;
+  bool take_rate_token();
+  void track_expiry();
+  void reply(std::string payload);
+  void reject(const protocol::Error& error);
+
+  std::string user_id_;
+  std::string connection_id_;
+  std::vector<std::string> topics_;
+  std::int64_t expires_at_;  // the token's exp, unix seconds; 0 = never
+  bool all_topics_;          // development identity
+  auth::TopicGrants granted_topics_;
+  ConnectionLimiter::Slot slot_;
+  std::optional<Shard::ExpiryHandle> expiry_;
+  double rate_tokens_;  // token bucket for client frames
+  std::chrono::steady_clock::time_point rate_refilled_;
+  std::size_t invalid_messages_ = 0;
+};
+
+}  // namespace notify::gateway
