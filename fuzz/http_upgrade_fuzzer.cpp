@@ -36,17 +36,10 @@
 #include "auth/origin_policy.hpp"
 #include "auth/topic_grants.hpp"
 #include "common/validation.hpp"
+#include "fuzz_check.hpp"
 #include "fuzz_keys.hpp"
 #include "gateway/settings.hpp"
 #include "gateway/upgrade_policy.hpp"
-
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      __builtin_trap();                                                                   \
-    }                                                                                     \
-  } while (0)
 
 namespace {
 

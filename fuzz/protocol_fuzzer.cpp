@@ -28,15 +28,8 @@
 
 #include "common/json_text.hpp"
 #include "common/validation.hpp"
+#include "fuzz_check.hpp"
 #include "gateway/protocol.hpp"
-
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      __builtin_trap();                                                                   \
-    }                                                                                     \
-  } while (0)
 
 namespace {
 

@@ -20,15 +20,8 @@
 #include "auth/jwt_verifier.hpp"
 #include "auth/key_set.hpp"
 #include "common/validation.hpp"
+#include "fuzz_check.hpp"
 #include "fuzz_keys.hpp"
-
-#define FUZZ_CHECK(cond)                                                                  \
-  do {                                                                                    \
-    if (!(cond)) {                                                                        \
-      std::fprintf(stderr, "%s:%d: invariant violated: %s\n", __FILE__, __LINE__, #cond); \
-      __builtin_trap();                                                                   \
-    }                                                                                     \
-  } while (0)
 
 namespace {
 

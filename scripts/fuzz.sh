@@ -22,13 +22,13 @@ fi
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build-fuzz}"
-targets=(${FUZZ_TARGETS:-protocol_fuzzer token_fuzzer http_upgrade_fuzzer})
+targets=(${FUZZ_TARGETS:-protocol_fuzzer token_fuzzer http_upgrade_fuzzer ws_reader_fuzzer})
 cores="$(nproc 2>/dev/null || echo 1)"
 jobs="${FUZZ_JOBS:-$((cores < 3 ? cores : 3))}"
 ((jobs >= 1)) || jobs=1
 
 # The largest input each target is allowed to generate.
-declare -A max_len=([protocol_fuzzer]=8192 [token_fuzzer]=8192 [http_upgrade_fuzzer]=20480)
+declare -A max_len=([protocol_fuzzer]=8192 [token_fuzzer]=8192 [http_upgrade_fuzzer]=20480 [ws_reader_fuzzer]=16384)
 
 for tool in clang++ cmake ninja; do
   if ! command -v "$tool" >/dev/null; then
