@@ -51,14 +51,14 @@ bool needs_quotes(std::string_view value) {
 
 }  // namespace
 
-Field::Field(std::string_view key, std::string_view value) : key_(key), value_(value), quoted_(true) {}
-Field::Field(std::string_view key, const std::string& value) : key_(key), value_(value), quoted_(true) {}
-Field::Field(std::string_view key, const char* value) : key_(key), value_(value ? value : ""), quoted_(true) {}
-Field::Field(std::string_view key, bool value) : key_(key), value_(value ? "true" : "false"), quoted_(false) {}
-Field::Field(std::string_view key, double value) : key_(key), quoted_(false) {
+Field::Field(std::string_view key, std::string_view value) : key_(key), view_(value), quoted_(true) {}
+Field::Field(std::string_view key, const std::string& value) : key_(key), view_(value), quoted_(true) {}
+Field::Field(std::string_view key, const char* value) : key_(key), view_(value ? value : ""), quoted_(true) {}
+Field::Field(std::string_view key, bool value) : key_(key), view_(value ? "true" : "false"), quoted_(false) {}
+Field::Field(std::string_view key, double value) : key_(key), owns_(true), quoted_(false) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.6g", value);
-  value_ = buf;
+  owned_ = buf;
 }
 
 bool parse_level(std::string_view text, Level& out) {

@@ -28,16 +28,20 @@ class Field {
   Field(std::string_view key, bool value);
   template <typename Int>
   requires std::is_integral_v<Int> Field(std::string_view key, Int value)
-      : key_(key), value_(std::to_string(value)), quoted_(false) {}
+      : key_(key), owned_(std::to_string(value)), owns_(true), quoted_(false) {}
   Field(std::string_view key, double value);
 
   std::string_view key() const { return key_; }
-  std::string_view value() const { return value_; }
+  std::string_view value() const { return owns_ ? std::string_view(owned_) : view_; }
   bool quoted() const { return quoted_; }
 
  private:
+  // Text is referred to, not copied: a Field lives only for the log call,
+  // and most calls (debug lines while debug is off) are never written.
   std::string_view key_;
-  std::string value_;
+  std::string_view view_;
+  std::string owned_;  // numbers, formatted
+  bool owns_ = false;
   bool quoted_;
 };
 

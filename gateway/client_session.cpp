@@ -1,11 +1,23 @@
 #include "gateway/client_session.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include "common/ids.hpp"
 #include "common/log.hpp"
 
 namespace notify::gateway {
+
+namespace {
+
+// 20 -> "20", 0.5 -> "0.5" (a rate below one per second must not read "0").
+std::string format_rate(double per_second) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", per_second);
+  return text;
+}
+
+}  // namespace
 
 ClientSession::ClientSession(Shard& shard, GatewayContext& context, UpgradeDecision&& decision,
                              ConnectionLimiter::Slot slot)
@@ -45,8 +57,7 @@ void ClientSession::on_client_message(bool text, std::string_view payload) {
   if (!take_rate_token()) {
     ctx_.metrics.limit_hit(Limit::message_rate);
     reject({"rate_limited",
-            "too many messages: at most " + std::to_string(static_cast<long>(ctx_.settings.client_message_rate)) +
-                " per second",
+            "too many messages: at most " + format_rate(ctx_.settings.client_message_rate) + " per second",
             {}});
     return;
   }

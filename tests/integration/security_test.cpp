@@ -649,7 +649,8 @@ TEST(SecurityExpiry, ExpiredTokenClosesWith4001AndRefreshKeepsTheConnection) {
 // ================================================================ 6. message rate
 
 TEST(SecurityLimits, MessageFloodIsRateLimitedThenClosed) {
-  TestServer server({"--client-message-rate", "5", "--client-message-burst", "5", "--max-invalid-messages", "3"});
+  // A fractional rate: the refusal must say 0.5, not 0.
+  TestServer server({"--client-message-rate", "0.5", "--client-message-burst", "5", "--max-invalid-messages", "3"});
   const Admin admin = plain_admin(server);
   auto flooder = connect_user(server, "flooder");
   auto polite = connect_user(server, "polite");
@@ -664,6 +665,7 @@ TEST(SecurityLimits, MessageFloodIsRateLimitedThenClosed) {
     if (type == "pong") ++pongs;
     if (type == "error") {
       EXPECT_EQ(frame->at("code"), "rate_limited") << boost::json::serialize(*frame);
+      EXPECT_EQ(frame->at("message"), "too many messages: at most 0.5 per second");
       ++limited;
     }
   }
