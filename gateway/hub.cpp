@@ -25,10 +25,24 @@ struct CountGather {
 
 }  // namespace
 
-void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done) {
-  auto gather = std::make_shared<CountGather>(shards_.size(), std::move(done));
+Hub::Hub(std::vector<Shard*> shards) : shards_(std::move(shards)) {
+  if (shards_.size() > UserDirectory::kMaxLoops) return;  // Notify goes to every loop
+  directory_ = std::make_shared<UserDirectory>();
+  for (Shard* shard : shards_) shard->attach_directory(directory_);
+}
+
+void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done, std::uint64_t mask) {
+  std::size_t targets = 0;
+  for (std::size_t i = 0; i < shards_.size(); ++i) targets += i >= 64 || (mask >> i & 1) != 0;
+  if (targets == 0) {
+    if (done) done(0);
+    return;
+  }
+  auto gather = std::make_shared<CountGather>(targets, std::move(done));
   auto shared_work = std::make_shared<std::function<std::size_t(Shard&)>>(std::move(work));
-  for (Shard* shard : shards_) {
+  for (std::size_t i = 0; i < shards_.size(); ++i) {
+    if (i < 64 && (mask >> i & 1) == 0) continue;
+    Shard* shard = shards_[i];
     boost::asio::post(shard->context(), [shard, gather, shared_work] {
       std::size_t n = 0;
       try {
@@ -44,7 +58,8 @@ void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback 
 
 void Hub::notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done) {
   auto users = std::make_shared<const std::vector<std::string>>(std::move(user_ids));
-  for_each_shard([users, frame](Shard& s) { return s.deliver_to_users(*users, frame); }, std::move(done));
+  const std::uint64_t mask = directory_ ? directory_->loops_of(*users) : ~0ull;
+  for_each_shard([users, frame](Shard& s) { return s.deliver_to_users(*users, frame); }, std::move(done), mask);
 }
 
 void Hub::broadcast(std::string topic, FramePtr frame, CountCallback done) {

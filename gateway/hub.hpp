@@ -2,7 +2,8 @@
 // The thread-safe front of the shards: services call it from gRPC threads,
 // it posts one task per shard (never one per recipient) and reports the
 // combined result once every shard has answered. Callbacks run on the event
-// loop of the last shard to finish and must not block.
+// loop of the last shard to finish (or at once on the calling thread when no
+// shard has anything to do) and must not block.
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -18,12 +19,14 @@ class Hub {
   using CountCallback = std::function<void(std::uint32_t)>;
   using PresenceCallback = std::function<void(std::vector<std::uint32_t>)>;
 
-  explicit Hub(std::vector<Shard*> shards) : shards_(std::move(shards)) {}
+  explicit Hub(std::vector<Shard*> shards);
 
   std::size_t shard_count() const { return shards_.size(); }
   Shard& shard(std::size_t i) { return *shards_[i]; }
 
-  // To every connection of the users (ids must be unique).
+  // To every connection of the users (ids must be unique). Only the loops
+  // that hold one of them get the task; if none does, `done(0)` runs at once
+  // on the calling thread.
   void notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done);
   // To every subscriber of `topic`, or every connection when it is empty.
   void broadcast(std::string topic, FramePtr frame, CountCallback done);
@@ -33,10 +36,12 @@ class Hub {
   void close_all(std::uint16_t code, std::string reason, CountCallback done);
 
  private:
-  // Runs `work` on every shard and passes the sum of its results to `done`.
-  void for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done);
+  // Runs `work` on every shard whose bit is set in `mask` (all by default)
+  // and passes the sum of the results to `done`.
+  void for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done, std::uint64_t mask = ~0ull);
 
   std::vector<Shard*> shards_;
+  std::shared_ptr<UserDirectory> directory_;  // null with more than UserDirectory::kMaxLoops shards
 };
 
 }  // namespace notify::gateway

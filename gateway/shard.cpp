@@ -100,7 +100,9 @@ void Shard::arm_sweep_timer() {
 
 void Shard::add(Subscriber* s) {
   all_.insert(s);
-  users_[std::string(s->user_id())].push_back(s);
+  auto& list = users_[std::string(s->user_id())];
+  list.push_back(s);
+  if (list.size() == 1 && directory_) directory_->join(s->user_id(), index_);
 }
 
 void Shard::remove(Subscriber* s, std::span<const std::string> topics) {
@@ -110,7 +112,9 @@ void Shard::remove(Subscriber* s, std::span<const std::string> topics) {
   if (it == users_.end()) return;
   auto& list = it->second;
   list.erase(std::remove(list.begin(), list.end(), s), list.end());
-  if (list.empty()) users_.erase(it);
+  if (!list.empty()) return;
+  if (directory_) directory_->leave(it->first, index_);
+  users_.erase(it);
 }
 
 void Shard::subscribe(Subscriber* s, std::string_view topic) {

@@ -18,6 +18,7 @@
 #include "common/loop_metrics.hpp"
 #include "gateway/fanout_clock.hpp"
 #include "gateway/subscriber.hpp"
+#include "gateway/user_directory.hpp"
 
 namespace notify::gateway {
 
@@ -54,6 +55,10 @@ class Shard {
   LoopMetrics& metrics() { return metrics_; }
   // The clock the deliver_* fan-outs share; see FanoutClock.
   FanoutClock& fanout_clock() { return clock_; }
+
+  // From now on the shard tells `directory` which users it holds (call
+  // before the loop runs; the hub does).
+  void attach_directory(std::shared_ptr<UserDirectory> directory) { directory_ = std::move(directory); }
 
   void add(Subscriber* s);
   // Removes the subscriber from every index, its topics included.
@@ -104,6 +109,7 @@ class Shard {
   FanoutClock clock_;
   SubscriberSet all_;
   UserIndex users_;
+  std::shared_ptr<UserDirectory> directory_;  // may be null (tests)
   TopicIndex topics_;
 
   void arm_expiry_timer();

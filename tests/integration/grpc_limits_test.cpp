@@ -30,12 +30,16 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   v1::NotifyRequest req;
   req.add_user_ids("alice");
   req.mutable_notification()->set_event("like");
-  // Two requests fill the limit and stay in flight (their deadline ends them client-side).
+  // Two broadcasts fill the limit and stay in flight (their deadline ends
+  // them client-side). Not Notify: alice is on no loop, so a Notify to her
+  // completes at once without waiting for one.
+  v1::BroadcastRequest broadcast;
+  broadcast.mutable_notification()->set_event("like");
   for (int i = 0; i < 2; ++i) {
-    v1::NotifyResponse resp;
+    v1::BroadcastResponse resp;
     grpc::ClientContext ctx;
     set_deadline(ctx, std::chrono::milliseconds(200));
-    EXPECT_EQ(stub->Notify(&ctx, req, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+    EXPECT_EQ(stub->Broadcast(&ctx, broadcast, &resp).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
   }
   v1::NotifyResponse resp;
   grpc::ClientContext ctx;

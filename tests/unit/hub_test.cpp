@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 #include <future>
 #include <memory>
+#include <thread>
 
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
@@ -139,6 +140,48 @@ TEST_F(HubTest, EveryRecipientSharesTheSameEncodedFrame) {
 TEST_F(HubTest, NotifyForUnknownUsersDeliversNothing) {
   add(0, "alice");
   EXPECT_EQ(notify({"carol", "dave"}, notification("x")), 0u);
+}
+
+TEST_F(HubTest, NotifyWakesOnlyTheLoopsHoldingTheUser) {
+  Recorder* alice = add(1, "alice");
+  // Loop 0 is busy: a Notify that needed it would not complete.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  boost::asio::post(loops_.context(0), [released] { released.wait(); });
+  std::promise<std::uint32_t> result;
+  auto count = result.get_future();
+  hub_->notify({"alice"}, notification("n"), [&](std::uint32_t n) { result.set_value(n); });
+  const bool completed = count.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  release.set_value();
+  ASSERT_TRUE(completed) << "the Notify waited for a loop that holds no connection of the user";
+  EXPECT_EQ(count.get(), 1u);
+  EXPECT_EQ(frames_of(1, alice), 1u);
+}
+
+TEST_F(HubTest, NotifyToOfflineUsersCompletesAtOnceOnTheCallingThread) {
+  Recorder* alice = add(0, "alice");
+  on_loop(0, [&] { shards_[0]->remove(alice, {}); });
+  std::thread::id ran_on;
+  std::uint32_t delivered = 99;
+  hub_->notify({"alice", "nobody"}, notification("n"), [&](std::uint32_t n) {
+    ran_on = std::this_thread::get_id();
+    delivered = n;
+  });
+  EXPECT_EQ(ran_on, std::this_thread::get_id());
+  EXPECT_EQ(delivered, 0u);
+}
+
+TEST_F(HubTest, AUserStaysRoutedToALoopUntilItsLastConnectionThereLeaves) {
+  Recorder* first = add(0, "alice");
+  Recorder* second = add(0, "alice");
+  Recorder* other = add(1, "alice");
+  on_loop(0, [&] { shards_[0]->remove(first, {}); });
+  EXPECT_EQ(notify({"alice"}, notification("a")), 2u);  // second and other
+  on_loop(1, [&] { shards_[1]->remove(other, {}); });
+  EXPECT_EQ(notify({"alice"}, notification("b")), 1u);
+  EXPECT_EQ(frames_of(0, second), 2u);
+  on_loop(0, [&] { shards_[0]->remove(second, {}); });
+  EXPECT_EQ(notify({"alice"}, notification("c")), 0u);
 }
 
 TEST_F(HubTest, ConnectionsThatRefuseAreNotCounted) {

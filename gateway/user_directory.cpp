@@ -1,0 +1,46 @@
+#include "gateway/user_directory.hpp"
+
+#include <cassert>
+
+namespace notify::gateway {
+
+void UserDirectory::join(std::string_view user, std::size_t loop) {
+  assert(loop < kMaxLoops);
+  Stripe& s = stripe(user);
+  std::lock_guard lock(s.mu);
+  auto it = s.loops.find(user);
+  if (it == s.loops.end()) it = s.loops.emplace(std::string(user), 0).first;
+  it->second |= std::uint64_t{1} << loop;
+}
+
+void UserDirectory::leave(std::string_view user, std::size_t loop) {
+  assert(loop < kMaxLoops);
+  Stripe& s = stripe(user);
+  std::lock_guard lock(s.mu);
+  const auto it = s.loops.find(user);
+  if (it == s.loops.end()) return;
+  it->second &= ~(std::uint64_t{1} << loop);
+  if (it->second == 0) s.loops.erase(it);
+}
+
+std::uint64_t UserDirectory::loops_of(std::span<const std::string> users) const {
+  std::uint64_t mask = 0;
+  for (const auto& user : users) {
+    const Stripe& s = stripe(user);
+    std::lock_guard lock(s.mu);
+    const auto it = s.loops.find(user);
+    if (it != s.loops.end()) mask |= it->second;
+  }
+  return mask;
+}
+
+std::size_t UserDirectory::user_count() const {
+  std::size_t n = 0;
+  for (const auto& s : stripes_) {
+    std::lock_guard lock(s.mu);
+    n += s.loops.size();
+  }
+  return n;
+}
+
+}  // namespace notify::gateway
