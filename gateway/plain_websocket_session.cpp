@@ -49,13 +49,17 @@ PlainWebSocketSession::PlainWebSocketSession(boost::asio::ip::tcp::socket&& sock
 
 void PlainWebSocketSession::run(std::string_view key, std::string_view subprotocol, std::string_view early) {
   last_read_ms_ = steady_ms();
-  send_wire(std::make_shared<const Frame>(Frame::Verbatim{}, websocket_accept_response(key, subprotocol)));
+  // The 101 response waits in the queue for the welcome frame opened()
+  // sends: both leave with one sendmsg(), and the client reads them at once.
+  const auto response = std::make_shared<const Frame>(Frame::Verbatim{}, websocket_accept_response(key, subprotocol));
+  queue_.push(response);
+  metrics_.queued_bytes.add(static_cast<std::int64_t>(response->payload.size()));
+  opened();
+  writer_.schedule();          // in case nothing followed the response
   if (!writer_.accepting()) {  // the client is already gone
-    ctx_.metrics.handshake_failed(HandshakeFailure::upgrade_failed);
     end();
     return;
   }
-  opened();
   if (!early.empty()) {
     // Bytes pipelined after the request: frames like any others.
     std::string copy(early);
