@@ -41,14 +41,23 @@ ClientSession::~ClientSession() {
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.bytes()));
 }
 
-void ClientSession::opened() {
+void ClientSession::opened(std::string* welcome_out) {
   state_ = State::open;
   shard_.add(this);
   registered_ = true;
   metrics_.connections_accepted.add();
   log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
   track_expiry();
-  reply(protocol::encode_welcome(connection_id_, user_id_, expires_at_));
+  std::string welcome = protocol::encode_welcome(connection_id_, user_id_, expires_at_);
+  if (welcome_out != nullptr) {
+    *welcome_out = std::move(welcome);
+    return;
+  }
+  reply(std::move(welcome));
+  close_if_draining();
+}
+
+void ClientSession::close_if_draining() {
   if (ctx_.draining.load(std::memory_order_relaxed)) close(protocol::close_code::going_away, "server shutting down");
 }
 

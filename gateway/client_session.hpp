@@ -62,8 +62,12 @@ class ClientSession : public Subscriber {
   virtual std::shared_ptr<ClientSession> keep_alive() = 0;
 
   // --- what the transport calls
-  // The handshake completed: joins the shard, sends the welcome.
-  void opened();
+  // The handshake completed: joins the shard and sends the welcome (then
+  // closes with 1001 if the server is shutting down). With `welcome_out`,
+  // the welcome's payload is stored there for the transport to send, and the
+  // transport calls close_if_draining() once it has.
+  void opened(std::string* welcome_out = nullptr);
+  void close_if_draining();
   // A complete message from the client.
   void on_client_message(bool text, std::string_view payload);
   // The client sent its close frame: it takes nothing more.

@@ -49,17 +49,22 @@ PlainWebSocketSession::PlainWebSocketSession(boost::asio::ip::tcp::socket&& sock
 
 void PlainWebSocketSession::run(std::string_view key, std::string_view subprotocol, std::string_view early) {
   last_read_ms_ = steady_ms();
-  // The 101 response waits in the queue for the welcome frame opened()
-  // sends: both leave with one sendmsg(), and the client reads them at once.
-  const auto response = std::make_shared<const Frame>(Frame::Verbatim{}, websocket_accept_response(key, subprotocol));
-  queue_.push(response);
-  metrics_.queued_bytes.add(static_cast<std::int64_t>(response->payload.size()));
-  opened();
-  writer_.schedule();          // in case nothing followed the response
+  // The 101 response and the welcome frame leave with one send(), and the
+  // client reads them at once.
+  std::string welcome;
+  opened(&welcome);
+  std::string bytes = websocket_accept_response(key, subprotocol);
+  unsigned char header[kMaxFrameHeaderBytes];
+  bytes.append(reinterpret_cast<const char*>(header), encode_frame_header(welcome.size(), header));
+  bytes.append(welcome);
+  send_wire(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes)));
+  metrics_.frames_delivered.add();  // the welcome, as the replies that follow are counted
+  metrics_.bytes_sent.add(welcome.size());
   if (!writer_.accepting()) {  // the client is already gone
     end();
     return;
   }
+  close_if_draining();
   if (!early.empty()) {
     // Bytes pipelined after the request: frames like any others.
     std::string copy(early);

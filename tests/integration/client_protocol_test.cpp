@@ -19,6 +19,21 @@ TEST(ClientProtocol, WelcomeComesFirstWithIdentity) {
   EXPECT_EQ(welcome->at("connection_id").as_string().size(), 16u);
 }
 
+TEST(ClientProtocol, TheUpgradeResponseAndWelcomeFitTheSmallestSendQueue) {
+  // A one-frame queue under either policy: the 101 response and the welcome
+  // must neither overflow it (4008) nor be dropped.
+  for (const char* policy : {"close", "drop-oldest"}) {
+    TestServer server({"--send-queue-max-messages", "1", "--slow-consumer-policy", policy});
+    auto client = connect_user(server, "alice");
+    client->send(R"({"type":"ping","id":1})");
+    const auto pong = client->next_json();
+    ASSERT_TRUE(pong) << policy;
+    EXPECT_EQ(pong->at("type"), "pong") << policy;
+    EXPECT_FALSE(client->closed()) << policy;
+    EXPECT_EQ(server.metric("notify_frames_delivered_total"), 2) << policy;  // welcome + pong
+  }
+}
+
 TEST(ClientProtocol, PingIsAnsweredWithPongAndTheSameId) {
   TestServer server;
   auto client = connect_user(server, "alice");
