@@ -5,8 +5,8 @@
 # scenario against every system 3 times (bench/compare.sh) and writes the
 # summary into docs/benchmarks.md between its "results" markers.
 #
-#   bench/run.sh            # the full suite (about 1.5 hours on 2 cores)
-#   bench/run.sh --quick    # 1 run, shorter steps (about 25 minutes)
+#   bench/run.sh            # the full suite (about 35 minutes on 2 cores)
+#   bench/run.sh --quick    # 1 run, shorter steps (about 10 minutes)
 # Any other arguments are passed to bench/compare.sh (e.g. --systems gateway,ceiling).
 set -euo pipefail
 cd "$(dirname "$0")/.."
