@@ -127,7 +127,9 @@ class Run {
 
  private:
   std::unique_ptr<Publisher> make_publisher() {
-    if (o_.publish_via == "grpc") return make_grpc_publisher(o_.grpc_target, o_.api_key, o_.max_in_flight);
+    if (o_.publish_via == "grpc") {
+      return make_grpc_publisher(o_.grpc_target, o_.api_key, o_.publish_connections, o_.max_in_flight);
+    }
     const auto colon = o_.http_target.rfind(':');
     return make_http_publisher(o_.http_target.substr(0, colon),
                                static_cast<std::uint16_t>(std::stoi(o_.http_target.substr(colon + 1))),
@@ -462,7 +464,8 @@ int main(int argc, char** argv) {
   app.add_option("--grpc", o.grpc_target, "gRPC admin API host:port");
   app.add_option("--api-key", o.api_key, "Admin API key (authorization: Bearer)");
   app.add_option("--http", o.http_target, "HTTP publisher host:port (POST /broadcast, /notify?user=a,b)");
-  app.add_option("--publish-connections", o.publish_connections, "HTTP publisher keep-alive connections");
+  app.add_option("--publish-connections", o.publish_connections,
+                 "Publisher connections: HTTP keep-alive sockets, or gRPC HTTP/2 connections");
   app.add_option("--max-in-flight", o.max_in_flight, "Unanswered publish requests at most");
   app.add_option("--rates", o.rates, "Publish rates (per second), one step each")->delimiter(',');
   app.add_option("--step-seconds", o.step_seconds, "Publishing time per step");

@@ -70,15 +70,23 @@ class Flow {
 
 class GrpcPublisher final : public Publisher {
  public:
-  GrpcPublisher(const std::string& target, std::string api_key, int max_in_flight)
+  // `connections` HTTP/2 connections, used in turn: as many as the HTTP
+  // publisher's keep-alive sockets, so that neither side of the comparison
+  // is held to one connection's serialized processing.
+  GrpcPublisher(const std::string& target, std::string api_key, int connections, int max_in_flight)
       : flow_(max_in_flight), api_key_(std::move(api_key)) {
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(16 << 20);
-    channel_ = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
-    if (!channel_->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
-      throw std::runtime_error("cannot reach the gRPC admin API at " + target);
+    for (int i = 0; i < std::max(1, connections); ++i) {
+      grpc::ChannelArguments args;
+      args.SetMaxReceiveMessageSize(16 << 20);
+      // Channels with equal arguments would share one connection.
+      args.SetInt("notify.bench.connection", i);
+      auto channel = grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
+      if (!channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(5))) {
+        throw std::runtime_error("cannot reach the gRPC admin API at " + target);
+      }
+      stubs_.push_back(notify::v1::NotificationService::NewStub(channel));
+      channels_.push_back(std::move(channel));
     }
-    stub_ = notify::v1::NotificationService::NewStub(channel_);
   }
 
   ~GrpcPublisher() override { flow_.wait_idle(std::chrono::seconds(10)); }
@@ -87,8 +95,8 @@ class GrpcPublisher final : public Publisher {
     auto* call = new Call<notify::v1::BroadcastRequest, notify::v1::BroadcastResponse>;
     fill(call->request.mutable_notification(), payload);
     start(call);
-    stub_->async()->Broadcast(&call->context, &call->request, &call->response,
-                              [this, call](grpc::Status s) { finish(call, s); });
+    next_stub().async()->Broadcast(&call->context, &call->request, &call->response,
+                                   [this, call](grpc::Status s) { finish(call, s); });
   }
 
   void notify(const std::vector<const std::string*>& users, const std::string& payload) override {
@@ -96,8 +104,8 @@ class GrpcPublisher final : public Publisher {
     for (const auto* user : users) call->request.add_user_ids(*user);
     fill(call->request.mutable_notification(), payload);
     start(call);
-    stub_->async()->Notify(&call->context, &call->request, &call->response,
-                           [this, call](grpc::Status s) { finish(call, s); });
+    next_stub().async()->Notify(&call->context, &call->request, &call->response,
+                                [this, call](grpc::Status s) { finish(call, s); });
   }
 
   void wait_idle(std::chrono::milliseconds timeout) override { flow_.wait_idle(timeout); }
@@ -132,10 +140,16 @@ class GrpcPublisher final : public Publisher {
     delete call;
   }
 
+  notify::v1::NotificationService::Stub& next_stub() {
+    const std::size_t i = next_.fetch_add(1, std::memory_order_relaxed) % stubs_.size();
+    return *stubs_[i];
+  }
+
   Flow flow_;
   std::string api_key_;
-  std::shared_ptr<grpc::Channel> channel_;
-  std::unique_ptr<notify::v1::NotificationService::Stub> stub_;
+  std::vector<std::shared_ptr<grpc::Channel>> channels_;
+  std::vector<std::unique_ptr<notify::v1::NotificationService::Stub>> stubs_;
+  std::atomic<std::size_t> next_{0};
 };
 
 // One keep-alive socket: the caller writes requests; a reader thread reads
@@ -281,9 +295,9 @@ class HttpPublisher final : public Publisher {
 
 }  // namespace
 
-std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key,
+std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key, int connections,
                                                int max_in_flight) {
-  return std::make_unique<GrpcPublisher>(target, api_key, max_in_flight);
+  return std::make_unique<GrpcPublisher>(target, api_key, connections, max_in_flight);
 }
 
 std::unique_ptr<Publisher> make_http_publisher(const std::string& host, std::uint16_t port, int connections,

@@ -35,7 +35,8 @@ class Publisher {
 };
 
 // `target`: host:port of the gRPC admin API. `api_key`: sent as Bearer if set.
-std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key,
+// `connections` HTTP/2 connections, used in turn.
+std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key, int connections,
                                                int max_in_flight);
 // `host`, `port`: the peer's HTTP publisher. `connections` keep-alive sockets.
 std::unique_ptr<Publisher> make_http_publisher(const std::string& host, std::uint16_t port, int connections,
