@@ -68,10 +68,15 @@ struct Frame {
   std::string_view payload;                       // the message, inside `wire`
   std::chrono::steady_clock::time_point created;  // for the delivery latency histogram
 
-  // Raw bytes sent as they are (the HTTP upgrade response).
+  // Raw bytes sent as they are (the HTTP upgrade response). With `k` other
+  // than wire, the last `message_bytes` of them are a frame's payload,
+  // counted as a delivered message when written (the welcome behind the 101).
   struct Verbatim {};
-  Frame(Verbatim, std::string bytes)
-      : kind(Kind::wire), wire(std::move(bytes)), payload(wire), created(std::chrono::steady_clock::now()) {}
+  Frame(Verbatim, std::string bytes, Kind k = Kind::wire, std::size_t message_bytes = 0)
+      : kind(k),
+        wire(std::move(bytes)),
+        payload(k == Kind::wire ? std::string_view(wire) : std::string_view(wire).substr(wire.size() - message_bytes)),
+        created(std::chrono::steady_clock::now()) {}
 
  private:
   static std::string encode(std::string_view p, unsigned char op) {

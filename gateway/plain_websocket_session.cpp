@@ -57,9 +57,8 @@ void PlainWebSocketSession::run(std::string_view key, std::string_view subprotoc
   unsigned char header[kMaxFrameHeaderBytes];
   bytes.append(reinterpret_cast<const char*>(header), encode_frame_header(welcome.size(), header));
   bytes.append(welcome);
-  send_wire(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes)));
-  metrics_.frames_delivered.add();  // the welcome, as the replies that follow are counted
-  metrics_.bytes_sent.add(welcome.size());
+  // Counted as a delivered frame (the welcome) once written, like any reply.
+  enqueue(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes), Frame::Kind::control, welcome.size()));
   if (!writer_.accepting()) {  // the client is already gone
     end();
     return;
@@ -160,17 +159,21 @@ void PlainWebSocketSession::write_close(std::uint16_t code, std::string_view rea
 }
 
 void PlainWebSocketSession::send_wire(const FramePtr& frame) {
+  const bool close_frame = (static_cast<unsigned char>(frame->wire[0]) & 0x0f) == opcode::close;
+  if (!close_frame) {
+    // Pings and pongs are frames like the others: under the queue's limits
+    // and its slow-consumer policy (a client that pings without reading ends
+    // up closed like one that doesn't read notifications); none once the
+    // connection is closing.
+    if (state_ == State::open) enqueue(frame);
+    return;
+  }
   if (writer_.try_send(frame)) {
     if (queue_.empty()) maybe_shutdown();
     return;
   }
   if (!writer_.accepting()) return;
-  const auto result = queue_.push(frame);
-  if (result.dropped > 0) {
-    metrics_.messages_dropped.add(result.dropped);
-    metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.dropped_bytes));
-  }
-  if (!result.accepted) return;  // a pong to a client that reads nothing
+  queue_.push_protocol(frame);  // never refused or dropped: the peer must get it
   metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
   writer_.schedule();
 }

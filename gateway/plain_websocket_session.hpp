@@ -70,7 +70,8 @@ class PlainWebSocketSession final : public ClientSession,
   // Feeds bytes read from the socket; false once the session ended.
   bool consume(char* data, std::size_t size);
   void fail_protocol();
-  // Queues a protocol frame (101 response, ping, pong, close) whatever the state.
+  // Sends a ping or pong like any frame (queue limits and policy, only while
+  // open), or a close frame, which is never refused or dropped.
   void send_wire(const FramePtr& frame);
   void write_close(std::uint16_t code, std::string_view reason);
   // Both close frames are out (or the reader failed): shut down our side.

@@ -71,13 +71,24 @@ FramePtr SendQueue::end_write() {
 }
 
 std::size_t SendQueue::clear_waiting() {
-  const std::size_t keep = in_flight_ ? 1 : 0;
+  std::size_t kept = head_ + (in_flight_ ? 1 : 0);
   std::size_t released = 0;
-  for (std::size_t i = head_ + keep; i < frames_.size(); ++i) released += frames_[i]->payload.size();
-  frames_.resize(head_ + keep);
+  for (std::size_t i = kept; i < frames_.size(); ++i) {
+    if (frames_[i]->kind == Frame::Kind::wire) {
+      frames_[kept++] = std::move(frames_[i]);
+    } else {
+      released += frames_[i]->payload.size();
+    }
+  }
+  frames_.resize(kept);
   bytes_ -= released;
   compact();  // releases the storage when nothing is left
   return released;
+}
+
+void SendQueue::push_protocol(FramePtr frame) {
+  bytes_ += frame->payload.size();
+  frames_.push_back(std::move(frame));
 }
 
 void SendQueue::push_partial(FramePtr frame, std::size_t written) {

@@ -50,8 +50,12 @@ class SendQueue {
   const FramePtr& begin_write();
   // The in-flight frame was written (or failed): removes it.
   FramePtr end_write();
-  // Discards every frame not in flight; returns the bytes released.
+  // Discards every message not in flight (protocol frames stay: a close
+  // frame already queued must still go out); returns the bytes released.
   std::size_t clear_waiting();
+  // Appends a protocol frame (Frame::Kind::wire: a close frame) whatever the
+  // limits: it is a few bytes, and the peer must get it.
+  void push_protocol(FramePtr frame);
 
   // The raw path (plain TCP) writes the frames' wire bytes itself, several
   // frames per system call; the front frame may be partly written.

@@ -39,6 +39,26 @@ TEST(SendQueue, ClosePolicyRefusesOverByteLimit) {
   EXPECT_EQ(q.bytes(), 50u);
 }
 
+TEST(SendQueue, ClearingWaitingMessagesKeepsProtocolFramesAndTheFrameInFlight) {
+  QueueLimits limits{2, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(frame(10, 'a'));
+  q.begin_write();  // in flight
+  q.push(frame(20, 'b'));
+  const auto close = make_protocol_frame(opcode::close, std::string("\x03\xe8", 2));
+  q.push_protocol(close);  // past the 2-message limit: a close frame is never refused
+  const auto pong = make_protocol_frame(opcode::pong, "p");
+  q.push_protocol(pong);
+  EXPECT_EQ(q.size(), 4u);
+  EXPECT_EQ(q.clear_waiting(), 20u);  // only the message
+  ASSERT_EQ(q.size(), 3u);
+  EXPECT_EQ(q.bytes(), 10u + 2u + 1u);
+  EXPECT_EQ(q.end_write()->payload, std::string(10, 'a'));
+  EXPECT_EQ(q.begin_write().get(), close.get());  // order kept
+  q.end_write();
+  EXPECT_EQ(q.begin_write().get(), pong.get());
+}
+
 TEST(SendQueue, DropOldestMakesRoomAndKeepsNewest) {
   QueueLimits limits{3, 1000, OverflowPolicy::drop_oldest};
   SendQueue q(limits);
