@@ -9,32 +9,13 @@
 
 #include "gateway/ws_handshake.hpp"
 #include "gateway/ws_reader.hpp"
+#include "tests/support/ws_client.hpp"
 
 namespace notify::gateway {
 namespace {
 
-// A client frame as a browser would send it: masked with a fixed key.
-std::string client_frame(unsigned char first_byte, const std::string& payload, bool masked = true) {
-  std::string out;
-  out.push_back(static_cast<char>(first_byte));
-  const unsigned char mask_bit = masked ? 0x80 : 0x00;
-  if (payload.size() < 126) {
-    out.push_back(static_cast<char>(mask_bit | payload.size()));
-  } else if (payload.size() <= 0xffff) {
-    out.push_back(static_cast<char>(mask_bit | 126));
-    out.push_back(static_cast<char>(payload.size() >> 8));
-    out.push_back(static_cast<char>(payload.size() & 0xff));
-  } else {
-    out.push_back(static_cast<char>(mask_bit | 127));
-    for (int i = 7; i >= 0; --i) out.push_back(static_cast<char>((payload.size() >> (8 * i)) & 0xff));
-  }
-  const unsigned char key[4] = {0x37, 0xfa, 0x21, 0x3d};
-  if (masked) out.append(reinterpret_cast<const char*>(key), 4);
-  for (std::size_t i = 0; i < payload.size(); ++i) {
-    out.push_back(masked ? static_cast<char>(payload[i] ^ key[i % 4]) : payload[i]);
-  }
-  return out;
-}
+// Client frames as a browser sends them: masked (tests/support/ws_client).
+using notify::testing::client_frame;
 
 std::string text(const std::string& p) { return client_frame(0x81, p); }
 
