@@ -87,7 +87,7 @@ loadgen_run() {
   local system=$1 scenario=$2 run=$3
   shift 3
   local publish=(--publish-via http --http 127.0.0.1:$ws_port)
-  [[ $system == gateway ]] && publish=(--publish-via grpc --grpc 127.0.0.1:$grpc_port)
+  [[ $system == gateway ]] && publish=(--publish-via "$gateway_publish" --grpc 127.0.0.1:$grpc_port)
   start_system "$system"
   echo "--- $system / $scenario / run $run" >&2
   local line
@@ -99,6 +99,10 @@ loadgen_run() {
 }
 
 has() { [[ ",$scenarios," == *",$1,"* ]]; }
+
+# How the gateway is published to: a gRPC call per publish, except in the
+# notify-stream-1 ladder (NotifyStream).
+gateway_publish=grpc
 
 # Rate ladders (publishes per second); each stops at its first failing step.
 fanout_rates=1,2,5,10,20,30,50,75,100,150,200
@@ -123,6 +127,13 @@ for run in $(seq "$runs"); do
     if has notify; then
       loadgen_run "$system" notify-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 --payload-bytes 64 \
         --rates "$notify_rates" --step-seconds "$step" --stop-on-failure
+      # The same ladder through NotifyStream, the API for publishing many.
+      if [[ $system == gateway ]]; then
+        gateway_publish=grpc-stream
+        loadgen_run "$system" notify-stream-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 \
+          --payload-bytes 64 --rates "$notify_rates" --step-seconds "$step" --stop-on-failure
+        gateway_publish=grpc
+      fi
     fi
     # nchan publishes to one channel per request: no multi-user POST to batch with.
     if has notify-batch && [[ $system != nchan ]]; then

@@ -27,7 +27,7 @@ def best_passing(report):
     return max(passing, key=lambda s: s["rate"]) if passing else None
 
 
-def figures_of(scenario, r):
+def figures_of(system, scenario, r):
     """(figure name, value, lower_is_better) extracted from one report."""
     c, srv = r["connections"], r["server"]
     out = []
@@ -53,16 +53,26 @@ def figures_of(scenario, r):
         best = best_passing(r)
         out.append((f"fan-out {size} B: max sustained deliveries/s", best["deliveries_per_second"] if best else 0, False))
     elif scenario.startswith("notify-"):
-        batch = scenario.split("-")[1]
+        batch = scenario.split("-")[-1]
         best = best_passing(r)
         if batch == "1":
-            out.append(("notify: max sustained Notify/s (p99 < 100 ms)",
-                        best["published"] / best["seconds"] if best else 0, False))
-            out.append(("notify: server CPU us per Notify at max", best["server_cpu_us_per_publish"] if best else 0, True))
-            at5k = step_at(r, 5000)
-            if at5k:
-                out.append(("notify: server CPU us per Notify @5000/s", at5k["server_cpu_us_per_publish"], True))
-                out.append(("notify: p99 ms @5000/s", at5k["latency_ms"]["p99"], True))
+            # The gateway publishes through unary Notify calls (notify-1) or
+            # one NotifyStream per connection (notify-stream-1); a peer's one
+            # way (an HTTP POST per notification) is compared with both.
+            if system != "gateway":
+                vias = ["Notify calls", "NotifyStream"]
+            else:
+                vias = ["NotifyStream"] if scenario == "notify-stream-1" else ["Notify calls"]
+            for via in vias:
+                row = f"notify (gateway via {via})"
+                out.append((f"{row}: max sustained Notify/s (p99 < 100 ms)",
+                            best["published"] / best["seconds"] if best else 0, False))
+                out.append((f"{row}: server CPU us per Notify at max",
+                            best["server_cpu_us_per_publish"] if best else 0, True))
+                at5k = step_at(r, 5000)
+                if at5k:
+                    out.append((f"{row}: server CPU us per Notify @5000/s", at5k["server_cpu_us_per_publish"], True))
+                    out.append((f"{row}: p99 ms @5000/s", at5k["latency_ms"]["p99"], True))
         else:
             out.append((f"notify x{batch} users: max sustained deliveries/s",
                         best["deliveries_per_second"] if best else 0, False))
@@ -79,7 +89,7 @@ def main():
             if not line:
                 continue
             row = json.loads(line)
-            for name, value, low in figures_of(row["scenario"], row["report"]):
+            for name, value, low in figures_of(row["system"], row["scenario"], row["report"]):
                 if name not in lower:
                     order.append(name)
                 lower[name] = low

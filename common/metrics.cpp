@@ -31,7 +31,8 @@ constexpr std::array<const char*, static_cast<std::size_t>(AdminAuthFailure::cou
     "missing_key", "invalid_key", "forbidden_scope"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> kGrpcMethodNames = {
-    "Notify", "Broadcast", "Disconnect", "GetPresence", "StreamClientMessages", "Health", "Reflection", "other"};
+    "Notify", "Broadcast",  "Disconnect", "GetPresence", "NotifyStream", "StreamClientMessages",
+    "Health", "Reflection", "other"};
 
 constexpr std::array<const char*, 17> kGrpcCodeNames = {
     "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
@@ -266,6 +267,13 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
                               .Help("Broadcast requests accepted.")
                               .Register(*registry_)
                               .Add({});
+  auto& stream_results = prometheus::BuildCounter()
+                             .Name("notify_notify_stream_requests_total")
+                             .Help("Requests answered on NotifyStream calls, by the status in their result.")
+                             .Register(*registry_);
+  notify_stream_results_[0] = &stream_results.Add({{"code", "OK"}});
+  notify_stream_results_[1] = &stream_results.Add({{"code", "INVALID_ARGUMENT"}});
+  notify_stream_results_[2] = &stream_results.Add({{"code", "UNAVAILABLE"}});
   client_stream_consumers_ = &prometheus::BuildGauge()
                                   .Name("notify_client_stream_consumers")
                                   .Help("Open StreamClientMessages streams.")
@@ -313,6 +321,9 @@ void Metrics::admin_auth_failed(AdminAuthFailure reason) {
 void Metrics::credentials_reloaded(bool ok) { credential_reloads_[ok ? 0 : 1]->Increment(); }
 void Metrics::notification_received() { notifications_received_->Increment(); }
 void Metrics::broadcast_received() { broadcasts_received_->Increment(); }
+void Metrics::notify_stream_result(int status_code) {
+  notify_stream_results_[status_code == 0 ? 0 : status_code == 14 ? 2 : 1]->Increment();
+}
 void Metrics::client_stream_consumers(std::int64_t delta) {
   client_stream_consumers_->Increment(static_cast<double>(delta));
 }

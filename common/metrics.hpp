@@ -62,6 +62,7 @@ enum class GrpcMethod : std::size_t {
   broadcast,
   disconnect,
   get_presence,
+  notify_stream,
   stream_client_messages,
   health,
   reflection,
@@ -91,6 +92,8 @@ class Metrics {
   void credentials_reloaded(bool ok);
   void notification_received();
   void broadcast_received();
+  // One NotifyStream request answered: 0 (OK), 3 (INVALID_ARGUMENT) or 14 (UNAVAILABLE).
+  void notify_stream_result(int status_code);
   void grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed);
   void client_stream_consumers(std::int64_t delta);
   void client_message_forwarded();
@@ -115,6 +118,7 @@ class Metrics {
   std::array<prometheus::Counter*, 2> credential_reloads_{};
   prometheus::Counter* notifications_received_ = nullptr;
   prometheus::Counter* broadcasts_received_ = nullptr;
+  std::array<prometheus::Counter*, 3> notify_stream_results_{};  // OK, INVALID_ARGUMENT, UNAVAILABLE
   prometheus::Gauge* client_stream_consumers_ = nullptr;
   prometheus::Counter* client_messages_forwarded_ = nullptr;
   prometheus::Counter* client_messages_stream_dropped_ = nullptr;

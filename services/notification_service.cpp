@@ -2,7 +2,6 @@
 
 #include "common/ids.hpp"
 #include "gateway/protocol.hpp"
-#include "services/request_validation.hpp"
 
 namespace notify::services {
 
@@ -47,28 +46,66 @@ void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
   reactor->Finish(grpc::Status::OK);
 }
 
+grpc::Status NotificationService::check_notify(const v1::NotifyRequest& request, std::vector<std::string>& users,
+                                               ValidNotification& n) {
+  count_limits(request.user_ids().size(), request.has_notification() ? request.notification().data_json().size() : 0);
+  grpc::Status status = validate_user_ids(request.user_ids(), settings_, users);
+  if (status.ok()) status = validate_notification(request.notification(), request.has_notification(), settings_, n);
+  return status;
+}
+
+void NotificationService::deliver_notify(std::vector<std::string> users, const ValidNotification& n,
+                                         gateway::Hub::CountCallback done) {
+  metrics_.notification_received();
+  hub_.notify(std::move(users), notification_frame(n, {}), std::move(done));
+}
+
 grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
                                                       const v1::NotifyRequest* request, v1::NotifyResponse* response) {
   auto* reactor = context->DefaultReactor();
   if (refuse(context, reactor, auth::Scope::notify)) return reactor;
   std::vector<std::string> users;
   ValidNotification n;
-  count_limits(request->user_ids().size(),
-               request->has_notification() ? request->notification().data_json().size() : 0);
-  grpc::Status status = validate_user_ids(request->user_ids(), settings_, users);
-  if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
-  if (!status.ok()) {
+  if (grpc::Status status = check_notify(*request, users, n); !status.ok()) {
     reactor->Finish(status);
     return reactor;
   }
   if (!admit(reactor)) return reactor;
-  metrics_.notification_received();
   response->set_id(n.id);
-  hub_.notify(std::move(users), notification_frame(n, {}), [this, reactor, response](std::uint32_t delivered) {
+  deliver_notify(std::move(users), n, [this, reactor, response](std::uint32_t delivered) {
     response->set_delivered_connections(delivered);
     finish(reactor);
   });
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::NotifyRequest, v1::NotifyStreamResponse>* NotificationService::NotifyStream(
+    grpc::CallbackServerContext* context) {
+  // Authentication first, as for every RPC; the shutdown check is attach_stream's.
+  return NotifyStreamCall::start(*this, auth_.check(*context, auth::Scope::notify));
+}
+
+bool NotificationService::attach_stream(NotifyStreamCall* call) {
+  std::lock_guard lock(streams_mu_);
+  if (draining_.load(std::memory_order_relaxed)) return false;
+  streams_.push_back(call);
+  return true;
+}
+
+void NotificationService::detach_stream(NotifyStreamCall* call) {
+  std::lock_guard lock(streams_mu_);
+  std::erase(streams_, call);
+}
+
+void NotificationService::begin_shutdown() {
+  std::vector<std::shared_ptr<NotifyStreamCall>> open;
+  {
+    std::lock_guard lock(streams_mu_);
+    draining_.store(true);
+    // Attached calls are alive until they detach, under this lock.
+    for (NotifyStreamCall* call : streams_) open.push_back(call->shared_from_this());
+  }
+  for (auto& call : open) call->shut_down();
 }
 
 grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerContext* context,

@@ -3,12 +3,16 @@
 // its request, encodes the frame once and hands it to the hub, which answers
 // from the event loops. No gRPC thread ever waits on the WebSocket side.
 #include <atomic>
+#include <mutex>
+#include <vector>
 
 #include "common/metrics.hpp"
 #include "gateway/hub.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
 #include "services/admin_auth.hpp"
 #include "services/client_message_bus.hpp"
+#include "services/notify_stream.hpp"
+#include "services/request_validation.hpp"
 #include "services/settings.hpp"
 
 namespace notify::services {
@@ -19,8 +23,9 @@ class NotificationService final : public v1::NotificationService::CallbackServic
                       const AdminAuth& auth)
       : hub_(hub), bus_(bus), metrics_(metrics), settings_(settings), auth_(auth) {}
 
-  // From now on every RPC answers UNAVAILABLE.
-  void begin_shutdown() { draining_.store(true); }
+  // From now on every RPC answers UNAVAILABLE; open NotifyStreams answer
+  // what they have read and end.
+  void begin_shutdown();
 
   grpc::ServerUnaryReactor* Notify(grpc::CallbackServerContext* context, const v1::NotifyRequest* request,
                                    v1::NotifyResponse* response) override;
@@ -30,10 +35,26 @@ class NotificationService final : public v1::NotificationService::CallbackServic
                                        v1::DisconnectResponse* response) override;
   grpc::ServerUnaryReactor* GetPresence(grpc::CallbackServerContext* context, const v1::GetPresenceRequest* request,
                                         v1::GetPresenceResponse* response) override;
+  grpc::ServerBidiReactor<v1::NotifyRequest, v1::NotifyStreamResponse>* NotifyStream(
+      grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<v1::ClientMessage>* StreamClientMessages(
       grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest* request) override;
 
  private:
+  friend class NotifyStreamCall;
+
+  // Checks a NotifyRequest (counting oversized ones) into `users` and `n`.
+  grpc::Status check_notify(const v1::NotifyRequest& request, std::vector<std::string>& users, ValidNotification& n);
+  // Counts a checked Notify and hands it to the hub.
+  void deliver_notify(std::vector<std::string> users, const ValidNotification& n, gateway::Hub::CountCallback done);
+  // NotifyStream requests count in the in-flight limit without being refused.
+  void take_inflight() { inflight_.fetch_add(1, std::memory_order_relaxed); }
+  void release_inflight() { inflight_.fetch_sub(1, std::memory_order_relaxed); }
+  bool inflight_full() const { return inflight_.load(std::memory_order_relaxed) >= settings_.max_inflight_requests; }
+  // Open NotifyStreams, so shutdown can reach them; false once draining.
+  bool attach_stream(NotifyStreamCall* call);
+  void detach_stream(NotifyStreamCall* call);
+
   // Finishes `reactor` with UNAVAILABLE if draining, or with the
   // authentication failure; true if it did.
   bool refuse(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, auth::Scope scope);
@@ -54,6 +75,8 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   const AdminAuth& auth_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> inflight_{0};
+  std::mutex streams_mu_;
+  std::vector<NotifyStreamCall*> streams_;  // guarded by streams_mu_, as is draining_'s rise
 };
 
 }  // namespace notify::services

@@ -127,8 +127,9 @@ class Run {
 
  private:
   std::unique_ptr<Publisher> make_publisher() {
-    if (o_.publish_via == "grpc") {
-      return make_grpc_publisher(o_.grpc_target, o_.api_key, o_.publish_connections, o_.max_in_flight);
+    if (o_.publish_via == "grpc" || o_.publish_via == "grpc-stream") {
+      return make_grpc_publisher(o_.grpc_target, o_.api_key, o_.publish_connections, o_.max_in_flight,
+                                 o_.publish_via == "grpc-stream");
     }
     const auto colon = o_.http_target.rfind(':');
     return make_http_publisher(o_.http_target.substr(0, colon),
@@ -459,8 +460,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", o.fleet.threads, "Client event-loop threads")->check(CLI::Range(1, 64));
   app.add_option("--mode", o.mode, "What to publish: broadcast (to everyone), notify (random users), idle")
       ->check(CLI::IsMember({"broadcast", "notify", "idle"}));
-  app.add_option("--publish-via", o.publish_via, "grpc (notify-gateway's admin API) or http (POST, peers)")
-      ->check(CLI::IsMember({"grpc", "http"}));
+  app.add_option("--publish-via", o.publish_via,
+                 "grpc (notify-gateway's admin API, a call per publish), grpc-stream (notify mode: Notify requests "
+                 "over one NotifyStream call per connection), or http (POST, peers)")
+      ->check(CLI::IsMember({"grpc", "grpc-stream", "http"}));
   app.add_option("--grpc", o.grpc_target, "gRPC admin API host:port");
   app.add_option("--api-key", o.api_key, "Admin API key (authorization: Bearer)");
   app.add_option("--http", o.http_target, "HTTP publisher host:port (POST /broadcast, /notify?user=a,b)");

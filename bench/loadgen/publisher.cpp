@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -68,12 +69,114 @@ class Flow {
   PublishWindow window_;
 };
 
+// One NotifyStream call: notify() queues requests, one write in flight at a
+// time; results come back batched and name their request's sequence.
+class NotifyStreamClient final
+    : public grpc::ClientBidiReactor<notify::v1::NotifyRequest, notify::v1::NotifyStreamResponse> {
+ public:
+  // At most `max_in_flight` requests are unanswered (the Flow's cap), so
+  // their start times fit a ring indexed by sequence.
+  NotifyStreamClient(notify::v1::NotificationService::Stub& stub, const std::string& api_key, Flow& flow,
+                     int max_in_flight)
+      : flow_(flow), started_(static_cast<std::size_t>(std::max(1, max_in_flight))) {
+    if (!api_key.empty()) context_.AddMetadata("authorization", "Bearer " + api_key);
+    stub.async()->NotifyStream(&context_, this);
+    StartRead(&response_);
+    StartCall();
+  }
+
+  // Queues one request (the caller has counted it in the flow).
+  void send(notify::v1::NotifyRequest request) {
+    std::lock_guard lock(mu_);
+    started_[sent_++ % started_.size()] = now_us();
+    queue_.push_back(std::move(request));
+    if (!writing_ && !closing_) write_next_locked();
+  }
+
+  // Half-closes once the queue is written, then waits for the status.
+  grpc::Status close() {
+    {
+      std::lock_guard lock(mu_);
+      closing_ = true;
+      if (!writing_ && !done_writing_ && !finished_) {
+        done_writing_ = true;
+        StartWritesDone();
+      }
+    }
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return finished_; });
+    return status_;
+  }
+
+  void OnWriteDone(bool ok) override {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    queue_.pop_front();
+    if (!ok) return;  // the call failed: OnDone reports it
+    if (!queue_.empty()) {
+      write_next_locked();
+    } else if (closing_ && !done_writing_) {
+      done_writing_ = true;
+      StartWritesDone();
+    }
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) return;
+    for (const auto& result : response_.results()) {
+      std::int64_t started;
+      {
+        std::lock_guard lock(mu_);
+        started = started_[result.sequence() % started_.size()];
+        ++answered_;
+      }
+      flow_.end(started, result.code() == 0
+                             ? ""
+                             : "NotifyStream result " + std::to_string(result.code()) + ": " + result.error_message());
+    }
+    StartRead(&response_);
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    std::lock_guard lock(mu_);
+    // Requests without a result failed with the call.
+    for (std::uint64_t i = answered_; i < sent_; ++i) {
+      flow_.end(now_us(), "NotifyStream ended: gRPC " + std::to_string(s.error_code()) + ": " + s.error_message());
+    }
+    status_ = s;
+    finished_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  void write_next_locked() {
+    writing_ = true;
+    StartWrite(&queue_.front());
+  }
+
+  Flow& flow_;
+  grpc::ClientContext context_;
+  notify::v1::NotifyStreamResponse response_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<notify::v1::NotifyRequest> queue_;  // front: being written
+  std::vector<std::int64_t> started_;            // by sequence % size
+  std::uint64_t sent_ = 0;
+  std::uint64_t answered_ = 0;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool done_writing_ = false;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
 class GrpcPublisher final : public Publisher {
  public:
   // `connections` HTTP/2 connections, used in turn: as many as the HTTP
   // publisher's keep-alive sockets, so that neither side of the comparison
   // is held to one connection's serialized processing.
-  GrpcPublisher(const std::string& target, std::string api_key, int connections, int max_in_flight)
+  // With `stream`, Notify requests go over one NotifyStream per connection.
+  GrpcPublisher(const std::string& target, std::string api_key, int connections, int max_in_flight, bool stream)
       : flow_(max_in_flight), api_key_(std::move(api_key)) {
     for (int i = 0; i < std::max(1, connections); ++i) {
       grpc::ChannelArguments args;
@@ -86,10 +189,19 @@ class GrpcPublisher final : public Publisher {
       }
       stubs_.push_back(notify::v1::NotificationService::NewStub(channel));
       channels_.push_back(std::move(channel));
+      if (stream)
+        streams_.push_back(std::make_unique<NotifyStreamClient>(*stubs_.back(), api_key_, flow_, max_in_flight));
     }
   }
 
-  ~GrpcPublisher() override { flow_.wait_idle(std::chrono::seconds(10)); }
+  ~GrpcPublisher() override {
+    flow_.wait_idle(std::chrono::seconds(10));
+    for (auto& stream : streams_) {
+      if (grpc::Status s = stream->close(); !s.ok()) {
+        std::fprintf(stderr, "NotifyStream ended with gRPC %d: %s\n", s.error_code(), s.error_message().c_str());
+      }
+    }
+  }
 
   void broadcast(const std::string& payload) override {
     auto* call = new Call<notify::v1::BroadcastRequest, notify::v1::BroadcastResponse>;
@@ -100,6 +212,14 @@ class GrpcPublisher final : public Publisher {
   }
 
   void notify(const std::vector<const std::string*>& users, const std::string& payload) override {
+    if (!streams_.empty()) {
+      notify::v1::NotifyRequest request;
+      for (const auto* user : users) request.add_user_ids(*user);
+      fill(request.mutable_notification(), payload);
+      flow_.begin();
+      streams_[next_.fetch_add(1, std::memory_order_relaxed) % streams_.size()]->send(std::move(request));
+      return;
+    }
     auto* call = new Call<notify::v1::NotifyRequest, notify::v1::NotifyResponse>;
     for (const auto* user : users) call->request.add_user_ids(*user);
     fill(call->request.mutable_notification(), payload);
@@ -149,6 +269,7 @@ class GrpcPublisher final : public Publisher {
   std::string api_key_;
   std::vector<std::shared_ptr<grpc::Channel>> channels_;
   std::vector<std::unique_ptr<notify::v1::NotificationService::Stub>> stubs_;
+  std::vector<std::unique_ptr<NotifyStreamClient>> streams_;
   std::atomic<std::size_t> next_{0};
 };
 
@@ -296,8 +417,8 @@ class HttpPublisher final : public Publisher {
 }  // namespace
 
 std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key, int connections,
-                                               int max_in_flight) {
-  return std::make_unique<GrpcPublisher>(target, api_key, connections, max_in_flight);
+                                               int max_in_flight, bool notify_stream) {
+  return std::make_unique<GrpcPublisher>(target, api_key, connections, max_in_flight, notify_stream);
 }
 
 std::unique_ptr<Publisher> make_http_publisher(const std::string& host, std::uint16_t port, int connections,

@@ -1,6 +1,6 @@
 #pragma once
 // Publishes at the load generator's command: through notify-gateway's gRPC
-// admin API (Broadcast, Notify) or, for peers, HTTP POST /broadcast and
+// admin API (Broadcast, Notify, NotifyStream) or, for peers, HTTP POST /broadcast and
 // /notify?user=a,b on keep-alive, pipelined connections.
 
 #include <chrono>
@@ -35,9 +35,11 @@ class Publisher {
 };
 
 // `target`: host:port of the gRPC admin API. `api_key`: sent as Bearer if set.
-// `connections` HTTP/2 connections, used in turn.
+// `connections` HTTP/2 connections, used in turn. With `notify_stream`,
+// notify() sends over one NotifyStream call per connection instead of a
+// Notify call per request (broadcast() stays unary).
 std::unique_ptr<Publisher> make_grpc_publisher(const std::string& target, const std::string& api_key, int connections,
-                                               int max_in_flight);
+                                               int max_in_flight, bool notify_stream);
 // `host`, `port`: the peer's HTTP publisher. `connections` keep-alive sockets.
 std::unique_ptr<Publisher> make_http_publisher(const std::string& host, std::uint16_t port, int connections,
                                                int max_in_flight);

@@ -878,6 +878,44 @@ TEST(SecurityAdmin, ApiKeysAndScopes) {
   expect_still_serving(by_dev_identity(server), plain_admin(server, kFullKey));
 }
 
+TEST(SecurityAdmin, NotifyStreamNeedsTheNotifyScopeWhenItOpens) {
+  const std::string broadcast_key = "broadcast-only-key-0123456789";
+  TestServer server({"--admin-api-keys-file",
+                     write_temp_file("api-keys", kNotifyKey + " notify\n" + broadcast_key + " broadcast\n")});
+  auto client = connect_user(server, "ada");
+  struct Case {
+    std::string key;
+    grpc::StatusCode code;
+  };
+  for (const Case& c :
+       {Case{"", grpc::StatusCode::UNAUTHENTICATED},
+        Case{"wrong-key-0123456789abcdef", grpc::StatusCode::UNAUTHENTICATED},
+        Case{broadcast_key, grpc::StatusCode::PERMISSION_DENIED}, Case{kNotifyKey, grpc::StatusCode::OK}}) {
+    SCOPED_TRACE("key '" + c.key + "'");
+    grpc::ClientContext context;
+    prepare(context, c.key);
+    auto stub = server.stub();
+    auto stream = stub->NotifyStream(&context);
+    v1::NotifyRequest req;
+    req.add_user_ids("ada");
+    req.mutable_notification()->set_event("stream-" + std::to_string(static_cast<int>(c.code)));
+    // A refused stream may already be closed when the request goes out.
+    stream->Write(req);
+    stream->WritesDone();
+    v1::NotifyStreamResponse response;
+    std::size_t results = 0;
+    while (stream->Read(&response)) results += static_cast<std::size_t>(response.results_size());
+    const auto status = stream->Finish();
+    EXPECT_EQ(status.error_code(), c.code) << describe(status);
+    EXPECT_EQ(results, c.code == grpc::StatusCode::OK ? 1u : 0u);
+    const auto frame = client->next_of_type("notification", c.code == grpc::StatusCode::OK ? 3000ms : 200ms);
+    EXPECT_EQ(frame.has_value(), c.code == grpc::StatusCode::OK) << "a refused stream must deliver nothing";
+  }
+  EXPECT_EQ(counter(server, admin_auth_failures("missing_key")), 1);
+  EXPECT_EQ(counter(server, admin_auth_failures("invalid_key")), 1);
+  EXPECT_EQ(counter(server, admin_auth_failures("forbidden_scope")), 1);
+}
+
 // ================================================================ 9. gRPC over TLS
 
 std::shared_ptr<grpc::Channel> tls_channel(std::uint16_t port, const std::string& roots, const std::string& cert = "",

@@ -1,0 +1,213 @@
+#include "services/notify_stream.hpp"
+
+#include "services/notification_service.hpp"
+
+namespace notify::services {
+
+NotifyStreamCall* NotifyStreamCall::start(NotificationService& service, grpc::Status refusal) {
+  auto call = std::make_shared<NotifyStreamCall>(service);
+  call->self_ = call;
+  if (refusal.ok()) {
+    // Backlogged until this handler returns; the stream becomes visible to
+    // shut_down() only once attached, after the read is started.
+    call->StartRead(&call->request_);
+    if (service.attach_stream(call.get())) return call.get();
+    refusal = grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down");
+  }
+  call->finished_ = true;
+  call->Finish(std::move(refusal));
+  return call.get();
+}
+
+bool NotifyStreamCall::admissible_locked() const {
+  if (unwritten_ >= kWindow) return false;
+  // A stream with nothing of its own being delivered may always go on, so
+  // unary calls filling the shared limit can't stall it forever.
+  return delivering_ == 0 || !service_.inflight_full();
+}
+
+void NotifyStreamCall::resume_locked(Actions& a) {
+  if (reader_ != Reader::parked || !admissible_locked()) return;
+  reader_ = Reader::reading;
+  ++starting_reads_;
+  a.read = true;
+}
+
+void NotifyStreamCall::settle_locked(Actions& a) {
+  if (finished_) return;
+  if (write_failed_ && !results_.empty()) {
+    unwritten_ -= static_cast<std::size_t>(results_.size());
+    results_.Clear();
+  }
+  if (!writing_ && !results_.empty()) {
+    out_.mutable_results()->Swap(&results_);
+    results_.Clear();
+    writing_ = true;
+    a.write = true;
+    return;
+  }
+  // With a read outstanding the call may still finish once draining: its
+  // OnReadDone then reports ok=false.
+  const bool reads_over = reader_ == Reader::done || (draining_ && reader_ == Reader::reading);
+  if (reads_over && starting_reads_ == 0 && !writing_ && delivering_ == 0) {
+    finished_ = true;
+    a.finish = true;
+    a.status = draining_ ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down") : grpc::Status::OK;
+  }
+}
+
+void NotifyStreamCall::act(Actions a) {
+  // The call outlives this function even if Finish runs OnDone meanwhile.
+  auto keep = shared_from_this();
+  if (a.write) StartWrite(&out_);
+  if (a.read) {
+    StartRead(&request_);
+    Actions next;
+    {
+      std::lock_guard lock(mu_);
+      --starting_reads_;
+      settle_locked(next);
+    }
+    act(std::move(next));
+  }
+  if (a.finish) Finish(std::move(a.status));
+}
+
+void NotifyStreamCall::add_result_locked(v1::NotifyResult&& result) {
+  if (write_failed_) {
+    --unwritten_;
+    return;
+  }
+  *results_.Add() = std::move(result);
+}
+
+void NotifyStreamCall::OnReadDone(bool ok) {
+  Actions a;
+  bool got_request = false;
+  {
+    std::lock_guard lock(mu_);
+    if (ok && !finished_) {
+      reader_ = Reader::busy;
+      got_request = true;
+    } else {
+      // Half-closed, cancelled, or a read that outlived a shutdown's Finish.
+      reader_ = Reader::done;
+      settle_locked(a);
+    }
+  }
+  if (!got_request) {
+    act(std::move(a));
+    return;
+  }
+  handle();
+  next_read();
+}
+
+void NotifyStreamCall::handle() {
+  const std::uint64_t sequence = next_sequence_++;
+  bool draining;
+  {
+    std::lock_guard lock(mu_);
+    draining = draining_;
+    ++unwritten_;
+  }
+  std::vector<std::string> users;
+  ValidNotification n;
+  grpc::Status status = draining ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down")
+                                 : service_.check_notify(request_, users, n);
+  if (!status.ok()) {
+    service_.metrics_.notify_stream_result(static_cast<int>(status.error_code()));
+    v1::NotifyResult result;
+    result.set_sequence(sequence);
+    result.set_code(static_cast<int>(status.error_code()));
+    result.set_error_message(status.error_message());
+    std::lock_guard lock(mu_);
+    add_result_locked(std::move(result));
+    return;  // next_read() settles
+  }
+  {
+    std::lock_guard lock(mu_);
+    ++delivering_;
+  }
+  service_.take_inflight();
+  std::string id = n.id;
+  service_.deliver_notify(std::move(users), n,
+                          [self = shared_from_this(), sequence, id = std::move(id)](std::uint32_t delivered) {
+                            self->complete(sequence, id, delivered);
+                          });
+}
+
+void NotifyStreamCall::next_read() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    if (draining_) {
+      reader_ = Reader::done;
+    } else {
+      reader_ = Reader::parked;
+      resume_locked(a);
+    }
+    settle_locked(a);
+  }
+  act(std::move(a));
+}
+
+void NotifyStreamCall::complete(std::uint64_t sequence, const std::string& id, std::uint32_t delivered) {
+  service_.release_inflight();
+  service_.metrics_.notify_stream_result(0);
+  v1::NotifyResult result;
+  result.set_sequence(sequence);
+  result.set_id(id);
+  result.set_delivered_connections(delivered);
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    --delivering_;
+    add_result_locked(std::move(result));
+    resume_locked(a);
+    settle_locked(a);
+  }
+  act(std::move(a));
+}
+
+void NotifyStreamCall::OnWriteDone(bool ok) {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    writing_ = false;
+    unwritten_ -= static_cast<std::size_t>(out_.results_size());
+    out_.clear_results();
+    if (!ok) write_failed_ = true;
+    resume_locked(a);
+    settle_locked(a);
+  }
+  act(std::move(a));
+}
+
+void NotifyStreamCall::OnCancel() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    write_failed_ = true;
+    settle_locked(a);
+  }
+  act(std::move(a));
+}
+
+void NotifyStreamCall::shut_down() {
+  Actions a;
+  {
+    std::lock_guard lock(mu_);
+    draining_ = true;
+    if (reader_ == Reader::parked) reader_ = Reader::done;
+    settle_locked(a);
+  }
+  act(std::move(a));
+}
+
+void NotifyStreamCall::OnDone() {
+  service_.detach_stream(this);
+  self_.reset();  // may destroy the call
+}
+
+}  // namespace notify::services

@@ -1,0 +1,95 @@
+#pragma once
+// One NotifyStream call: a bidirectional stream whose every NotifyRequest is
+// checked and delivered like a Notify call, and answered with a NotifyResult
+// batched into the next NotifyStreamResponse.
+//
+// Flow control: the stream issues its next read only while fewer than
+// kWindow requests lack a written result and, unless none of its own is
+// being delivered, the service's shared in-flight count is below
+// --max-inflight-requests. Otherwise it waits ("parked") and the first
+// result or finished write that frees room starts the read. HTTP/2 flow
+// control then holds the sender back; nothing is refused.
+//
+// Threads: reactions run on gRPC threads, results arrive on event loop
+// threads (or inline when no user is connected). All state is under mu_;
+// gRPC operations are started after releasing it, which is why the state
+// machine counts reads being started (a Finish must not overtake one).
+#include <grpcpp/grpcpp.h>
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+
+#include "notify/v1/notification_service.grpc.pb.h"
+
+namespace notify::services {
+
+class NotificationService;
+
+class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest, v1::NotifyStreamResponse>,
+                               public std::enable_shared_from_this<NotifyStreamCall> {
+ public:
+  // Requests read whose results are not written yet, per stream.
+  static constexpr std::size_t kWindow = 1024;
+
+  // Opens a stream that starts reading, or, with a non-OK `refusal`, one
+  // that ends at once with it. Owned by itself until OnDone.
+  static NotifyStreamCall* start(NotificationService& service, grpc::Status refusal);
+
+  explicit NotifyStreamCall(NotificationService& service) : service_(service) {}
+
+  // The gateway is shutting down: read nothing more, answer what was read,
+  // then end with UNAVAILABLE.
+  void shut_down();
+
+  void OnReadDone(bool ok) override;
+  void OnWriteDone(bool ok) override;
+  void OnCancel() override;
+  void OnDone() override;
+
+ private:
+  enum class Reader { reading, busy, parked, done };
+
+  // What to do once mu_ is released, in this order.
+  struct Actions {
+    bool write = false;   // StartWrite(&out_)
+    bool read = false;    // StartRead(&request_), then settle again
+    bool finish = false;  // Finish(status): nothing touches the call after it
+    grpc::Status status;
+  };
+
+  // The request in request_ (the reader is busy): deliver it or record its error.
+  void handle();
+  // After handle(): read the next request, wait for room, or stop.
+  void next_read();
+  void complete(std::uint64_t sequence, const std::string& id, std::uint32_t delivered);
+  void add_result_locked(v1::NotifyResult&& result);
+  // Room for one more request.
+  bool admissible_locked() const;
+  // Starts the read a parked stream waits for, if there is room now.
+  void resume_locked(Actions& a);
+  // Starts a write if results wait and none is in flight; finishes when
+  // nothing is left to do.
+  void settle_locked(Actions& a);
+  void act(Actions a);
+
+  NotificationService& service_;
+  std::shared_ptr<NotifyStreamCall> self_;  // released in OnDone
+
+  v1::NotifyRequest request_;  // touched only by the reader
+  std::uint64_t next_sequence_ = 0;
+
+  std::mutex mu_;
+  Reader reader_ = Reader::reading;
+  int starting_reads_ = 0;                                        // StartRead calls not returned yet
+  std::size_t unwritten_ = 0;                                     // requests read whose result isn't written
+  std::size_t delivering_ = 0;                                    // requests the hub hasn't answered
+  google::protobuf::RepeatedPtrField<v1::NotifyResult> results_;  // waiting for a write
+  v1::NotifyStreamResponse out_;                                  // the write in flight
+  bool writing_ = false;
+  bool write_failed_ = false;  // cancelled or broken: results are dropped
+  bool draining_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace notify::services
