@@ -256,8 +256,8 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->check(positive)
       ->capture_default_str();
   cli.add_option("--max-inflight-requests", s.max_inflight_requests,
-                 "Notify/Broadcast/Disconnect/GetPresence requests being delivered at once; more are refused "
-                 "with RESOURCE_EXHAUSTED")
+                 "Notify/Broadcast/Disconnect/GetPresence/NotifyStream requests being delivered at once; more "
+                 "calls are refused with RESOURCE_EXHAUSTED (a NotifyStream stops reading instead)")
       ->envname("NOTIFY_MAX_INFLIGHT_REQUESTS")
       ->check(positive)
       ->capture_default_str();

@@ -12,6 +12,9 @@
 # Every scenario starts the system afresh (memory figures must not inherit a
 # previous scenario's heap) and stops it after. Raw results: one JSON line per
 # scenario run in $OUT/results.jsonl; the table is bench/report.py's.
+# The notify scenario runs the gateway's ladder twice: a Notify call per
+# publish (notify-1) and over NotifyStream (notify-stream-1); peers publish
+# one HTTP POST per notification.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)

@@ -32,8 +32,10 @@ Hub::Hub(std::vector<Shard*> shards) : shards_(std::move(shards)) {
 }
 
 void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done, std::uint64_t mask) {
+  // Loops past UserDirectory::kMaxLoops have no bit in a mask: always included.
+  const auto selected = [mask](std::size_t i) { return i >= UserDirectory::kMaxLoops || (mask >> i & 1) != 0; };
   std::size_t targets = 0;
-  for (std::size_t i = 0; i < shards_.size(); ++i) targets += i >= 64 || (mask >> i & 1) != 0;
+  for (std::size_t i = 0; i < shards_.size(); ++i) targets += selected(i);
   if (targets == 0) {
     if (done) done(0);
     return;
@@ -41,7 +43,7 @@ void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback 
   auto gather = std::make_shared<CountGather>(targets, std::move(done));
   auto shared_work = std::make_shared<std::function<std::size_t(Shard&)>>(std::move(work));
   for (std::size_t i = 0; i < shards_.size(); ++i) {
-    if (i < 64 && (mask >> i & 1) == 0) continue;
+    if (!selected(i)) continue;
     Shard* shard = shards_[i];
     boost::asio::post(shard->context(), [shard, gather, shared_work] {
       std::size_t n = 0;

@@ -25,11 +25,6 @@ char* loop_read_buffer() {
   return buffer.get();
 }
 
-std::int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
 const FramePtr& ping_frame() {
   static const FramePtr frame = make_protocol_frame(opcode::ping, {});
   return frame;
@@ -48,7 +43,7 @@ PlainWebSocketSession::PlainWebSocketSession(boost::asio::ip::tcp::socket&& sock
 }
 
 void PlainWebSocketSession::run(std::string_view key, std::string_view subprotocol, std::string_view early) {
-  last_read_ms_ = steady_ms();
+  last_read_ms_ = steady_millis();
   // The 101 response and the welcome frame leave with one send(), and the
   // client reads them at once.
   std::string welcome;
@@ -103,7 +98,7 @@ void PlainWebSocketSession::on_readable(boost::system::error_code ec) {
 }
 
 bool PlainWebSocketSession::consume(char* data, std::size_t size) {
-  last_read_ms_ = steady_ms();
+  last_read_ms_ = steady_millis();
   ping_sent_ = false;
   if (reader_.closed() || reader_.failed()) {
     // After the close handshake or a protocol error: discard, within limits.

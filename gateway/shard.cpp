@@ -88,9 +88,7 @@ void Shard::arm_sweep_timer() {
   sweep_timer_->expires_after(sweep_interval_);
   sweep_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    const std::int64_t now =
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
-            .count();
+    const std::int64_t now = steady_millis();
     // A copy: a connection that times out leaves the index.
     const std::vector<Subscriber*> members = all_.members();
     for (Subscriber* s : members) s->idle_check(now);

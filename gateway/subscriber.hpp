@@ -1,6 +1,7 @@
 #pragma once
 // What the hub delivers to: a WebSocket session in production, a recorder in
 // unit tests. Called only on the event loop that owns the subscriber.
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -8,6 +9,12 @@
 #include "gateway/frame.hpp"
 
 namespace notify::gateway {
+
+// The steady clock in milliseconds, the clock idle_check() is given.
+inline std::int64_t steady_millis() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
 
 class Subscriber {
  public:

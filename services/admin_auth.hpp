@@ -24,10 +24,17 @@ class AdminAuth {
   // without this scope); failures are counted.
   grpc::Status check(const grpc::CallbackServerContext& context, auth::Scope scope) const;
 
-  void set_keys(std::shared_ptr<const auth::ApiKeys> keys) { keys_.store(std::move(keys)); }
+  void set_keys(std::shared_ptr<const auth::ApiKeys> keys) {
+    keys_.store(std::move(keys));
+    generation_.fetch_add(1, std::memory_order_release);
+  }
+
+  // Changes with every set_keys(): long-lived calls check again when it moves.
+  std::uint64_t generation() const { return generation_.load(std::memory_order_acquire); }
 
  private:
   std::atomic<std::shared_ptr<const auth::ApiKeys>> keys_;
+  std::atomic<std::uint64_t> generation_{0};
   Metrics& metrics_;
 };
 

@@ -81,8 +81,7 @@ grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContex
 
 grpc::ServerBidiReactor<v1::NotifyRequest, v1::NotifyStreamResponse>* NotificationService::NotifyStream(
     grpc::CallbackServerContext* context) {
-  // Authentication first, as for every RPC; the shutdown check is attach_stream's.
-  return NotifyStreamCall::start(*this, auth_.check(*context, auth::Scope::notify));
+  return NotifyStreamCall::start(*this, context);
 }
 
 bool NotificationService::attach_stream(NotifyStreamCall* call) {

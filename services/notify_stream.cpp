@@ -4,9 +4,12 @@
 
 namespace notify::services {
 
-NotifyStreamCall* NotifyStreamCall::start(NotificationService& service, grpc::Status refusal) {
-  auto call = std::make_shared<NotifyStreamCall>(service);
+NotifyStreamCall* NotifyStreamCall::start(NotificationService& service, grpc::CallbackServerContext* context) {
+  auto call = std::make_shared<NotifyStreamCall>(service, context);
   call->self_ = call;
+  // Authentication first, as for every RPC; the shutdown check is attach_stream's.
+  call->auth_generation_ = service.auth_.generation();
+  grpc::Status refusal = service.auth_.check(*context, auth::Scope::notify);
   if (refusal.ok()) {
     // Backlogged until this handler returns; the stream becomes visible to
     // shut_down() only once attached, after the read is started.
@@ -33,12 +36,15 @@ void NotifyStreamCall::resume_locked(Actions& a) {
   a.read = true;
 }
 
+void NotifyStreamCall::drop_results_locked() {
+  if (!write_failed_ || results_.empty()) return;
+  unwritten_ -= static_cast<std::size_t>(results_.size());
+  results_.Clear();
+}
+
 void NotifyStreamCall::settle_locked(Actions& a) {
   if (finished_) return;
-  if (write_failed_ && !results_.empty()) {
-    unwritten_ -= static_cast<std::size_t>(results_.size());
-    results_.Clear();
-  }
+  drop_results_locked();
   if (!writing_ && !results_.empty()) {
     out_.mutable_results()->Swap(&results_);
     results_.Clear();
@@ -48,11 +54,11 @@ void NotifyStreamCall::settle_locked(Actions& a) {
   }
   // With a read outstanding the call may still finish once draining: its
   // OnReadDone then reports ok=false.
-  const bool reads_over = reader_ == Reader::done || (draining_ && reader_ == Reader::reading);
+  const bool reads_over = reader_ == Reader::done || (ending_ && reader_ == Reader::reading);
   if (reads_over && starting_reads_ == 0 && !writing_ && delivering_ == 0) {
     finished_ = true;
     a.finish = true;
-    a.status = draining_ ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down") : grpc::Status::OK;
+    a.status = ending_ ? end_status_ : grpc::Status::OK;
   }
 }
 
@@ -104,17 +110,27 @@ void NotifyStreamCall::OnReadDone(bool ok) {
 }
 
 void NotifyStreamCall::handle() {
+  // API keys were reloaded since the last check: is the caller's still valid?
+  if (const std::uint64_t generation = service_.auth_.generation(); generation != auth_generation_) {
+    auth_generation_ = generation;
+    if (grpc::Status status = service_.auth_.check(*context_, auth::Scope::notify); !status.ok()) {
+      std::lock_guard lock(mu_);
+      end_locked(std::move(status));
+      return;  // not handled, so no result; next_read() stops reading
+    }
+  }
   const std::uint64_t sequence = next_sequence_++;
-  bool draining;
+  bool ending;
+  grpc::Status end_status;
   {
     std::lock_guard lock(mu_);
-    draining = draining_;
+    ending = ending_;
+    if (ending) end_status = end_status_;
     ++unwritten_;
   }
   std::vector<std::string> users;
   ValidNotification n;
-  grpc::Status status = draining ? grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down")
-                                 : service_.check_notify(request_, users, n);
+  grpc::Status status = ending ? end_status : service_.check_notify(request_, users, n);
   if (!status.ok()) {
     service_.metrics_.notify_stream_result(static_cast<int>(status.error_code()));
     v1::NotifyResult result;
@@ -137,11 +153,17 @@ void NotifyStreamCall::handle() {
                           });
 }
 
+void NotifyStreamCall::end_locked(grpc::Status status) {
+  if (ending_) return;  // the first reason stands
+  ending_ = true;
+  end_status_ = std::move(status);
+}
+
 void NotifyStreamCall::next_read() {
   Actions a;
   {
     std::lock_guard lock(mu_);
-    if (draining_) {
+    if (ending_) {
       reader_ = Reader::done;
     } else {
       reader_ = Reader::parked;
@@ -178,6 +200,7 @@ void NotifyStreamCall::OnWriteDone(bool ok) {
     unwritten_ -= static_cast<std::size_t>(out_.results_size());
     out_.clear_results();
     if (!ok) write_failed_ = true;
+    drop_results_locked();
     resume_locked(a);
     settle_locked(a);
   }
@@ -189,6 +212,8 @@ void NotifyStreamCall::OnCancel() {
   {
     std::lock_guard lock(mu_);
     write_failed_ = true;
+    drop_results_locked();
+    resume_locked(a);  // the read then fails and the call can end
     settle_locked(a);
   }
   act(std::move(a));
@@ -198,7 +223,7 @@ void NotifyStreamCall::shut_down() {
   Actions a;
   {
     std::lock_guard lock(mu_);
-    draining_ = true;
+    end_locked(grpc::Status(grpc::StatusCode::UNAVAILABLE, "server shutting down"));
     if (reader_ == Reader::parked) reader_ = Reader::done;
     settle_locked(a);
   }

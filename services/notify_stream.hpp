@@ -32,11 +32,13 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   // Requests read whose results are not written yet, per stream.
   static constexpr std::size_t kWindow = 1024;
 
-  // Opens a stream that starts reading, or, with a non-OK `refusal`, one
-  // that ends at once with it. Owned by itself until OnDone.
-  static NotifyStreamCall* start(NotificationService& service, grpc::Status refusal);
+  // Authenticates the call (scope notify) and opens a stream that starts
+  // reading, or one that ends at once with the refusal. Owned by itself
+  // until OnDone.
+  static NotifyStreamCall* start(NotificationService& service, grpc::CallbackServerContext* context);
 
-  explicit NotifyStreamCall(NotificationService& service) : service_(service) {}
+  NotifyStreamCall(NotificationService& service, grpc::CallbackServerContext* context)
+      : service_(service), context_(context) {}
 
   // The gateway is shutting down: read nothing more, answer what was read,
   // then end with UNAVAILABLE.
@@ -58,8 +60,12 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
     grpc::Status status;
   };
 
-  // The request in request_ (the reader is busy): deliver it or record its error.
+  // The request in request_ (the reader is busy): deliver it or record its
+  // error, unless the caller's API key was revoked meanwhile: then the
+  // stream ends with the refusal and the request is not handled.
   void handle();
+  // Reads nothing more; once the rest is answered the call ends with `status`.
+  void end_locked(grpc::Status status);
   // After handle(): read the next request, wait for room, or stop.
   void next_read();
   void complete(std::uint64_t sequence, const std::string& id, std::uint32_t delivered);
@@ -68,13 +74,17 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   bool admissible_locked() const;
   // Starts the read a parked stream waits for, if there is room now.
   void resume_locked(Actions& a);
+  // Once writes failed, results are dropped instead of waiting.
+  void drop_results_locked();
   // Starts a write if results wait and none is in flight; finishes when
   // nothing is left to do.
   void settle_locked(Actions& a);
   void act(Actions a);
 
   NotificationService& service_;
+  grpc::CallbackServerContext* context_;    // valid until OnDone
   std::shared_ptr<NotifyStreamCall> self_;  // released in OnDone
+  std::uint64_t auth_generation_ = 0;       // of the API keys last checked; reader only
 
   v1::NotifyRequest request_;  // touched only by the reader
   std::uint64_t next_sequence_ = 0;
@@ -88,7 +98,8 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   v1::NotifyStreamResponse out_;                                  // the write in flight
   bool writing_ = false;
   bool write_failed_ = false;  // cancelled or broken: results are dropped
-  bool draining_ = false;
+  bool ending_ = false;        // shutdown or revoked key: read nothing more
+  grpc::Status end_status_;
   bool finished_ = false;
 };
 

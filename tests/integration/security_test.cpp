@@ -1101,6 +1101,69 @@ TEST(SecurityReload, RotatedJwksAndApiKeysAreTakenUpWhenTheFilesChange) {
       [&](const std::string& user) { return connect_token(server, ec_token(ec_key2(), "k2", user), user); }, new_admin);
 }
 
+TEST(SecurityReload, AnOpenNotifyStreamEndsWhenItsApiKeyIsRevoked) {
+  const std::string keys = write_temp_file("api-keys", kFullKey + "\n" + kNotifyKey + " notify\n");
+  TestServer server({"--admin-api-keys-file", keys});
+  auto client = connect_user(server, "rey");
+  auto stub = server.stub();
+  struct Stream {
+    grpc::ClientContext context;
+    std::unique_ptr<grpc::ClientReaderWriter<v1::NotifyRequest, v1::NotifyStreamResponse>> call;
+  };
+  Stream revoked, kept;
+  for (auto [stream, key] : {std::pair{&revoked, kNotifyKey}, std::pair{&kept, kFullKey}}) {
+    prepare(stream->context, key);
+    stream->context.set_deadline(std::chrono::system_clock::now() + 20s);
+    stream->call = stub->NotifyStream(&stream->context);
+  }
+  v1::NotifyRequest req;
+  req.add_user_ids("rey");
+  req.mutable_notification()->set_event("before");
+  // One request each, answered, before the rotation.
+  for (Stream* stream : {&revoked, &kept}) {
+    ASSERT_TRUE(stream->call->Write(req));
+    v1::NotifyStreamResponse response;
+    ASSERT_TRUE(stream->call->Read(&response));
+    ASSERT_EQ(response.results_size(), 1);
+    EXPECT_EQ(response.results(0).code(), 0);
+    ASSERT_TRUE(client->next_of_type("notification", 3s).has_value());
+  }
+
+  replace_file(keys, kFullKey + "\n");
+  EXPECT_TRUE(eventually(
+      [&] {
+        return call_notify(plain_admin(server, kNotifyKey), "nobody", "probe").error_code() ==
+               grpc::StatusCode::UNAUTHENTICATED;
+      },
+      5s));
+  const double invalid_before = counter(server, admin_auth_failures("invalid_key"));
+
+  // The stream opened with the removed key ends at its next request, which
+  // is not handled; the other one goes on.
+  req.mutable_notification()->set_event("after");
+  revoked.call->Write(req);
+  v1::NotifyStreamResponse response;
+  EXPECT_FALSE(revoked.call->Read(&response));
+  const auto status = revoked.call->Finish();
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED) << describe(status);
+  EXPECT_EQ(status.error_message(), "invalid API key");
+  EXPECT_EQ(counter(server, admin_auth_failures("invalid_key")) - invalid_before, 1);
+
+  ASSERT_TRUE(kept.call->Write(req));
+  ASSERT_TRUE(kept.call->Read(&response));
+  ASSERT_EQ(response.results_size(), 1);
+  EXPECT_EQ(response.results(0).code(), 0);
+  EXPECT_EQ(response.results(0).delivered_connections(), 1u);
+  // Exactly one "after" notification: the kept stream's.
+  const auto frame = client->next_of_type("notification", 3s);
+  ASSERT_TRUE(frame.has_value());
+  EXPECT_EQ(frame->at("event"), "after");
+  EXPECT_FALSE(client->next_of_type("notification", 300ms).has_value());
+  kept.call->WritesDone();
+  EXPECT_FALSE(kept.call->Read(&response));
+  EXPECT_TRUE(kept.call->Finish().ok());
+}
+
 TEST(SecurityReload, BrokenFilesKeepTheCurrentKeys) {
   const std::string jwks = write_temp_file("jwks.json", jwks_json({jwk_for(ec_key(), "k1")}));
   const std::string keys = write_temp_file("api-keys", kFullKey + "\n");

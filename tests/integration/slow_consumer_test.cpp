@@ -2,6 +2,7 @@
 // queue is bounded and the configured policy applies.
 #include <gtest/gtest.h>
 
+#include <boost/asio.hpp>
 #include <fstream>
 
 #include "tests/support/test_server.hpp"
@@ -113,6 +114,46 @@ TEST(SlowConsumer, ClosePolicySendsTheCloseCodeToAClientThatResumesReading) {
   EXPECT_EQ(closed->code, 4008);
   EXPECT_EQ(closed->reason, "slow consumer: send queue full");
   EXPECT_LE(peak, static_cast<std::int64_t>(kQueueBytes));
+}
+
+TEST(SlowConsumer, AClientThatPingsWithoutReadingItsPongsIsClosedWith4008) {
+  // Pongs go through the send queue like any frame: a client flooding pings
+  // while reading nothing must hit the queue's limit, not grow it.
+  TestServer server({"--send-queue-max-messages", "16", "--slow-consumer-policy", "close", "--close-timeout", "1"});
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket socket(ioc);
+  socket.open(boost::asio::ip::tcp::v4());
+  socket.set_option(boost::asio::socket_base::receive_buffer_size(4096));
+  socket.connect({boost::asio::ip::make_address("127.0.0.1"), server.ws_port()});
+  boost::asio::write(socket, boost::asio::buffer(upgrade_request("/ws?user=pinger")));
+  std::string batch;
+  for (int i = 0; i < 512; ++i) batch += client_frame(0x89, std::string(125, 'p'));
+  // The server's socket buffer (a few MiB) fills first, then the queue.
+  constexpr int kMaxBatches = 600;  // 300,000 pings, ~40 MB
+  int batches = 0;
+  boost::system::error_code ec;
+  while (batches < kMaxBatches && server.metric("notify_slow_consumer_closes_total") < 1) {
+    boost::asio::write(socket, boost::asio::buffer(batch), ec);
+    if (ec) break;  // the server gave up on the connection
+    ++batches;
+  }
+  EXPECT_TRUE(eventually([&] { return server.metric("notify_slow_consumer_closes_total") == 1; }))
+      << batches << " batches of 512 pings sent";
+  EXPECT_LE(queued_bytes(server), 16 * 131);
+  // Reading now: the pongs the kernel held, then the close frame with 4008.
+  std::string received;
+  char buf[65536];
+  for (;;) {
+    const std::size_t n = socket.read_some(boost::asio::buffer(buf), ec);
+    if (ec) break;
+    received.append(buf, n);
+  }
+  const auto frames = server_frames(received);
+  ASSERT_GE(frames.size(), 3u);
+  EXPECT_EQ(frames[0].opcode(), 0x1u);  // the welcome
+  EXPECT_EQ(frames[1].opcode(), 0xAu);
+  EXPECT_EQ(frames.back().opcode(), 0x8u);
+  EXPECT_EQ(frames.back().close_code(), 4008u);
 }
 
 TEST(SlowConsumer, DropOldestPolicyKeepsTheConnectionAndTheNewest) {
