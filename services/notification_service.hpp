@@ -53,6 +53,10 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   bool inflight_full() const { return inflight_.load(std::memory_order_relaxed) >= settings_.max_inflight_requests; }
   // Open NotifyStreams, so shutdown can reach them; false once draining.
   bool attach_stream(NotifyStreamCall* call);
+  // An event loop's context for a stream's timer, in turn.
+  boost::asio::io_context& timer_context() {
+    return hub_.shard(next_timer_loop_.fetch_add(1, std::memory_order_relaxed) % hub_.shard_count()).context();
+  }
   void detach_stream(NotifyStreamCall* call);
 
   // Finishes `reactor` with UNAVAILABLE if draining, or with the
@@ -75,6 +79,7 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   const AdminAuth& auth_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> inflight_{0};
+  std::atomic<std::size_t> next_timer_loop_{0};
   std::mutex streams_mu_;
   std::vector<NotifyStreamCall*> streams_;  // guarded by streams_mu_, as is draining_'s rise
 };

@@ -5,7 +5,7 @@
 namespace notify::services {
 
 NotifyStreamCall* NotifyStreamCall::start(NotificationService& service, grpc::CallbackServerContext* context) {
-  auto call = std::make_shared<NotifyStreamCall>(service, context);
+  auto call = std::make_shared<NotifyStreamCall>(service, context, service.timer_context());
   call->self_ = call;
   // Authentication first, as for every RPC; the shutdown check is attach_stream's.
   call->auth_generation_ = service.auth_.generation();
@@ -46,10 +46,22 @@ void NotifyStreamCall::settle_locked(Actions& a) {
   if (finished_) return;
   drop_results_locked();
   if (!writing_ && !results_.empty()) {
-    out_.mutable_results()->Swap(&results_);
-    results_.Clear();
-    writing_ = true;
-    a.write = true;
+    // Results wait for company (kFlushDelay) unless the call is winding
+    // down, enough of them are there, or the reader waits for room.
+    const bool now = flush_due_ || ending_ || reader_ == Reader::done || reader_ == Reader::parked ||
+                     static_cast<std::size_t>(results_.size()) >= kFlushBatch;
+    if (now) {
+      out_.mutable_results()->Swap(&results_);
+      results_.Clear();
+      writing_ = true;
+      flush_due_ = false;
+      a.write = true;
+      return;
+    }
+    if (!flush_scheduled_) {
+      flush_scheduled_ = true;
+      a.schedule_flush = true;
+    }
     return;
   }
   // With a read outstanding the call may still finish once draining: its
@@ -66,6 +78,20 @@ void NotifyStreamCall::act(Actions a) {
   // The call outlives this function even if Finish runs OnDone meanwhile.
   auto keep = shared_from_this();
   if (a.write) StartWrite(&out_);
+  if (a.schedule_flush) {
+    // The handler holds the call: it can't end before the timer fires.
+    flush_timer_.expires_after(kFlushDelay);
+    flush_timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+      Actions next;
+      {
+        std::lock_guard lock(self->mu_);
+        self->flush_scheduled_ = false;
+        self->flush_due_ = true;
+        self->settle_locked(next);
+      }
+      self->act(std::move(next));
+    });
+  }
   if (a.read) {
     StartRead(&request_);
     Actions next;
@@ -199,6 +225,9 @@ void NotifyStreamCall::OnWriteDone(bool ok) {
     writing_ = false;
     unwritten_ -= static_cast<std::size_t>(out_.results_size());
     out_.clear_results();
+    // What completed during the write goes out at once: under load the
+    // writes batch by themselves.
+    flush_due_ = !results_.empty();
     if (!ok) write_failed_ = true;
     drop_results_locked();
     resume_locked(a);

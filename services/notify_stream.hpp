@@ -16,6 +16,10 @@
 // machine counts reads being started (a Finish must not overtake one).
 #include <grpcpp/grpcpp.h>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -31,14 +35,21 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
  public:
   // Requests read whose results are not written yet, per stream.
   static constexpr std::size_t kWindow = 1024;
+  // A result waits at most this long for others to share its write, unless
+  // kFlushBatch are ready or a write just finished: at low rates one write
+  // (and one completion on a gRPC thread) per result would cost more than
+  // the delivery itself.
+  static constexpr std::chrono::milliseconds kFlushDelay{1};
+  static constexpr std::size_t kFlushBatch = 64;
 
   // Authenticates the call (scope notify) and opens a stream that starts
   // reading, or one that ends at once with the refusal. Owned by itself
   // until OnDone.
   static NotifyStreamCall* start(NotificationService& service, grpc::CallbackServerContext* context);
 
-  NotifyStreamCall(NotificationService& service, grpc::CallbackServerContext* context)
-      : service_(service), context_(context) {}
+  // `timers`: an event loop's context, for the flush timer.
+  NotifyStreamCall(NotificationService& service, grpc::CallbackServerContext* context, boost::asio::io_context& timers)
+      : service_(service), context_(context), flush_timer_(timers) {}
 
   // The gateway is shutting down: read nothing more, answer what was read,
   // then end with UNAVAILABLE.
@@ -54,9 +65,10 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
 
   // What to do once mu_ is released, in this order.
   struct Actions {
-    bool write = false;   // StartWrite(&out_)
-    bool read = false;    // StartRead(&request_), then settle again
-    bool finish = false;  // Finish(status): nothing touches the call after it
+    bool write = false;           // StartWrite(&out_)
+    bool schedule_flush = false;  // a write in kFlushDelay
+    bool read = false;            // StartRead(&request_), then settle again
+    bool finish = false;          // Finish(status): nothing touches the call after it
     grpc::Status status;
   };
 
@@ -97,8 +109,11 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   google::protobuf::RepeatedPtrField<v1::NotifyResult> results_;  // waiting for a write
   v1::NotifyStreamResponse out_;                                  // the write in flight
   bool writing_ = false;
-  bool write_failed_ = false;  // cancelled or broken: results are dropped
-  bool ending_ = false;        // shutdown or revoked key: read nothing more
+  bool flush_scheduled_ = false;           // flush_timer_ is waiting
+  bool flush_due_ = false;                 // the next settle writes whatever waits
+  boost::asio::steady_timer flush_timer_;  // armed only by whoever set flush_scheduled_
+  bool write_failed_ = false;              // cancelled or broken: results are dropped
+  bool ending_ = false;                    // shutdown or revoked key: read nothing more
   grpc::Status end_status_;
   bool finished_ = false;
 };
