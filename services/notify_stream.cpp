@@ -136,8 +136,17 @@ void NotifyStreamCall::OnReadDone(bool ok) {
 }
 
 void NotifyStreamCall::handle() {
-  // API keys were reloaded since the last check: is the caller's still valid?
-  if (const std::uint64_t generation = service_.auth_.generation(); generation != auth_generation_) {
+  bool ending;
+  grpc::Status end_status;
+  {
+    std::lock_guard lock(mu_);
+    ending = ending_;
+    if (ending) end_status = end_status_;
+  }
+  // API keys were reloaded since the last check: is the caller's still
+  // valid? (A request read while shutting down is answered UNAVAILABLE
+  // whatever the key.)
+  if (const std::uint64_t generation = service_.auth_.generation(); !ending && generation != auth_generation_) {
     auth_generation_ = generation;
     if (grpc::Status status = service_.auth_.check(*context_, auth::Scope::notify); !status.ok()) {
       std::lock_guard lock(mu_);
@@ -146,12 +155,8 @@ void NotifyStreamCall::handle() {
     }
   }
   const std::uint64_t sequence = next_sequence_++;
-  bool ending;
-  grpc::Status end_status;
   {
     std::lock_guard lock(mu_);
-    ending = ending_;
-    if (ending) end_status = end_status_;
     ++unwritten_;
   }
   std::vector<std::string> users;
