@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # CI smoke scenario for the load generator (no speed is asserted): starts the
 # real notify-gateway on free loopback ports, connects a few hundred clients,
-# broadcasts and notifies for a few seconds, and fails unless every connection
+# broadcasts and notifies (calls and NotifyStream) for a few seconds, and fails unless every connection
 # opened, nothing was lost or duplicated, and the report carries its figures.
 #   bench/smoke.sh <notify-gateway binary> <notify-loadgen binary>
 set -euo pipefail
@@ -32,12 +32,14 @@ run() {
 }
 run --label smoke-broadcast -c 300 --sources 4 --ramp 2000 --mode broadcast --rates 20,50 --payload-bytes 64
 run --label smoke-notify -c 300 --sources 4 --mode notify --rates 200 --batch 5 --payload-bytes 1024
+run --label smoke-notify-stream -c 300 --sources 4 --mode notify --publish-via grpc-stream --rates 500 --batch 1 \
+  --payload-bytes 64
 
 # Each report's last line is its JSON; check the figures are there and sane.
 grep '^{' "$work/report.txt" | python3 -c '
 import json, sys
 reports = [json.loads(line) for line in sys.stdin]
-assert len(reports) == 2, reports
+assert len(reports) == 3, reports
 for r in reports:
     c = r["connections"]
     assert c["open"] == 300 and c["failed"] == 0, c

@@ -2,6 +2,8 @@
 // publishes at fixed rates, and reports connection, delivery, latency and
 // server resource figures as a table and one JSON line. See bench/README.md.
 
+#include <unistd.h>
+
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
 #include <cmath>
@@ -25,7 +27,7 @@ struct Options {
   std::string label = "notify-gateway";
   std::string url = "ws://127.0.0.1:8080/ws";
   FleetOptions fleet;
-  std::string mode = "broadcast";  // broadcast | notify | idle
+  std::string mode = "broadcast";  // broadcast | notify | idle | receive
   std::string publish_via = "grpc";
   std::string grpc_target = "127.0.0.1:50051";
   std::string api_key;
@@ -112,8 +114,9 @@ class Run {
   int execute() {
     warm_up();
     baseline_ = sample();
-    if (o_.mode != "idle") publisher_ = make_publisher();
+    if (o_.mode != "idle" && o_.mode != "receive") publisher_ = make_publisher();
     ramp();
+    if (o_.mode == "receive") receive();
     for (const double rate : o_.rates) {
       steps_.push_back(step(rate));
       if (o_.stop_on_failure && !steps_.back().passed && rate >= o_.always_run_up_to) break;
@@ -324,6 +327,28 @@ class Run {
 
   double connect_rate() const { return ramp_seconds_ > 0 ? ramp_status_.open / ramp_seconds_ : 0; }
 
+  // --mode receive: what arrives for --step-seconds without publishing (a
+  // server that sends on its own, bench/peers/frame-blaster), and what it
+  // costs this process: the load generator's own receive capacity.
+  void receive() {
+    fleet_.harvest();
+    const ProcSample self_before = sample_process_tree(static_cast<int>(::getpid()));
+    const std::int64_t start = now_us();
+    const std::int64_t end = start + static_cast<std::int64_t>(o_.step_seconds * 1e6);
+    std::uint64_t frames = 0;
+    while (now_us() < end) {
+      std::this_thread::sleep_for(std::min<std::int64_t>(1'000'000, end - now_us()) * 1us);
+      const FleetWindow w = fleet_.harvest();
+      frames += w.frames;
+      received_.merge(w);
+      const double elapsed = static_cast<double>(now_us() - start) / 1e6;
+      progress("[" + o_.label + "] receiving: " + fmt(static_cast<double>(frames) / elapsed, 0) + " frames/s");
+    }
+    progress_done();
+    receive_seconds_ = static_cast<double>(now_us() - start) / 1e6;
+    receive_cpu_seconds_ = sample_process_tree(static_cast<int>(::getpid())).cpu_seconds - self_before.cpu_seconds;
+  }
+
   void print_table() const {
     const auto& s = ramp_status_;
     std::ostringstream out;
@@ -340,6 +365,14 @@ class Run {
           << fmt(static_cast<double>(baseline_.rss_bytes) / 1048576.0) << " -> "
           << fmt(static_cast<double>(held_.rss_bytes) / 1048576.0) << " MiB, " << fmt(kib_per_connection(), 2)
           << " KiB/connection, CPU during connect " << fmt(ramp_cpu_seconds_, 2) << " s\n";
+    }
+    if (o_.mode == "receive") {
+      const double frames = static_cast<double>(received_.frames);
+      out << "received        " << received_.frames << " frames in " << fmt(receive_seconds_, 1)
+          << " s: " << fmt(frames / std::max(receive_seconds_, 1e-9), 0) << " frames/s, " << received_.duplicates
+          << " duplicates, " << received_.reordered << " reordered\n";
+      out << "load generator  CPU " << fmt(receive_cpu_seconds_, 2)
+          << " s: " << fmt(frames > 0 ? receive_cpu_seconds_ / frames * 1e6 : 0, 3) << " us per frame\n";
     }
     if (!steps_.empty()) {
       out << "\n  rate/s  published  expected   delivered  lost  dup  reord   deliv/s    p50ms   p90ms   p99ms  "
@@ -422,12 +455,26 @@ class Run {
                      {"batch", o_.batch},
                      {"steps", steps},
                      {"healthy", healthy()}};
+    if (o_.mode == "receive") {
+      const double frames = static_cast<double>(received_.frames);
+      top["receive"] =
+          json::object{{"frames", received_.frames},
+                       {"seconds", receive_seconds_},
+                       {"frames_per_second", frames / std::max(receive_seconds_, 1e-9)},
+                       {"duplicates", received_.duplicates},
+                       {"reordered", received_.reordered},
+                       {"loadgen_cpu_seconds", receive_cpu_seconds_},
+                       {"loadgen_cpu_us_per_frame", frames > 0 ? receive_cpu_seconds_ / frames * 1e6 : 0.0}};
+    }
     std::cout << json::serialize(top) << std::endl;
   }
 
   Options o_;
   ClientFleet fleet_;
   std::unique_ptr<Publisher> publisher_;
+  FleetWindow received_;  // --mode receive
+  double receive_seconds_ = 0;
+  double receive_cpu_seconds_ = 0;
   std::mt19937_64 rng_;
   std::uint64_t next_seq_ = 0;
   ProcSample baseline_, held_;
@@ -458,8 +505,10 @@ int main(int argc, char** argv) {
   app.add_option("--sources", o.fleet.source_addresses, "Loopback source addresses 127.0.0.1..127.0.0.N")
       ->check(CLI::Range(1, 254));
   app.add_option("--threads", o.fleet.threads, "Client event-loop threads")->check(CLI::Range(1, 64));
-  app.add_option("--mode", o.mode, "What to publish: broadcast (to everyone), notify (random users), idle")
-      ->check(CLI::IsMember({"broadcast", "notify", "idle"}));
+  app.add_option("--mode", o.mode,
+                 "What to publish: broadcast (to everyone), notify (random users), idle (nothing), receive "
+                 "(nothing; count what the server sends on its own for --step-seconds and this process's CPU)")
+      ->check(CLI::IsMember({"broadcast", "notify", "idle", "receive"}));
   app.add_option("--publish-via", o.publish_via,
                  "grpc (notify-gateway's admin API, a call per publish), grpc-stream (notify mode: Notify requests "
                  "over one NotifyStream call per connection), or http (POST, peers)")
@@ -492,7 +541,7 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
   try {
     bench::parse_url(o);
-    if (o.mode == "idle") o.rates.clear();
+    if (o.mode == "idle" || o.mode == "receive") o.rates.clear();
     return bench::Run(std::move(o)).execute();
   } catch (const std::exception& e) {
     std::cerr << "notify-loadgen: " << e.what() << "\n";
