@@ -3,14 +3,19 @@
 # real notify-gateway on free loopback ports, connects a few hundred clients,
 # broadcasts and notifies (calls and NotifyStream) for a few seconds, and fails unless every connection
 # opened, nothing was lost or duplicated, and the report carries its figures.
-#   bench/smoke.sh <notify-gateway binary> <notify-loadgen binary>
+# Then --mode receive against frame-blaster: frames counted, none duplicated.
+#   bench/smoke.sh <notify-gateway binary> <notify-loadgen binary> <frame-blaster binary>
 set -euo pipefail
-gateway=${1:?usage: smoke.sh GATEWAY LOADGEN}
-loadgen=${2:?usage: smoke.sh GATEWAY LOADGEN}
+gateway=${1:?usage: smoke.sh GATEWAY LOADGEN BLASTER}
+loadgen=${2:?usage: smoke.sh GATEWAY LOADGEN BLASTER}
+blaster=${3:?usage: smoke.sh GATEWAY LOADGEN BLASTER}
 work=$(mktemp -d)
 pid=
+blaster_pid=
 cleanup() {
   [[ -n "$pid" ]] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  # frame-blaster has no SIGTERM handler: its status is 143.
+  [[ -n "$blaster_pid" ]] && kill "$blaster_pid" 2>/dev/null && { wait "$blaster_pid" 2>/dev/null || true; }
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -53,4 +58,24 @@ for r in reports:
         assert s["deliveries_per_second"] > 0 and s["server_cpu_seconds"] >= 0, s
     assert r["healthy"], r
 print("smoke: %d reports, figures present, nothing lost" % len(reports))
+'
+
+# The load generator's own receive path, against a server that only sends.
+"$blaster" 0 64 64 >"$work/blaster.out" 2>&1 &
+blaster_pid=$!
+for _ in $(seq 100); do
+  grep -q 'listening' "$work/blaster.out" && break
+  sleep 0.1
+done
+blaster_port=$(sed -nE 's/listening port=([0-9]+)/\1/p' "$work/blaster.out")
+[[ -n "$blaster_port" ]] || { cat "$work/blaster.out"; exit 1; }
+"$loadgen" --url "ws://127.0.0.1:$blaster_port/ws" --mode receive -c 200 --sources 4 --ramp 0 --quiet \
+  --hold-seconds 0.2 --step-seconds 1 --warmup 0 | tail -1 | python3 -c '
+import json, sys
+r = json.loads(sys.stdin.read())
+rx = r["receive"]
+assert r["connections"]["open"] == 200 and r["connections"]["failed"] == 0, r["connections"]
+assert rx["frames"] > 10000 and rx["duplicates"] == 0 and rx["reordered"] == 0, rx
+assert rx["frames_per_second"] > 0 and rx["loadgen_cpu_seconds"] > 0, rx
+print("smoke: receive mode counted %d frames, no duplicate" % rx["frames"])
 '

@@ -6,6 +6,7 @@
 // limits the frame rate. No HTTP beyond the upgrade, no publishing.
 //
 //   frame-blaster PORT [FRAMES_PER_WRITE=256] [PAYLOAD_BYTES=64]
+// PORT 0 picks a free port; the first line on stdout is "listening port=N".
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -132,6 +133,10 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "frame-blaster: cannot listen on 127.0.0.1:%d: %s\n", port, std::strerror(errno));
     return 1;
   }
+  socklen_t addr_len = sizeof addr;
+  getsockname(listener, reinterpret_cast<sockaddr*>(&addr), &addr_len);
+  std::printf("listening port=%d\n", ntohs(addr.sin_port));
+  std::fflush(stdout);
   std::thread acceptor(accept_loop, listener);
   acceptor.detach();
 
