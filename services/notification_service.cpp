@@ -33,7 +33,7 @@ void NotificationService::count_limits(int ids, std::size_t payload_bytes) {
 
 bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
   if (inflight_.fetch_add(1, std::memory_order_relaxed) < settings_.max_inflight_requests) return true;
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  release_inflight();
   metrics_.limit_hit(Limit::inflight_requests);
   reactor->Finish(
       {grpc::StatusCode::RESOURCE_EXHAUSTED,
@@ -42,7 +42,7 @@ bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
 }
 
 void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
-  inflight_.fetch_sub(1, std::memory_order_relaxed);
+  release_inflight();
   reactor->Finish(grpc::Status::OK);
 }
 

@@ -212,17 +212,16 @@ class GrpcPublisher final : public Publisher {
   }
 
   void notify(const std::vector<const std::string*>& users, const std::string& payload) override {
+    notify::v1::NotifyRequest request;
+    for (const auto* user : users) request.add_user_ids(*user);
+    fill(request.mutable_notification(), payload);
     if (!streams_.empty()) {
-      notify::v1::NotifyRequest request;
-      for (const auto* user : users) request.add_user_ids(*user);
-      fill(request.mutable_notification(), payload);
       flow_.begin();
       streams_[next_.fetch_add(1, std::memory_order_relaxed) % streams_.size()]->send(std::move(request));
       return;
     }
     auto* call = new Call<notify::v1::NotifyRequest, notify::v1::NotifyResponse>;
-    for (const auto* user : users) call->request.add_user_ids(*user);
-    fill(call->request.mutable_notification(), payload);
+    call->request = std::move(request);
     start(call);
     next_stub().async()->Notify(&call->context, &call->request, &call->response,
                                 [this, call](grpc::Status s) { finish(call, s); });
