@@ -1,5 +1,8 @@
 #include "json_text.hpp"
 
+#include <boost/json/monotonic_resource.hpp>
+#include <boost/json/stream_parser.hpp>
+
 namespace notify {
 
 void append_json_string(std::string& out, std::string_view text) {
@@ -40,6 +43,18 @@ void append_json_string(std::string& out, std::string_view text) {
     }
   }
   out.push_back('"');
+}
+
+std::optional<std::string> check_json(std::string_view text) {
+  boost::json::parse_options limits;
+  limits.max_depth = kMaxJsonDepth;
+  boost::json::monotonic_resource mr;
+  boost::json::stream_parser parser(&mr, limits);
+  boost::system::error_code ec;
+  const std::size_t consumed = parser.write(text.data(), text.size(), ec);
+  if (!ec) parser.finish(ec);
+  if (ec) return ec.message() + " at byte " + std::to_string(consumed);
+  return std::nullopt;
 }
 
 }  // namespace notify

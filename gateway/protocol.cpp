@@ -124,16 +124,6 @@ void append_id(std::string& out, std::string_view id_json) {
 
 }  // namespace
 
-std::optional<std::string> check_json(std::string_view text) {
-  json::monotonic_resource mr;
-  json::stream_parser parser(&mr, parse_limits());
-  boost::system::error_code ec;
-  const std::size_t consumed = parser.write(text.data(), text.size(), ec);
-  if (!ec) parser.finish(ec);
-  if (ec) return ec.message() + " at byte " + std::to_string(consumed);
-  return std::nullopt;
-}
-
 std::variant<Request, Error> parse_request(std::string_view text) {
   json::monotonic_resource mr;
   boost::system::error_code ec;

@@ -7,6 +7,8 @@
 #include <string_view>
 #include <variant>
 
+#include "common/json_text.hpp"
+
 namespace notify::gateway::protocol {
 
 // WebSocket close codes the gateway uses (docs/protocol.md).
@@ -47,11 +49,9 @@ std::variant<Request, Error> parse_request(std::string_view text);
 // nullopt or some substring, never reads out of bounds.
 std::optional<std::string_view> raw_member(std::string_view json, std::string_view key, bool* escaped_key = nullptr);
 
-// Checks that `json` is one well-formed JSON value within the nesting limit.
-// Returns an explanation on failure.
-std::optional<std::string> check_json(std::string_view json);
-
-inline constexpr std::size_t kMaxJsonDepth = 64;
+// The JSON rules shared with the gRPC API and notifyctl (common/json_text.hpp).
+using notify::check_json;
+using notify::kMaxJsonDepth;
 inline constexpr std::size_t kMaxClientIdLength = 128;
 
 // Server frames. `data_json` must already be valid JSON (empty means null);

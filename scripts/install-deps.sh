@@ -1,22 +1,39 @@
 #!/usr/bin/env bash
 # Installs what notify-gateway needs from Debian 12's own packages, and only
 # what is missing. Run as root (or with sudo available).
-#   scripts/install-deps.sh           build and run
-#   scripts/install-deps.sh --test    also the test suite's tools
+#   scripts/install-deps.sh             build and run (scripts/run.sh)
+#   scripts/install-deps.sh --test      also the test suite's tools (scripts/test.sh)
+#   scripts/install-deps.sh --list run|test
+#                                       print the run packages, or the test-only
+#                                       ones, one a line; install nothing
+# The run list is everything scripts/run.sh needs to build and run
+# notify-gateway and notifyctl; scripts/check-run-path.sh proves that in CI
+# by hiding the test-only packages.
 set -euo pipefail
 
-packages=(
+run_packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   prometheus-cpp-dev libcli11-dev libssl-dev
 )
-if [[ "${1:-}" == "--test" ]]; then
-  # GoogleTest, the standard gRPC protos (health/reflection clients), promtool,
-  # a real browser for the end-to-end test, clang + libFuzzer for the fuzzers
-  # (llvm for symbolized reports).
-  packages+=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm)
-fi
+# GoogleTest, the standard gRPC protos (reflection client), promtool, a real
+# browser and Node.js for the end-to-end test, clang + libFuzzer for the
+# fuzzers (llvm for symbolized reports), clang-format.
+test_packages=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm)
+
+case "${1:-}" in
+  --list)
+    case "${2:-}" in
+      run) printf '%s\n' "${run_packages[@]}" ;;
+      test) printf '%s\n' "${test_packages[@]}" ;;
+      *) echo "usage: $0 --list run|test" >&2; exit 2 ;;
+    esac
+    exit 0 ;;
+  --test) packages=("${run_packages[@]}" "${test_packages[@]}") ;;
+  "") packages=("${run_packages[@]}") ;;
+  *) echo "usage: $0 [--test | --list run|test]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do
@@ -33,5 +50,8 @@ echo "install-deps: installing ${missing[*]}"
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
+# One index refresh an hour is enough (test.sh calls this twice in a row).
+if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -60 2>/dev/null | head -1)" ]]; then
+  $SUDO apt-get update -qq
+fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

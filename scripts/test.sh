@@ -1,27 +1,39 @@
 #!/usr/bin/env bash
 # Installs what is missing, then checks the formatting and builds and runs the
 # whole test suite:
+#   0. the run path (scripts/run.sh's build of notify-gateway and notifyctl)
+#      with the test-only packages hidden, and a first notification through it
+#      (scripts/check-run-path.sh)
 #   1. warnings-as-errors build, unit + integration tests (ctest)
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the libFuzzer targets, 60 s each (NOTIFY_FUZZ_SECONDS), a crash fails
 #   4. the browser end-to-end test (headless Chromium)
-# Set NOTIFY_TEST_SKIP_ASAN=1, NOTIFY_TEST_SKIP_FUZZ=1 or NOTIFY_TEST_SKIP_BROWSER=1
-# to skip a stage locally.
+# Set NOTIFY_TEST_SKIP_RUN_PATH=1, NOTIFY_TEST_SKIP_ASAN=1, NOTIFY_TEST_SKIP_FUZZ=1 or
+# NOTIFY_TEST_SKIP_BROWSER=1 to skip a stage locally.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 jobs=$(nproc)
 
-scripts/install-deps.sh --test
-
 stage() { printf '\n=== %s ===\n' "$*"; }
 
+# The run packages first, then the run path is built and tried before the
+# test packages are installed (and, where they already are, with them hidden).
+scripts/install-deps.sh
+if [[ "${NOTIFY_TEST_SKIP_RUN_PATH:-0}" != 1 ]]; then
+  stage "run path, without the test-only packages"
+  # Same build folder and flags as the build below, so nothing is compiled twice.
+  scripts/check-run-path.sh -DNOTIFY_WERROR=ON
+fi
+scripts/install-deps.sh --test
+
 stage "format (clang-format)"
-find app auth bench common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
+find app auth bench cli common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
   xargs clang-format --dry-run --Werror
 
 stage "build (warnings as errors)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOTIFY_WERROR=ON >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNOTIFY_WERROR=ON \
+  -DNOTIFY_BUILD_TESTS=ON -DNOTIFY_BUILD_BENCH=ON >/dev/null
 cmake --build build
 stage "tests"
 (cd build && ctest --output-on-failure -j "$jobs")

@@ -1,0 +1,197 @@
+#include "cli/commands.hpp"
+
+#include <signal.h>
+
+#include <atomic>
+#include <iostream>
+#include <thread>
+
+#include "cli/exit_codes.hpp"
+#include "cli/output.hpp"
+#include "common/json_text.hpp"
+#include "common/validation.hpp"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "notify/v1/notification_service.grpc.pb.h"
+
+namespace notify::cli {
+namespace {
+
+void check_users(const std::vector<std::string>& users) {
+  if (users.empty()) throw UsageError("--user is required: name at least one user");
+  for (const auto& user : users) {
+    if (!rules::valid_user_id(user)) {
+      throw UsageError("--user \"" + user + "\" is not a user id (1 to 128 characters from [A-Za-z0-9_.:@-])");
+    }
+  }
+}
+
+v1::Notification build_notification(const NotificationInput& input) {
+  if (!rules::valid_event(input.event)) {
+    throw UsageError("--event \"" + input.event + "\" is not an event name (1 to 64 characters from [A-Za-z0-9_.:-])");
+  }
+  if (!input.id.empty() && !rules::valid_notification_id(input.id)) {
+    throw UsageError("--id \"" + input.id + "\" is not a notification id (1 to 128 characters from [A-Za-z0-9_.:-])");
+  }
+  v1::Notification n;
+  n.set_event(input.event);
+  n.set_id(input.id);
+  if (input.data) {
+    const std::string& data = *input.data;
+    if (data.empty()) throw UsageError("--data is empty: give a JSON document, e.g. '{\"post\":42}' or null");
+    if (auto problem = check_json(data)) {
+      std::string message = "--data is not valid JSON: " + *problem;
+      const char first =
+          data.find_first_not_of(" \t\r\n") == std::string::npos ? ' ' : data[data.find_first_not_of(" \t\r\n")];
+      if (first != '{' && first != '[' && first != '"') message += " (a string needs JSON quotes: --data '\"text\"')";
+      throw UsageError(message);
+    }
+    n.set_data_json(data);
+  }
+  return n;
+}
+
+template <typename Request, typename Response>
+using UnaryMethod = grpc::Status (v1::NotificationService::Stub::*)(grpc::ClientContext*, const Request&, Response*);
+
+template <typename Request, typename Response>
+int call(const Connection& connection, const char* command, UnaryMethod<Request, Response> method,
+         const Request& request) {
+  auto stub = v1::NotificationService::NewStub(connection.channel());
+  grpc::ClientContext context;
+  connection.prepare(context);
+  Response response;
+  const grpc::Status status = ((*stub).*method)(&context, request, &response);
+  return report(command, status, response);
+}
+
+}  // namespace
+
+v1::NotifyRequest build_notify(const std::vector<std::string>& users, const NotificationInput& input) {
+  check_users(users);
+  v1::NotifyRequest request;
+  for (const auto& user : users) request.add_user_ids(user);
+  *request.mutable_notification() = build_notification(input);
+  return request;
+}
+
+v1::BroadcastRequest build_broadcast(const std::string& topic, const NotificationInput& input) {
+  if (!topic.empty() && !rules::valid_topic(topic)) {
+    throw UsageError("--topic \"" + topic + "\" is not a topic (1 to 128 characters from [A-Za-z0-9_.:@/-])");
+  }
+  v1::BroadcastRequest request;
+  request.set_topic(topic);
+  *request.mutable_notification() = build_notification(input);
+  return request;
+}
+
+v1::DisconnectRequest build_disconnect(const std::vector<std::string>& users, const std::string& reason) {
+  check_users(users);
+  if (reason.size() > rules::kMaxCloseReasonBytes) {
+    throw UsageError("--reason is " + std::to_string(reason.size()) + " bytes; a close reason holds at most " +
+                     std::to_string(rules::kMaxCloseReasonBytes));
+  }
+  if (!rules::valid_utf8(reason)) throw UsageError("--reason is not valid UTF-8");
+  v1::DisconnectRequest request;
+  for (const auto& user : users) request.add_user_ids(user);
+  request.set_reason(reason);
+  return request;
+}
+
+v1::GetPresenceRequest build_presence(const std::vector<std::string>& users) {
+  check_users(users);
+  v1::GetPresenceRequest request;
+  for (const auto& user : users) request.add_user_ids(user);
+  return request;
+}
+
+int notify(const Connection& connection, const v1::NotifyRequest& request) {
+  return call(connection, "notify", &v1::NotificationService::Stub::Notify, request);
+}
+
+int broadcast(const Connection& connection, const v1::BroadcastRequest& request) {
+  return call(connection, "broadcast", &v1::NotificationService::Stub::Broadcast, request);
+}
+
+int disconnect(const Connection& connection, const v1::DisconnectRequest& request) {
+  return call(connection, "disconnect", &v1::NotificationService::Stub::Disconnect, request);
+}
+
+int presence(const Connection& connection, const v1::GetPresenceRequest& request) {
+  return call(connection, "presence", &v1::NotificationService::Stub::GetPresence, request);
+}
+
+int health(const Connection& connection, const std::string& service) {
+  auto stub = grpc::health::v1::Health::NewStub(connection.channel());
+  grpc::ClientContext context;
+  connection.prepare(context);
+  grpc::health::v1::HealthCheckRequest request;
+  request.set_service(service);
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status = stub->Check(&context, request, &response);
+  const int code = report("health", status, response);
+  if (code != kExitOk) return code;
+  return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitNegative;
+}
+
+namespace {
+
+sigset_t stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  return set;
+}
+
+}  // namespace
+
+void block_stop_signals() {
+  const sigset_t set = stop_signals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
+int tail(const Connection& connection, std::uint64_t count) {
+  auto stub = v1::NotificationService::NewStub(connection.channel());
+  grpc::ClientContext context;
+  connection.prepare(context, false);
+
+  // A stop signal cancels the call; the read loop below then ends.
+  std::atomic<bool> done{false};
+  std::atomic<bool> stopped{false};
+  std::thread watcher([&] {
+    const sigset_t set = stop_signals();
+    const timespec poll{0, 100'000'000};
+    while (!done.load()) {
+      if (sigtimedwait(&set, nullptr, &poll) > 0) {
+        stopped = true;
+        context.TryCancel();
+        return;
+      }
+    }
+  });
+
+  auto reader = stub->StreamClientMessages(&context, v1::StreamClientMessagesRequest{});
+  v1::ClientMessage message;
+  std::uint64_t received = 0;
+  bool limit_reached = false;
+  while (reader->Read(&message)) {
+    std::cout << to_json(message) << std::endl;
+    if (count != 0 && ++received == count) {
+      limit_reached = true;
+      context.TryCancel();
+      break;
+    }
+  }
+  const grpc::Status status = reader->Finish();
+  done = true;
+  watcher.join();
+  if (stopped || limit_reached) return kExitOk;
+  if (status.ok()) {
+    std::cerr << "notifyctl tail: the gateway ended the stream (it is shutting down)\n";
+    return kExitOk;
+  }
+  return report_failure("tail", status);
+}
+
+}  // namespace notify::cli

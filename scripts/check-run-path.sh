@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# Proves that the run path (scripts/run.sh) needs none of the test-only
+# packages: it builds notify-gateway and notifyctl and sends a first
+# notification on a machine where those packages can't be seen.
+#
+# How they are hidden: the packages that only the test list needs (its
+# Depends closure minus that of the run list and of the base system,
+# scripts/lib/hidden-packages.awk) have their files removed from overlays
+# mounted over /usr, /etc and /opt in a private mount namespace
+# (scripts/lib/whiteouts.awk picks the paths). The machine itself is not
+# touched, yet inside the namespace CMake, the compiler, the linker and the
+# dynamic loader all see a machine without them: a find_package(GTest), an
+# #include <gtest/gtest.h> or a link to a test-only library in the run path
+# fails here even though the packages are installed.
+#
+# In the namespace: scripts/build.sh (configure and build as run.sh does, into
+# build/), then the gateway is started on free loopback ports, and with only
+# bash and notifyctl: the health check, GET /, a WebSocket connection as
+# alice that receives the notification notifyctl sends, presence, disconnect,
+# and SIGTERM ending the gateway with exit code 0.
+#
+# Needs root (unshare, mount). Extra arguments go to scripts/build.sh.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [[ "${NOTIFY_RUN_PATH_INSIDE:-}" != 1 ]]; then
+  if [[ $(id -u) -ne 0 ]]; then
+    echo "check-run-path: needs root to hide packages in a mount namespace" >&2
+    exit 1
+  fi
+  work=$(mktemp -d /tmp/notify-run-path.XXXXXX)
+  trap 'rm -rf "$work"' EXIT
+  dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Provides}\t${Depends}, ${Pre-Depends}\t${Essential}\t${Priority}\n' |
+    awk -v run="$(scripts/install-deps.sh --list run | tr '\n' ' ')" \
+      -v test="$(scripts/install-deps.sh --list test | tr '\n' ' ')" \
+      -f scripts/lib/hidden-packages.awk | sort >"$work/packages"
+  awk -f scripts/lib/whiteouts.awk "$work/packages" /var/lib/dpkg/info/*.list | sort >"$work/paths"
+  echo "check-run-path: hiding $(wc -l <"$work/packages") test-only packages ($(wc -l <"$work/paths") paths):" \
+    "$(grep -xF -f <(scripts/install-deps.sh --list test) "$work/packages" | tr '\n' ' ')and what only they need"
+  NOTIFY_RUN_PATH_INSIDE=1 NOTIFY_RUN_PATH_WORK="$work" \
+    unshare --mount --propagation private -- "$0" "$@"
+  exit
+fi
+
+# ---- inside the private mount namespace
+work=$NOTIFY_RUN_PATH_WORK
+mkdir -p "$work/layers"
+mount -t tmpfs notify-run-path "$work/layers"
+for top in usr etc opt; do
+  [[ -d /$top ]] || continue
+  mkdir -p "$work/layers/$top/upper" "$work/layers/$top/work"
+  mount -t overlay notify-run-path \
+    -o "lowerdir=/$top,upperdir=$work/layers/$top/upper,workdir=$work/layers/$top/work" "/$top"
+done
+# Removing a path through an overlay leaves a whiteout in its upper layer:
+# the path is gone in this namespace only.
+xargs -r -d '\n' rm -rf -- <"$work/paths"
+while IFS= read -r path; do
+  if [[ -e $path || -L $path ]]; then
+    echo "check-run-path: could not hide $path" >&2
+    exit 1
+  fi
+done <"$work/paths"
+
+scripts/build.sh "$@"
+
+fail() {
+  echo "check-run-path: FAILED: $*" >&2
+  [[ -f $work/gateway.log ]] && sed 's/^/  gateway: /' "$work/gateway.log" >&2
+  exit 1
+}
+
+build/notify-gateway --bind 127.0.0.1 --ws-port 0 --grpc-port 0 --metrics-port 0 --log-format json \
+  --insecure-dev --close-timeout 0.2 >"$work/gateway.log" 2>&1 &
+gateway=$!
+trap 'kill -KILL "$gateway" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  listening=$(grep -m1 '"msg":"listening"' "$work/gateway.log" || true)
+  [[ -n $listening ]] && break
+  kill -0 "$gateway" 2>/dev/null || fail "the gateway exited at start"
+  sleep 0.1
+done
+[[ -n $listening ]] || fail "no \"listening\" log line within 10 s"
+ws_port=$(sed -E 's/.*"ws_port":([0-9]+).*/\1/' <<<"$listening")
+grpc_port=$(sed -E 's/.*"grpc_port":([0-9]+).*/\1/' <<<"$listening")
+ctl() { build/notifyctl --server "127.0.0.1:$grpc_port" "$@"; }
+expect() {  # expect WHAT ACTUAL EXPECTED-GLOB
+  # shellcheck disable=SC2053
+  [[ $2 == $3 ]] || fail "$1: got '$2', expected '$3'"
+  echo "check-run-path: ok: $1: $2"
+}
+
+expect "notifyctl health" "$(ctl health)" '{"status":"SERVING"}'
+
+exec 3<>"/dev/tcp/127.0.0.1/$ws_port"
+printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
+page=$(timeout 5 cat <&3 | tr -d '\0')
+exec 3<&-
+expect "GET / (status line)" "${page%%$'\r'*}" 'HTTP/1.1 200 OK'
+expect "GET / (the page)" "$(grep -c 'notify-gateway' <<<"$page")" '[1-9]*'
+
+# A WebSocket client in bash: the upgrade by hand, then every byte the
+# server sends until it closes the connection.
+exec 4<>"/dev/tcp/127.0.0.1/$ws_port"
+printf 'GET /ws?user=alice HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n' \
+  "dGhlIHNhbXBsZSBub25jZQ==" >&4
+for _ in $(seq 50); do
+  presence=$(ctl presence --user alice)
+  [[ $presence == '{"connections":{"alice":1}}' ]] && break
+  sleep 0.1
+done
+expect "notifyctl presence" "$presence" '{"connections":{"alice":1}}'
+expect "notifyctl notify" "$(ctl notify --user alice --event like --data '{"post":42}')" \
+  '{"id":"*","deliveredConnections":1}'
+expect "notifyctl disconnect" "$(ctl disconnect --user alice --reason bye)" '{"closedConnections":1}'
+received=$(timeout 5 cat <&4 | tr -d '\0')
+exec 4<&-
+expect "WebSocket upgrade" "${received%%$'\r'*}" 'HTTP/1.1 101 Switching Protocols'
+expect "WebSocket notification" "$(grep -o '"event":"like"[^}]*}' <<<"$received")" '"event":"like","data":{"post":42}'
+
+kill -TERM "$gateway"
+status=0
+wait "$gateway" || status=$?
+expect "exit status after SIGTERM" "$status" 0
+trap - EXIT
+echo "check-run-path: the run path builds and works without the test-only packages"
