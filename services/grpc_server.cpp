@@ -10,6 +10,7 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "grpc/health/v1/health.pb.h"
 #include "services/metrics_interceptor.hpp"
 
 namespace notify::services {
@@ -87,6 +88,10 @@ std::shared_ptr<grpc::ServerCredentials> GrpcServer::credentials() const {
 void GrpcServer::start() {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  // gRPC's health service has no protobuf descriptor of its own; linking the
+  // project's (proto/grpc/health/v1) lets reflection describe it, which
+  // grpcurl needs before it can call grpc.health.v1.Health/Check.
+  (void)grpc::health::v1::HealthCheckRequest::descriptor();
 
   grpc::ServerBuilder builder;
   const std::string address = listen_address(settings_.bind_address, settings_.port);

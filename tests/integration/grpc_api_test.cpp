@@ -11,6 +11,7 @@
 #include "common/ids.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "grpc/reflection/v1alpha/reflection.grpc.pb.h"
+#include "tests/support/process.hpp"
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -21,8 +22,8 @@ using v1::NotificationService;
 
 // One request/response on a fresh reflection stream, as grpcurl does per question.
 grpc::reflection::v1alpha::ServerReflectionResponse ask_reflection(
-    TestServer& server, const grpc::reflection::v1alpha::ServerReflectionRequest& request) {
-  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(server.channel());
+    const std::shared_ptr<grpc::Channel>& channel, const grpc::reflection::v1alpha::ServerReflectionRequest& request) {
+  auto reflection = grpc::reflection::v1alpha::ServerReflection::NewStub(channel);
   grpc::ClientContext ctx;
   set_deadline(ctx);
   auto stream = reflection->ServerReflectionInfo(&ctx);
@@ -32,6 +33,10 @@ grpc::reflection::v1alpha::ServerReflectionResponse ask_reflection(
   stream->WritesDone();
   EXPECT_TRUE(stream->Finish().ok());
   return response;
+}
+grpc::reflection::v1alpha::ServerReflectionResponse ask_reflection(
+    TestServer& server, const grpc::reflection::v1alpha::ServerReflectionRequest& request) {
+  return ask_reflection(server.channel(), request);
 }
 
 std::size_t open_on_loop(TestServer& server, std::size_t loop) {
@@ -274,6 +279,26 @@ TEST(GrpcApi, ReflectionDescribesTheServiceForGrpcurl) {
   google::protobuf::FileDescriptorProto file;
   ASSERT_TRUE(file.ParseFromString(described.file_descriptor_response().file_descriptor_proto(0)));
   EXPECT_EQ(file.package(), "notify.v1");
+}
+
+// grpcurl's "grpc.health.v1.Health/Check" first asks reflection for the
+// file defining the service. The test binary links health stubs of its own,
+// so only the real binary shows whether the gateway can describe it.
+TEST(GrpcApi, TheBinaryDescribesTheHealthServiceForGrpcurl) {
+  GatewayProcess gateway(GatewayProcess::default_args());
+  ASSERT_TRUE(gateway.wait_listening()) << gateway.output();
+  const auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway.grpc_port()), grpc::InsecureChannelCredentials());
+  for (const std::string symbol : {"grpc.health.v1.Health", "notify.v1.NotificationService"}) {
+    grpc::reflection::v1alpha::ServerReflectionRequest ask;
+    ask.set_file_containing_symbol(symbol);
+    const auto answer = ask_reflection(channel, ask);
+    ASSERT_GT(answer.file_descriptor_response().file_descriptor_proto_size(), 0)
+        << symbol << ": " << answer.error_response().error_message();
+    google::protobuf::FileDescriptorProto file;
+    ASSERT_TRUE(file.ParseFromString(answer.file_descriptor_response().file_descriptor_proto(0)));
+    EXPECT_EQ(file.package() + "." + file.service(0).name(), symbol);
+  }
 }
 
 // What grpcurl does with the README's command, without any compiled stub:
