@@ -57,6 +57,6 @@ if [[ "${NOTIFY_TEST_SKIP_BROWSER:-0}" != 1 ]]; then
   stage "browser end-to-end test"
   cd "$root/tests/browser"
   npm ci --no-audit --no-fund --loglevel=error
-  NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" node e2e.test.mjs
+  NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" NOTIFYCTL_BIN="$root/build/notifyctl" node e2e.test.mjs
 fi
 stage "all tests passed"

@@ -11,12 +11,13 @@
 //
 // Environment:
 //   NOTIFY_GATEWAY_BIN  server binary (default ../../build/notify-gateway)
+//   NOTIFYCTL_BIN       notifyctl, run for the page's "Try it" command (default ../../build/notifyctl)
 //   CHROMIUM            browser binary (default /usr/bin/chromium)
 //   SCREENSHOT          where to save a full-page screenshot of the token-mode page
 //                       (optional; the development-mode page goes next to it as *-dev.png)
 //   HEADED=1            show the browser window
 
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
@@ -31,7 +32,9 @@ import protoLoader from '@grpc/proto-loader';
 import { chromium } from 'playwright-core';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-const BIN = process.env.NOTIFY_GATEWAY_BIN || path.resolve(here, '../../build/notify-gateway');
+const REPO = path.resolve(here, '../..');
+const BIN = process.env.NOTIFY_GATEWAY_BIN || path.resolve(REPO, 'build/notify-gateway');
+const NOTIFYCTL = process.env.NOTIFYCTL_BIN || path.resolve(REPO, 'build/notifyctl');
 const PROTO = path.resolve(here, '../../proto/notify/v1/notification_service.proto');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || '';
@@ -243,9 +246,11 @@ async function tokenScenario(ports) {
   assert.deepEqual(Object.values(storage.session), [token1], 'token kept in sessionStorage');
   assert.deepEqual(storage.local, {}, 'nothing in localStorage');
   assert.ok(!page.url().includes('token') && !page.url().includes('user='), `page URL: ${page.url()}`);
-  assert.match(await page.locator('#try-notify').textContent(),
+  assert.equal(await page.locator('#try-notify').textContent(),
+    `build/notifyctl notify --user alice --event like --data '{"post":42}'`);
+  assert.ok((await page.locator('.try').textContent()).includes('--api-key-file'), 'api key hint');
+  assert.match(await page.locator('#try-grpcurl').textContent(),
     /^grpcurl -plaintext -d '\{"user_ids":\["alice"\],.*' 127\.0\.0\.1:50051 notify\.v1\.NotificationService\/Notify$/);
-  assert.ok((await page.locator('.try').textContent()).includes("-H 'authorization: Bearer <api key>'"), 'api key hint');
   log(`ok 3 - connected with a token as alice (${connectionId}), expiry ${shownExp1} shown, token in sessionStorage`);
 
   // 4. Notify reaches the page.
@@ -427,6 +432,22 @@ async function devScenario(ports) {
   assert.equal(notified.delivered_connections, 1, 'Notify bob delivered_connections');
   await page.locator(`.notification[data-id="${notified.id}"][data-event="hello"]`).waitFor();
   log('ok 10 - dev mode: banner visible, ?user=bob connected and got a notification');
+
+  // The "Try it" command, run as shown (from the repository root, as the page
+  // says), reaches the page; NOTIFY_SERVER stands in for the default port.
+  const shown = await page.locator('#try-notify').textContent();
+  assert.equal(shown, `build/notifyctl notify --user bob --event like --data '{"post":42}'`);
+  const printed = await new Promise((resolve, reject) => {
+    execFile('/bin/sh', ['-c', shown.replace(/^build\/notifyctl/, NOTIFYCTL)],
+      { cwd: REPO, env: { ...process.env, NOTIFY_SERVER: `127.0.0.1:${ports.grpc}` }, timeout: RPC_DEADLINE_MS },
+      (err, stdout, stderr) => (err ? reject(new Error(`${shown}: ${err.message} ${stderr}`)) : resolve(stdout)));
+  });
+  const tried = JSON.parse(printed);
+  assert.equal(tried.deliveredConnections, 1, `notifyctl printed ${printed}`);
+  const triedNote = page.locator(`.notification[data-id="${tried.id}"][data-event="like"]`);
+  await triedNote.waitFor();
+  assert.ok((await triedNote.textContent()).includes('42'), await triedNote.textContent());
+  log(`ok 10b - the page's notifyctl command printed ${printed.trim()} and the page shows it`);
 
   // Rate limiting: readable errors, then close 1008 and no reconnect.
   await page.evaluate(() => { for (let i = 0; i < 12; i++) document.getElementById('ping-btn').click(); });

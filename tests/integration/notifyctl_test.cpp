@@ -243,6 +243,15 @@ TEST(Notifyctl, TailRunsUntilInterruptedAndThenExitsZero) {
   EXPECT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 0; }));
 }
 
+TEST(Notifyctl, TailEndsWithZeroWhenTheGatewayShutsDown) {
+  TestServer server;
+  ChildProcess tail(NOTIFYCTL_BINARY, {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "tail"});
+  ASSERT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 1; }));
+  server.app().shutdown();
+  EXPECT_EQ(tail.wait_exit(std::chrono::milliseconds(5000)), 0) << tail.err();
+  EXPECT_EQ(tail.err(), "notifyctl tail: the gateway ended the stream (it is shutting down)\n");
+}
+
 // ------------------------------------------------------------------ stream
 
 TEST(Notifyctl, StreamAnswersEveryLineInOrderAndDeliversTheValidOnes) {
@@ -319,6 +328,26 @@ TEST(Notifyctl, StreamReadsStandardInputAndExitsZeroWhenAllSucceed) {
   }
 }
 
+TEST(Notifyctl, StreamSaysHowFarItGotWhenTheGatewayShutsDown) {
+  TestServer server;
+  ChildProcess stream(NOTIFYCTL_BINARY,
+                      {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "stream", "--file", "-"});
+  for (int i = 0; i < 5; ++i)
+    stream.write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
+                       "\n");
+  ASSERT_TRUE(stream.wait_lines(5, std::chrono::milliseconds(5000))) << stream.out() << stream.err();
+  // Standard input stays open: notifyctl must not wait for more of it once
+  // the call is over.
+  server.app().shutdown();
+  EXPECT_EQ(stream.wait_exit(std::chrono::milliseconds(5000)), status_exit(grpc::StatusCode::UNAVAILABLE))
+      << stream.err();
+  for (const auto& line : json_lines(stream.out())) EXPECT_EQ(line.at("code"), 0) << line;
+  EXPECT_EQ(stream.err(),
+            "notifyctl stream: UNAVAILABLE: server shutting down\n"
+            "notifyctl stream: 5 requests sent; input read up to line 5; a request without an OK result was not "
+            "handled\n");
+}
+
 // ------------------------------------------------------- API keys and TLS
 
 const std::string kFullKey = "ctl-full-key-0123456789abcdef";
@@ -369,7 +398,7 @@ TEST(Notifyctl, TalksTlsToAGatewayWhoseCertificateItTrusts) {
   EXPECT_EQ(r.exit_code, 0) << r.err;
   r = ctl(server, {"--ca-file", ca, "--tls-server-name", "localhost", "notify", "--user", "a", "--event", "e"});
   EXPECT_EQ(r.exit_code, 0) << r.err;
-  r = ctl(server.grpc_port(), {"health"}, {}, {"NOTIFY_TLS=true", "NOTIFY_CA_FILE=" + ca});
+  r = ctl(server.grpc_port(), {"health"}, {}, {"NOTIFY_CA_FILE=" + ca});
   EXPECT_EQ(r.exit_code, 0) << r.err;
 
   // Plaintext, a CA that did not sign it, or a name it doesn't carry: no connection.
@@ -380,6 +409,14 @@ TEST(Notifyctl, TalksTlsToAGatewayWhoseCertificateItTrusts) {
     r = ctl(server, args);
     EXPECT_EQ(r.exit_code, status_exit(grpc::StatusCode::UNAVAILABLE)) << args[0] << ": " << r.err;
   }
+}
+
+TEST(Notifyctl, NotifyTlsTurnsTlsOn) {
+  TestServer plaintext;
+  auto r = ctl(plaintext.grpc_port(), {"health"}, {}, {"NOTIFY_TLS=true"});
+  EXPECT_EQ(r.exit_code, status_exit(grpc::StatusCode::UNAVAILABLE)) << r.err;
+  r = ctl(plaintext.grpc_port(), {"health"}, {}, {"NOTIFY_TLS=false"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
 }
 
 TEST(Notifyctl, PresentsItsClientCertificateForMutualTls) {
