@@ -1,13 +1,11 @@
 #include "cli/commands.hpp"
 
-#include <signal.h>
-
-#include <atomic>
+#include <cstdlib>
 #include <iostream>
-#include <thread>
 
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
+#include "cli/stop_signals.hpp"
 #include "common/json_text.hpp"
 #include "common/validation.hpp"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -40,9 +38,11 @@ v1::Notification build_notification(const NotificationInput& input) {
     if (data.empty()) throw UsageError("--data is empty: give a JSON document, e.g. '{\"post\":42}' or null");
     if (auto problem = check_json(data)) {
       std::string message = "--data is not valid JSON: " + *problem;
-      const char first =
-          data.find_first_not_of(" \t\r\n") == std::string::npos ? ' ' : data[data.find_first_not_of(" \t\r\n")];
-      if (first != '{' && first != '[' && first != '"') message += " (a string needs JSON quotes: --data '\"text\"')";
+      // Text that doesn't open an object, array or string was probably meant as one.
+      const auto start = data.find_first_not_of(" \t\r\n");
+      if (start == std::string::npos || std::string_view("{[\"").find(data[start]) == std::string_view::npos) {
+        message += " (a string needs JSON quotes: --data '\"text\"')";
+      }
       throw UsageError(message);
     }
     n.set_data_json(data);
@@ -133,42 +133,16 @@ int health(const Connection& connection, const std::string& service) {
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitNegative;
 }
 
-namespace {
-
-sigset_t stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
-  return set;
-}
-
-}  // namespace
-
-void block_stop_signals() {
-  const sigset_t set = stop_signals();
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-}
-
 int tail(const Connection& connection, std::uint64_t count) {
   auto stub = v1::NotificationService::NewStub(connection.channel());
   grpc::ClientContext context;
   connection.prepare(context, false);
 
-  // A stop signal cancels the call; the read loop below then ends.
-  std::atomic<bool> done{false};
-  std::atomic<bool> stopped{false};
-  std::thread watcher([&] {
-    const sigset_t set = stop_signals();
-    const timespec poll{0, 100'000'000};
-    while (!done.load()) {
-      if (sigtimedwait(&set, nullptr, &poll) > 0) {
-        stopped = true;
-        context.TryCancel();
-        return;
-      }
-    }
+  // A stop signal cancels the call, which ends the read loop below; a
+  // second one ends the process, should the call not end.
+  SignalWatcher signals([&](int signal, int nth) {
+    if (nth > 1) std::_Exit(128 + signal);
+    context.TryCancel();
   });
 
   auto reader = stub->StreamClientMessages(&context, v1::StreamClientMessagesRequest{});
@@ -184,9 +158,7 @@ int tail(const Connection& connection, std::uint64_t count) {
     }
   }
   const grpc::Status status = reader->Finish();
-  done = true;
-  watcher.join();
-  if (stopped || limit_reached) return kExitOk;
+  if (signals.first_signal() != 0 || limit_reached) return kExitOk;
   if (status.ok()) {
     std::cerr << "notifyctl tail: the gateway ended the stream (it is shutting down)\n";
     return kExitOk;

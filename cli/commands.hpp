@@ -33,11 +33,9 @@ int presence(const Connection& connection, const v1::GetPresenceRequest& request
 // {"status":"..."}; exits kExitOk only for SERVING.
 int health(const Connection& connection, const std::string& service);
 
-// Blocks SIGINT, SIGTERM and SIGHUP in every thread, so that tail() can
-// wait for them; call before the first gRPC call creates threads.
-void block_stop_signals();
 // StreamClientMessages: one JSON line per message, flushed as it arrives,
-// until a stop signal, `count` messages (0: no limit) or the end of the stream.
+// until a stop signal (block_stop_signals() first), `count` messages (0: no
+// limit) or the end of the stream.
 int tail(const Connection& connection, std::uint64_t count);
 
 }  // namespace notify::cli

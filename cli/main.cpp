@@ -11,6 +11,7 @@
 
 #include "cli/commands.hpp"
 #include "cli/exit_codes.hpp"
+#include "cli/stop_signals.hpp"
 #include "cli/stream_command.hpp"
 
 namespace {
@@ -128,6 +129,13 @@ int main(int argc, char** argv) {
       "NotifyStream: send NotifyRequests read as JSON lines over one call; one result line per request, in input "
       "order");
   stream_cmd->add_option("--file", file, "File of JSON lines, or - for standard input")->required();
+  std::size_t max_request_bytes = 4 << 20;
+  stream_cmd
+      ->add_option("--max-request-bytes", max_request_bytes,
+                   "Larger requests are refused without sending them (the gateway's --grpc-max-message-bytes: a "
+                   "larger one would end the whole stream)")
+      ->check(CLI::Range(std::size_t{1024}, std::size_t{64} << 20))
+      ->capture_default_str();
 
   std::string service;
   auto* health_cmd =
@@ -162,8 +170,8 @@ int main(int argc, char** argv) {
     if (command == disconnect_cmd) return disconnect(Connection::open(conn), build_disconnect(users, reason));
     if (command == presence_cmd) return presence(Connection::open(conn), build_presence(users));
     if (command == health_cmd) return health(Connection::open(conn), service);
-    if (command == stream_cmd) return stream(Connection::open(conn), file);
-    block_stop_signals();
+    block_stop_signals();  // tail and stream stop cleanly on SIGINT, SIGTERM, SIGHUP
+    if (command == stream_cmd) return stream(Connection::open(conn), file, max_request_bytes);
     return tail(Connection::open(conn), count);
   } catch (const UsageError& e) {
     std::cerr << "notifyctl " << command->get_name() << ": " << e.what() << "\nRun 'notifyctl " << command->get_name()

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <google/protobuf/util/json_util.h>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <iostream>
@@ -17,13 +19,14 @@
 
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
+#include "cli/stop_signals.hpp"
 #include "common/json_text.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
 
 namespace notify::cli {
 namespace {
 
-constexpr std::size_t kMaxLineBytes = 16 << 20;
+constexpr std::size_t kMaxLineBytes = 64 << 20;
 
 // Lines from a file descriptor. read() is only called once poll() says data
 // is there, so a reader waiting on an idle pipe or terminal notices `stop`
@@ -65,18 +68,28 @@ class LineReader {
     return line;
   }
 
+  // The errno of a failed read (or poll), 0 if none failed.
+  int error() const { return error_; }
+
  private:
   bool fill(const std::atomic<bool>& stop) {
     pollfd p{fd_, POLLIN, 0};
     for (;;) {
       if (stop.load()) return false;
       const int ready = poll(&p, 1, 100);
-      if (ready < 0 && errno != EINTR) return false;
+      if (ready < 0 && errno != EINTR) {
+        error_ = errno;
+        return false;
+      }
       if (ready <= 0) continue;
       char chunk[65536];
       const ssize_t n = read(fd_, chunk, sizeof chunk);
       if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
-      if (n <= 0) {
+      if (n < 0) {
+        error_ = errno;
+        return false;
+      }
+      if (n == 0) {
         eof_ = true;
         return true;
       }
@@ -86,6 +99,7 @@ class LineReader {
   }
 
   int fd_;
+  int error_ = 0;
   std::string buffer_;
   std::size_t pos_ = 0;        // start of what next() has not returned yet
   std::size_t scan_from_ = 0;  // where to look for the next "\n"
@@ -192,12 +206,18 @@ std::variant<v1::NotifyRequest, std::string> parse_stream_line(std::string_view 
   return request;
 }
 
-int stream(const Connection& connection, const std::string& path) {
+int stream(const Connection& connection, const std::string& path, std::size_t max_request_bytes) {
   int fd = STDIN_FILENO;
   if (path != "-") {
     fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw UsageError("--file " + path + ": cannot open the file (" + std::strerror(errno) + ")");
+    struct stat info {};
+    if (fstat(fd, &info) == 0 && S_ISDIR(info.st_mode)) {
+      ::close(fd);
+      throw UsageError("--file " + path + " is a folder, not a file");
+    }
   }
+  const std::string input_name = path == "-" ? "standard input" : path;
 
   auto stub = v1::NotificationService::NewStub(connection.channel());
   grpc::ClientContext context;
@@ -206,15 +226,29 @@ int stream(const Connection& connection, const std::string& path) {
 
   ResultQueue results;
   std::atomic<bool> stop{false};
+  // A first stop signal ends the input: the requests sent still get their
+  // results. A second one cancels them; a third ends the process.
+  SignalWatcher signals([&](int signal, int count) {
+    if (count == 1) {
+      stop = true;
+      std::cerr << "notifyctl stream: stopping; the requests sent are being answered (signal again to cancel them)\n";
+    } else if (count == 2) {
+      context.TryCancel();
+    } else {
+      std::_Exit(128 + signal);
+    }
+  });
+
   std::size_t last_line = 0;
   std::uint64_t sent = 0;
+  int read_error = 0;
   std::thread writer([&] {
     LineReader reader(fd);
     bool too_long = false;
     bool writable = true;
     for (std::size_t line = 1;; ++line) {
       auto text = reader.next(stop, too_long);
-      if (!text) break;
+      if (!text || stop.load()) break;
       last_line = line;
       if (too_long) {
         results.refused(line, "longer than " + std::to_string(kMaxLineBytes >> 20) + " MiB");
@@ -226,12 +260,20 @@ int stream(const Connection& connection, const std::string& path) {
         results.refused(line, *why);
         continue;
       }
+      const auto& request = std::get<v1::NotifyRequest>(parsed);
+      // gRPC would end the whole call on a message above the gateway's limit.
+      if (const std::size_t size = request.ByteSizeLong(); size > max_request_bytes) {
+        results.refused(line, "the request is " + std::to_string(size) + " bytes, more than --max-request-bytes " +
+                                  std::to_string(max_request_bytes) + " (the gateway's --grpc-max-message-bytes)");
+        continue;
+      }
       results.sent(line, sent++);
-      if (!call->Write(std::get<v1::NotifyRequest>(parsed))) {
+      if (!call->Write(request)) {
         writable = false;  // the call has ended; its status says why
         break;
       }
     }
+    read_error = reader.error();
     if (writable) call->WritesDone();
   });
 
@@ -243,11 +285,24 @@ int stream(const Connection& connection, const std::string& path) {
   const grpc::Status status = call->Finish();
   results.abandon(status);
 
-  if (!status.ok()) {
-    const int code = report_failure("stream", status);
+  const auto progress = [&] {
     std::cerr << "notifyctl stream: " << sent << " requests sent; input read up to line " << last_line
               << "; a request without an OK result was not handled\n";
+  };
+  if (const int signal = signals.first_signal(); signal != 0) {
+    std::cerr << "notifyctl stream: stopped by a signal\n";
+    progress();
+    return 128 + signal;
+  }
+  if (!status.ok()) {
+    const int code = report_failure("stream", status);
+    progress();
     return code;
+  }
+  if (read_error != 0) {
+    std::cerr << "notifyctl stream: cannot read " << input_name << " after line " << last_line << ": "
+              << std::strerror(read_error) << "\n";
+    return kExitUsage;
   }
   if (const std::size_t failed = results.failed(); failed != 0) {
     std::cerr << "notifyctl stream: " << failed << " of the requests failed (see their result lines)\n";

@@ -16,8 +16,9 @@ namespace notify::cli {
 // .proto or in lowerCamelCase). Returns the request, or why the line is not one.
 std::variant<v1::NotifyRequest, std::string> parse_stream_line(std::string_view line);
 
-// Sends every non-blank line of `path` ("-" for standard input). Throws
-// UsageError when the file can't be opened.
-int stream(const Connection& connection, const std::string& path);
+// Sends every non-blank line of `path` ("-" for standard input) whose
+// request is at most `max_request_bytes`; stops at a stop signal
+// (block_stop_signals() first). Throws UsageError when the file can't be opened.
+int stream(const Connection& connection, const std::string& path, std::size_t max_request_bytes);
 
 }  // namespace notify::cli

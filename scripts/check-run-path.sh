@@ -21,12 +21,13 @@
 #
 # Needs root (unshare, mount). Extra arguments go to scripts/build.sh.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-root=$(pwd)
+self=$(realpath "$0")
+cd "$(dirname "$self")/.."
 
 if [[ "${NOTIFY_RUN_PATH_INSIDE:-}" != 1 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
-    echo "check-run-path: needs root to hide packages in a mount namespace" >&2
+    echo "check-run-path: needs root to hide packages in a mount namespace" \
+      "(scripts/test.sh: NOTIFY_TEST_SKIP_RUN_PATH=1 skips this stage)" >&2
     exit 1
   fi
   work=$(mktemp -d /tmp/notify-run-path.XXXXXX)
@@ -39,7 +40,7 @@ if [[ "${NOTIFY_RUN_PATH_INSIDE:-}" != 1 ]]; then
   echo "check-run-path: hiding $(wc -l <"$work/packages") test-only packages ($(wc -l <"$work/paths") paths):" \
     "$(grep -xF -f <(scripts/install-deps.sh --list test) "$work/packages" | tr '\n' ' ')and what only they need"
   NOTIFY_RUN_PATH_INSIDE=1 NOTIFY_RUN_PATH_WORK="$work" \
-    unshare --mount --propagation private -- "$0" "$@"
+    unshare --mount --propagation private -- "$self" "$@"
   exit
 fi
 
@@ -70,6 +71,7 @@ fail() {
   [[ -f $work/gateway.log ]] && sed 's/^/  gateway: /' "$work/gateway.log" >&2
   exit 1
 }
+trap 'fail "unexpected error at line $LINENO"' ERR
 
 build/notify-gateway --bind 127.0.0.1 --ws-port 0 --grpc-port 0 --metrics-port 0 --log-format json \
   --insecure-dev --close-timeout 0.2 >"$work/gateway.log" 2>&1 &
@@ -95,7 +97,7 @@ expect "notifyctl health" "$(ctl health)" '{"status":"SERVING"}'
 
 exec 3<>"/dev/tcp/127.0.0.1/$ws_port"
 printf 'GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' >&3
-page=$(timeout 5 cat <&3 | tr -d '\0')
+page=$(timeout 5 cat <&3 | tr -d '\0' || true)
 exec 3<&-
 expect "GET / (status line)" "${page%%$'\r'*}" 'HTTP/1.1 200 OK'
 expect "GET / (the page)" "$(grep -c 'notify-gateway' <<<"$page")" '[1-9]*'
@@ -106,7 +108,7 @@ exec 4<>"/dev/tcp/127.0.0.1/$ws_port"
 printf 'GET /ws?user=alice HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n' \
   "dGhlIHNhbXBsZSBub25jZQ==" >&4
 for _ in $(seq 50); do
-  presence=$(ctl presence --user alice)
+  presence=$(ctl presence --user alice || true)
   [[ $presence == '{"connections":{"alice":1}}' ]] && break
   sleep 0.1
 done
@@ -114,7 +116,7 @@ expect "notifyctl presence" "$presence" '{"connections":{"alice":1}}'
 expect "notifyctl notify" "$(ctl notify --user alice --event like --data '{"post":42}')" \
   '{"id":"*","deliveredConnections":1}'
 expect "notifyctl disconnect" "$(ctl disconnect --user alice --reason bye)" '{"closedConnections":1}'
-received=$(timeout 5 cat <&4 | tr -d '\0')
+received=$(timeout 5 cat <&4 | tr -d '\0' || true)
 exec 4<&-
 expect "WebSocket upgrade" "${received%%$'\r'*}" 'HTTP/1.1 101 Switching Protocols'
 expect "WebSocket notification" "$(grep -o '"event":"like"[^}]*}' <<<"$received")" '"event":"like","data":{"post":42}'

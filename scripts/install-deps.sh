@@ -51,7 +51,11 @@ SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
 # One index refresh an hour is enough (test.sh calls this twice in a row).
-if [[ -z "$(find /var/lib/apt/lists -maxdepth 1 -name '*_Packages' -mmin -60 2>/dev/null | head -1)" ]]; then
+# apt keeps the servers' dates on the index files, so a stamp of our own
+# says when the last refresh was.
+stamp=/var/cache/apt/notify-gateway-update.stamp
+if [[ -z "$(find "$stamp" -mmin -60 2>/dev/null)" ]]; then
   $SUDO apt-get update -qq
+  $SUDO touch "$stamp"
 fi
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

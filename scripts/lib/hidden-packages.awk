@@ -19,7 +19,7 @@ function names(field, out,    parts, n, i, alt, m, j, name) {
     }
   }
 }
-substr($1, 1, 2) == "ii" {
+substr($1, 2, 1) == "i" {  # installed, whatever the selection (ii, hi, ...)
   installed[$2] = 1
   deps[$2] = $4
   if ($5 == "yes" || $6 == "required") run = run " " $2

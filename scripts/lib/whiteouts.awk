@@ -5,7 +5,7 @@
 # (/bin, /lib, ...) are folded into /usr first, since that is where the
 # files are. Documentation (/usr/share/doc, man, info, locale, lintian) is
 # left alone: nothing builds or runs from it.
-FNR == NR { hidden_package[$0] = 1; next }
+FILENAME == ARGV[1] { hidden_package[$0] = 1; next }  # (FNR == NR misfires when it is empty)
 FNR == 1 {
   package = FILENAME
   sub(/^.*\//, "", package); sub(/\.list$/, "", package); sub(/:.*$/, "", package)

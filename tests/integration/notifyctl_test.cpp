@@ -1,8 +1,12 @@
 // notifyctl, the real binary, against the real gateway on port 0: every
 // subcommand, its JSON output and exit codes, API keys, TLS and mutual TLS,
 // and bad input refused before any call.
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/json.hpp>
 #include <sstream>
@@ -101,13 +105,18 @@ TEST(Notifyctl, ARequestTheGatewayRefusesExitsWith64PlusItsStatusCode) {
 }
 
 TEST(Notifyctl, AGatewayThatIsNotThereIsUnavailable) {
-  // A port that was free a moment ago: nothing listens on it.
-  std::uint16_t port = 0;
-  {
-    TestServer server;
-    port = server.grpc_port();
-  }
-  auto r = ctl(port, {"notify", "--user", "alice", "--event", "like"});
+  // A port bound but not listening: connections to it are refused, and no
+  // other test can take it meanwhile.
+  const int holder = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(holder, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(bind(holder, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(getsockname(holder, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  auto r = ctl(ntohs(address.sin_port), {"notify", "--user", "alice", "--event", "like"});
+  close(holder);
   EXPECT_EQ(r.exit_code, status_exit(grpc::StatusCode::UNAVAILABLE));
   // One line: what failed and why, without gRPC's own log lines.
   EXPECT_EQ(r.err.rfind("notifyctl notify: UNAVAILABLE: ", 0), 0u) << r.err;
@@ -190,20 +199,23 @@ TEST(Notifyctl, HealthExitsZeroOnlyWhenServing) {
 }
 
 TEST(Notifyctl, HealthExitsOneWhileTheGatewayDrains) {
-  TestServer server({"--shutdown-timeout", "3", "--close-timeout", "3"});
-  // A client that reads nothing never answers the close: the drain lasts.
+  TestServer server({"--shutdown-timeout", "30", "--close-timeout", "30"});
+  // A client that reads nothing never answers the close: the drain lasts
+  // until it goes away.
   WsOptions options;
   options.start_reading = false;
   auto stuck = WsClient::connect(server.ws_port(), "/ws?user=alice", options);
   std::thread shutdown([&] { server.app().shutdown(); });
   CommandResult r;
-  ASSERT_TRUE(eventually(
+  const bool not_serving = eventually(
       [&] {
         r = ctl(server, {"health"});
         return r.exit_code != 0;
       },
-      std::chrono::milliseconds(2500)));
+      std::chrono::milliseconds(10000));
+  stuck.reset();  // the drain ends
   shutdown.join();
+  ASSERT_TRUE(not_serving);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_EQ(r.out, "{\"status\":\"NOT_SERVING\"}\n");
 }
@@ -348,6 +360,47 @@ TEST(Notifyctl, StreamSaysHowFarItGotWhenTheGatewayShutsDown) {
             "handled\n");
 }
 
+TEST(Notifyctl, StreamStopsReadingAtASignalAndSaysHowFarItGot) {
+  TestServer server;
+  ChildProcess stream(NOTIFYCTL_BINARY,
+                      {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "stream", "--file", "-"});
+  for (int i = 0; i < 3; ++i)
+    stream.write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
+                       "\n");
+  ASSERT_TRUE(stream.wait_lines(3, std::chrono::milliseconds(5000))) << stream.out() << stream.err();
+  stream.signal(SIGINT);
+  EXPECT_EQ(stream.wait_exit(std::chrono::milliseconds(5000)), 128 + SIGINT) << stream.err();
+  EXPECT_EQ(json_lines(stream.out()).size(), 3u);
+  EXPECT_NE(stream.err().find("notifyctl stream: stopped by a signal\n"
+                              "notifyctl stream: 3 requests sent; input read up to line 3"),
+            std::string::npos)
+      << stream.err();
+}
+
+TEST(Notifyctl, StreamRefusesARequestAboveTheGatewaysMessageLimitAndGoesOn) {
+  TestServer server;
+  auto alice = connect_user(server, "alice");
+  // 5 MiB of data: above gRPC's 4 MiB message limit, which would end the
+  // whole call; notifyctl refuses it alone.
+  const std::string big = "\"" + std::string(5 << 20, 'x') + "\"";
+  const std::string input = R"({"user_ids":["alice"],"notification":{"event":"big","data_json":)" +
+                            json::serialize(json::value(big)) + "}}\n" +
+                            R"({"user_ids":["alice"],"notification":{"event":"small","id":"after"}})"
+                            "\n";
+  auto r = ctl(server, {"stream", "--file", write_temp_file("big.jsonl", input)});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  const auto lines = json_lines(r.out);
+  ASSERT_EQ(lines.size(), 2u) << r.out.substr(0, 2000);
+  EXPECT_EQ(lines[0].at("line"), 1);
+  EXPECT_FALSE(lines[0].as_object().contains("sequence"));
+  EXPECT_NE(std::string(lines[0].at("errorMessage").as_string()).find("--max-request-bytes 4194304"), std::string::npos)
+      << lines[0];
+  EXPECT_EQ(lines[1].at("status"), "OK");
+  auto note = alice->next_of_type("notification");
+  ASSERT_TRUE(note);
+  EXPECT_EQ(note->at("id"), "after");
+}
+
 // ------------------------------------------------------- API keys and TLS
 
 const std::string kFullKey = "ctl-full-key-0123456789abcdef";
@@ -468,6 +521,7 @@ TEST(Notifyctl, RefusesBadInputBeforeAnyCall) {
       {{"frobnicate"}, "\"frobnicate\" is not a subcommand"},
       {{}, "A subcommand is required"},
       {{"stream", "--file", "/nonexistent/requests.jsonl"}, "--file /nonexistent/requests.jsonl: cannot open"},
+      {{"stream", "--file", ::testing::TempDir()}, "is a folder, not a file"},
       {{"--api-key-file", "/nonexistent/key", "health"}, "--api-key-file /nonexistent/key: cannot open"},
       {{"--api-key-file", write_temp_file("empty-key", "# nothing\n\n"), "health"}, "no key in the file"},
       {{"--ca-file", write_temp_file("not-pem", "hello"), "health"}, "not a PEM file"},
