@@ -24,7 +24,8 @@ it) on stdout; errors on stderr as "notifyctl <command>: <STATUS>: <message>".
 Exit codes: 0 success; 1 the call worked but the answer is no (health not SERVING,
 a stream request that failed); 2 bad flags or input, refused before any call;
 64 + the gRPC status code when the call failed (67 INVALID_ARGUMENT, 68 DEADLINE_EXCEEDED,
-71 PERMISSION_DENIED, 72 RESOURCE_EXHAUSTED, 78 UNAVAILABLE, 80 UNAUTHENTICATED).
+71 PERMISSION_DENIED, 72 RESOURCE_EXHAUSTED, 78 UNAVAILABLE, 80 UNAUTHENTICATED);
+128 + the signal when a stream is stopped by one (130 for Ctrl-C).
 
 Examples:
   notifyctl notify --user alice --event like --data '{"post":42}'

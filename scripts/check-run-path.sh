@@ -3,15 +3,12 @@
 # packages: it builds notify-gateway and notifyctl and sends a first
 # notification on a machine where those packages can't be seen.
 #
-# How they are hidden: the packages that only the test list needs (its
-# Depends closure minus that of the run list and of the base system,
-# scripts/lib/hidden-packages.awk) have their files removed from overlays
-# mounted over /usr, /etc and /opt in a private mount namespace
-# (scripts/lib/whiteouts.awk picks the paths). The machine itself is not
-# touched, yet inside the namespace CMake, the compiler, the linker and the
-# dynamic loader all see a machine without them: a find_package(GTest), an
+# The test-only packages are hidden by scripts/without-test-packages.sh (a
+# private mount namespace with overlays over /usr, /etc and /opt from which
+# their files are removed): CMake, the compiler, the linker and the dynamic
+# loader all see a machine without them, so a find_package(GTest), an
 # #include <gtest/gtest.h> or a link to a test-only library in the run path
-# fails here even though the packages are installed.
+# fails here even where the packages are installed.
 #
 # In the namespace: scripts/build.sh (configure and build as run.sh does, into
 # build/), then the gateway is started on free loopback ports, and with only
@@ -30,40 +27,12 @@ if [[ "${NOTIFY_RUN_PATH_INSIDE:-}" != 1 ]]; then
       "(scripts/test.sh: NOTIFY_TEST_SKIP_RUN_PATH=1 skips this stage)" >&2
     exit 1
   fi
-  work=$(mktemp -d /tmp/notify-run-path.XXXXXX)
-  trap 'rm -rf "$work"' EXIT
-  dpkg-query -W -f='${db:Status-Abbrev}\t${Package}\t${Provides}\t${Depends}, ${Pre-Depends}\t${Essential}\t${Priority}\n' |
-    awk -v run="$(scripts/install-deps.sh --list run | tr '\n' ' ')" \
-      -v test="$(scripts/install-deps.sh --list test | tr '\n' ' ')" \
-      -f scripts/lib/hidden-packages.awk | sort >"$work/packages"
-  awk -f scripts/lib/whiteouts.awk "$work/packages" /var/lib/dpkg/info/*.list | sort >"$work/paths"
-  echo "check-run-path: hiding $(wc -l <"$work/packages") test-only packages ($(wc -l <"$work/paths") paths):" \
-    "$(grep -xF -f <(scripts/install-deps.sh --list test) "$work/packages" | tr '\n' ' ')and what only they need"
-  NOTIFY_RUN_PATH_INSIDE=1 NOTIFY_RUN_PATH_WORK="$work" \
-    unshare --mount --propagation private -- "$self" "$@"
-  exit
+  exec scripts/without-test-packages.sh env NOTIFY_RUN_PATH_INSIDE=1 "$self" "$@"
 fi
 
-# ---- inside the private mount namespace
-work=$NOTIFY_RUN_PATH_WORK
-mkdir -p "$work/layers"
-mount -t tmpfs notify-run-path "$work/layers"
-for top in usr etc opt; do
-  [[ -d /$top ]] || continue
-  mkdir -p "$work/layers/$top/upper" "$work/layers/$top/work"
-  mount -t overlay notify-run-path \
-    -o "lowerdir=/$top,upperdir=$work/layers/$top/upper,workdir=$work/layers/$top/work" "/$top"
-done
-# Removing a path through an overlay leaves a whiteout in its upper layer:
-# the path is gone in this namespace only.
-xargs -r -d '\n' rm -rf -- <"$work/paths"
-while IFS= read -r path; do
-  if [[ -e $path || -L $path ]]; then
-    echo "check-run-path: could not hide $path" >&2
-    exit 1
-  fi
-done <"$work/paths"
-
+# ---- without the test-only packages
+work=$(mktemp -d /tmp/notify-run-path.XXXXXX)
+trap 'rm -rf "$work"' EXIT
 scripts/build.sh "$@"
 
 fail() {
@@ -76,7 +45,7 @@ trap 'fail "unexpected error at line $LINENO"' ERR
 build/notify-gateway --bind 127.0.0.1 --ws-port 0 --grpc-port 0 --metrics-port 0 --log-format json \
   --insecure-dev --close-timeout 0.2 >"$work/gateway.log" 2>&1 &
 gateway=$!
-trap 'kill -KILL "$gateway" 2>/dev/null || true' EXIT
+trap 'kill -KILL "$gateway" 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do
   listening=$(grep -m1 '"msg":"listening"' "$work/gateway.log" || true)
   [[ -n $listening ]] && break
@@ -126,4 +95,5 @@ status=0
 wait "$gateway" || status=$?
 expect "exit status after SIGTERM" "$status" 0
 trap - EXIT
+rm -rf "$work"
 echo "check-run-path: the run path builds and works without the test-only packages"

@@ -5,7 +5,7 @@
 #      with the test-only packages hidden, and a first notification through it
 #      (scripts/check-run-path.sh)
 #   1. warnings-as-errors build, unit + integration tests (ctest)
-#   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
 #   3. the libFuzzer targets, 60 s each (NOTIFY_FUZZ_SECONDS), a crash fails
 #   4. the browser end-to-end test (headless Chromium)
 # Set NOTIFY_TEST_SKIP_RUN_PATH=1, NOTIFY_TEST_SKIP_ASAN=1, NOTIFY_TEST_SKIP_FUZZ=1 or
@@ -40,7 +40,9 @@ stage "tests"
 
 if [[ "${NOTIFY_TEST_SKIP_ASAN:-0}" != 1 ]]; then
   stage "build (ASan + UBSan)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DNOTIFY_WERROR=ON \
+  # With clang: half the time GCC takes for this instrumented build (4:40
+  # against 8:52 here), and the code is checked by both compilers.
+  cmake -S . -B build-asan -G Ninja -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=Debug -DNOTIFY_WERROR=ON \
     -DNOTIFY_BUILD_TESTS=ON -DNOTIFY_BUILD_BENCH=ON -DNOTIFY_SANITIZE=address,undefined >/dev/null
   cmake --build build-asan
   stage "tests under ASan + UBSan"
