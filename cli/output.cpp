@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "cli/exit_codes.hpp"
+#include "common/grpc_codes.hpp"
 
 namespace notify::cli {
 
@@ -19,12 +20,7 @@ std::string to_json(const google::protobuf::Message& message) {
 }
 
 std::string status_name(int code) {
-  static constexpr const char* kNames[] = {
-      "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-      "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-      "DATA_LOSS", "UNAUTHENTICATED"};
-  if (code >= 0 && code < static_cast<int>(std::size(kNames))) return kNames[code];
+  if (code >= 0 && code < static_cast<int>(kGrpcCodeNames.size())) return std::string(kGrpcCodeNames[code]);
   return "CODE_" + std::to_string(code);
 }
 

@@ -34,12 +34,6 @@ constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> k
     "Notify", "Broadcast",  "Disconnect", "GetPresence", "NotifyStream", "StreamClientMessages",
     "Health", "Reflection", "other"};
 
-constexpr std::array<const char*, 17> kGrpcCodeNames = {
-    "OK",        "CANCELLED",      "UNKNOWN",           "INVALID_ARGUMENT",   "DEADLINE_EXCEEDED",
-    "NOT_FOUND", "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-    "ABORTED",   "OUT_OF_RANGE",   "UNIMPLEMENTED",     "INTERNAL",           "UNAVAILABLE",
-    "DATA_LOSS", "UNAUTHENTICATED"};
-
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
     "subscribe", "unsubscribe", "ping", "message", "refresh", "invalid"};
 
@@ -337,7 +331,7 @@ void Metrics::grpc_request(GrpcMethod method, int status_code, std::chrono::nano
   prometheus::Counter* counter = slot.load(std::memory_order_acquire);
   if (counter == nullptr) {
     // Family::Add is idempotent for equal labels, so racing threads agree.
-    counter = &grpc_requests_->Add({{"method", kGrpcMethodNames[m]}, {"code", kGrpcCodeNames[code]}});
+    counter = &grpc_requests_->Add({{"method", kGrpcMethodNames[m]}, {"code", std::string(kGrpcCodeNames[code])}});
     slot.store(counter, std::memory_order_release);
   }
   counter->Increment();

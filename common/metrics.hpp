@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "grpc_codes.hpp"
 #include "loop_metrics.hpp"
 #include "token_error.hpp"
 
@@ -123,7 +124,7 @@ class Metrics {
   prometheus::Counter* client_messages_forwarded_ = nullptr;
   prometheus::Counter* client_messages_stream_dropped_ = nullptr;
 
-  static constexpr std::size_t kGrpcCodes = 17;
+  static constexpr std::size_t kGrpcCodes = kGrpcCodeNames.size();
   prometheus::Family<prometheus::Counter>* grpc_requests_ = nullptr;
   std::array<prometheus::Histogram*, static_cast<std::size_t>(GrpcMethod::count)> grpc_durations_{};
   // Filled on first use of each (method, code) pair: the set is finite.
