@@ -25,14 +25,30 @@ namespace json = boost::json;
 constexpr int kUsage = 2;
 int status_exit(grpc::StatusCode code) { return 64 + static_cast<int>(code); }
 
+std::vector<std::string> with_server(std::uint16_t grpc_port, std::vector<std::string> args) {
+  args.insert(args.begin(), {"--server", "127.0.0.1:" + std::to_string(grpc_port)});
+  return args;
+}
+
 // notifyctl pointed at `server` (plaintext) with `args` after the connection flags.
 CommandResult ctl(std::uint16_t grpc_port, std::vector<std::string> args, const std::string& input = {},
                   const std::vector<std::string>& env = {}) {
-  args.insert(args.begin(), {"--server", "127.0.0.1:" + std::to_string(grpc_port)});
-  return run_command(NOTIFYCTL_BINARY, args, input, env);
+  return run_command(NOTIFYCTL_BINARY, with_server(grpc_port, std::move(args)), input, env);
 }
 CommandResult ctl(TestServer& server, std::vector<std::string> args, const std::string& input = {}) {
   return ctl(server.grpc_port(), std::move(args), input);
+}
+
+// The same, left running (tail, stream).
+std::unique_ptr<ChildProcess> ctl_child(TestServer& server, std::vector<std::string> args) {
+  return std::make_unique<ChildProcess>(NOTIFYCTL_BINARY, with_server(server.grpc_port(), std::move(args)));
+}
+
+// Writes `count` valid Notify requests (to alice) on a stream's input.
+void feed_requests(ChildProcess& stream, int count) {
+  for (int i = 0; i < count; ++i)
+    stream->write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
+                        "\n");
 }
 
 // stdout holds exactly one JSON line: its value.
@@ -225,14 +241,13 @@ TEST(Notifyctl, HealthExitsOneWhileTheGatewayDrains) {
 TEST(Notifyctl, TailPrintsWhatClientsSendAsJsonLines) {
   TestServer server;
   auto alice = connect_user(server, "alice");
-  ChildProcess tail(NOTIFYCTL_BINARY,
-                    {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "tail", "--count", "2"});
+  auto tail = ctl_child(server, {"tail", "--count", "2"});
   ASSERT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 1; }));
   alice->send(R"({"type":"message","id":7,"data":{"text":"hello"}})");
   alice->send(R"({"type":"message","data":"second"})");
-  ASSERT_EQ(tail.wait_exit(std::chrono::milliseconds(5000)), 0) << tail.err();
-  const auto lines = json_lines(tail.out());
-  ASSERT_EQ(lines.size(), 2u) << tail.out();
+  ASSERT_EQ(tail->wait_exit(std::chrono::milliseconds(5000)), 0) << tail->err();
+  const auto lines = json_lines(tail->out());
+  ASSERT_EQ(lines.size(), 2u) << tail->out();
   EXPECT_EQ(lines[0].at("userId"), "alice");
   EXPECT_EQ(json::parse(lines[0].at("dataJson").as_string()), json::parse(R"({"text":"hello"})"));
   EXPECT_EQ(lines[0].at("clientMessageId"), "7");
@@ -245,23 +260,23 @@ TEST(Notifyctl, TailPrintsWhatClientsSendAsJsonLines) {
 TEST(Notifyctl, TailRunsUntilInterruptedAndThenExitsZero) {
   TestServer server;
   auto alice = connect_user(server, "alice");
-  ChildProcess tail(NOTIFYCTL_BINARY, {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "tail"});
+  auto tail = ctl_child(server, {"tail"});
   ASSERT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 1; }));
   alice->send(R"({"type":"message","data":1})");
-  ASSERT_TRUE(tail.wait_lines(1, std::chrono::milliseconds(5000)));  // printed as it arrived
-  EXPECT_FALSE(tail.wait_exit(std::chrono::milliseconds(0)));
-  tail.signal(SIGINT);
-  EXPECT_EQ(tail.wait_exit(std::chrono::milliseconds(3000)), 0) << tail.err();
+  ASSERT_TRUE(tail->wait_lines(1, std::chrono::milliseconds(5000)));  // printed as it arrived
+  EXPECT_FALSE(tail->wait_exit(std::chrono::milliseconds(0)));
+  tail->signal(SIGINT);
+  EXPECT_EQ(tail->wait_exit(std::chrono::milliseconds(3000)), 0) << tail->err();
   EXPECT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 0; }));
 }
 
 TEST(Notifyctl, TailEndsWithZeroWhenTheGatewayShutsDown) {
   TestServer server;
-  ChildProcess tail(NOTIFYCTL_BINARY, {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "tail"});
+  auto tail = ctl_child(server, {"tail"});
   ASSERT_TRUE(eventually([&] { return server.metric("notify_client_stream_consumers") == 1; }));
   server.app().shutdown();
-  EXPECT_EQ(tail.wait_exit(std::chrono::milliseconds(5000)), 0) << tail.err();
-  EXPECT_EQ(tail.err(), "notifyctl tail: the gateway ended the stream (it is shutting down)\n");
+  EXPECT_EQ(tail->wait_exit(std::chrono::milliseconds(5000)), 0) << tail->err();
+  EXPECT_EQ(tail->err(), "notifyctl tail: the gateway ended the stream (it is shutting down)\n");
 }
 
 // ------------------------------------------------------------------ stream
@@ -342,19 +357,16 @@ TEST(Notifyctl, StreamReadsStandardInputAndExitsZeroWhenAllSucceed) {
 
 TEST(Notifyctl, StreamSaysHowFarItGotWhenTheGatewayShutsDown) {
   TestServer server;
-  ChildProcess stream(NOTIFYCTL_BINARY,
-                      {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "stream", "--file", "-"});
-  for (int i = 0; i < 5; ++i)
-    stream.write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
-                       "\n");
-  ASSERT_TRUE(stream.wait_lines(5, std::chrono::milliseconds(5000))) << stream.out() << stream.err();
+  auto stream = ctl_child(server, {"stream", "--file", "-"});
+  feed_requests(*stream, 5);
+  ASSERT_TRUE(stream->wait_lines(5, std::chrono::milliseconds(5000))) << stream->out() << stream->err();
   // Standard input stays open: notifyctl must not wait for more of it once
   // the call is over.
   server.app().shutdown();
-  EXPECT_EQ(stream.wait_exit(std::chrono::milliseconds(5000)), status_exit(grpc::StatusCode::UNAVAILABLE))
-      << stream.err();
-  for (const auto& line : json_lines(stream.out())) EXPECT_EQ(line.at("code"), 0) << line;
-  EXPECT_EQ(stream.err(),
+  EXPECT_EQ(stream->wait_exit(std::chrono::milliseconds(5000)), status_exit(grpc::StatusCode::UNAVAILABLE))
+      << stream->err();
+  for (const auto& line : json_lines(stream->out())) EXPECT_EQ(line.at("code"), 0) << line;
+  EXPECT_EQ(stream->err(),
             "notifyctl stream: UNAVAILABLE: server shutting down\n"
             "notifyctl stream: 5 requests sent; input read up to line 5; a request without an OK result was not "
             "handled\n");
@@ -362,19 +374,16 @@ TEST(Notifyctl, StreamSaysHowFarItGotWhenTheGatewayShutsDown) {
 
 TEST(Notifyctl, StreamStopsReadingAtASignalAndSaysHowFarItGot) {
   TestServer server;
-  ChildProcess stream(NOTIFYCTL_BINARY,
-                      {"--server", "127.0.0.1:" + std::to_string(server.grpc_port()), "stream", "--file", "-"});
-  for (int i = 0; i < 3; ++i)
-    stream.write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
-                       "\n");
-  ASSERT_TRUE(stream.wait_lines(3, std::chrono::milliseconds(5000))) << stream.out() << stream.err();
-  stream.signal(SIGINT);
-  EXPECT_EQ(stream.wait_exit(std::chrono::milliseconds(5000)), 128 + SIGINT) << stream.err();
-  EXPECT_EQ(json_lines(stream.out()).size(), 3u);
-  EXPECT_NE(stream.err().find("notifyctl stream: stopped by a signal\n"
-                              "notifyctl stream: 3 requests sent; input read up to line 3"),
+  auto stream = ctl_child(server, {"stream", "--file", "-"});
+  feed_requests(*stream, 3);
+  ASSERT_TRUE(stream->wait_lines(3, std::chrono::milliseconds(5000))) << stream->out() << stream->err();
+  stream->signal(SIGINT);
+  EXPECT_EQ(stream->wait_exit(std::chrono::milliseconds(5000)), 128 + SIGINT) << stream->err();
+  EXPECT_EQ(json_lines(stream->out()).size(), 3u);
+  EXPECT_NE(stream->err().find("notifyctl stream: stopped by a signal\n"
+                               "notifyctl stream: 3 requests sent; input read up to line 3"),
             std::string::npos)
-      << stream.err();
+      << stream->err();
 }
 
 TEST(Notifyctl, StreamRefusesARequestAboveTheGatewaysMessageLimitAndGoesOn) {

@@ -17,6 +17,26 @@ extern char** environ;
 
 namespace notify::testing {
 
+namespace {
+
+// Reaps `pid` once it has exited: its exit status, or 128 + the signal that
+// ended it, kept in `status_out`; nullopt while it still runs after `timeout`.
+std::optional<int> wait_child(pid_t pid, std::optional<int>& status_out, std::chrono::milliseconds timeout) {
+  if (status_out) return status_out;
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      status_out = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return status_out;
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+}
+
+}  // namespace
+
 std::vector<std::string> GatewayProcess::default_args() {
   return {"--bind",         "127.0.0.1", "--ws-port",    "0",    "--grpc-port",   "0",
           "--metrics-port", "0",         "--log-format", "json", "--insecure-dev"};
@@ -98,42 +118,13 @@ bool GatewayProcess::wait_listening(std::chrono::milliseconds timeout) {
 void GatewayProcess::signal(int signal_number) { kill(pid_, signal_number); }
 
 std::optional<int> GatewayProcess::wait_exit(std::chrono::milliseconds timeout) {
-  if (exit_status_) return exit_status_;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) {
-      exit_status_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return exit_status_;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  return wait_child(pid_, exit_status_, timeout);
 }
 
 std::string GatewayProcess::output() {
   std::lock_guard lock(mu_);
   return output_;
 }
-
-namespace {
-
-std::optional<int> wait_child(pid_t pid, std::optional<int>& status_out, std::chrono::milliseconds timeout) {
-  if (status_out) return status_out;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    int status = 0;
-    if (waitpid(pid, &status, WNOHANG) == pid) {
-      status_out = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      return status_out;
-    }
-    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-}
-
-}  // namespace
 
 ChildProcess::ChildProcess(const std::string& binary, const std::vector<std::string>& args,
                            const std::vector<std::string>& env) {
