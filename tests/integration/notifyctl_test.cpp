@@ -47,8 +47,8 @@ std::unique_ptr<ChildProcess> ctl_child(TestServer& server, std::vector<std::str
 // Writes `count` valid Notify requests (to alice) on a stream's input.
 void feed_requests(ChildProcess& stream, int count) {
   for (int i = 0; i < count; ++i)
-    stream->write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
-                        "\n");
+    stream.write_stdin(R"({"user_ids":["alice"],"notification":{"event":"n"}})"
+                       "\n");
 }
 
 // stdout holds exactly one JSON line: its value.
