@@ -7,6 +7,7 @@
 #include <mutex>
 #include <thread>
 
+#include "broker/local_broker.hpp"
 #include "common/log.hpp"
 #include "gateway/gateway_server.hpp"
 #include "services/client_message_bus.hpp"
@@ -21,13 +22,18 @@ struct Application::Components {
         verifier(config.keys ? std::make_unique<auth::JwtVerifier>(config.jwt_policy, config.keys) : nullptr),
         bus(metrics, config.services),
         gateway(config.gateway, metrics, &bus, verifier.get()),
-        grpc(config.services, gateway.hub(), bus, metrics, config.api_keys) {}
+        local_broker(gateway.hub()),
+        grpc(
+            config.services, local_broker,
+            [this]() -> boost::asio::io_context& { return gateway.hub().next_context(); }, bus, metrics,
+            config.api_keys) {}
 
   Config config;
   Metrics metrics;
   std::unique_ptr<auth::JwtVerifier> verifier;
   services::ClientMessageBus bus;
   gateway::GatewayServer gateway;
+  broker::LocalBroker local_broker;
   services::GrpcServer grpc;
   std::mutex shutdown_mutex;
   std::mutex reload_mutex;

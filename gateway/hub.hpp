@@ -4,6 +4,7 @@
 // combined result once every shard has answered. Callbacks run on the event
 // loop of the last shard to finish (or at once on the calling thread when no
 // shard has anything to do) and must not block.
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -23,6 +24,11 @@ class Hub {
 
   std::size_t shard_count() const { return shards_.size(); }
   Shard& shard(std::size_t i) { return *shards_[i]; }
+  // An event loop for a timer that belongs to no connection (a NotifyStream's
+  // flush), handed out in turn so they spread over the loops.
+  boost::asio::io_context& next_context() {
+    return shards_[next_context_.fetch_add(1, std::memory_order_relaxed) % shards_.size()]->context();
+  }
 
   // To every connection of the users (ids must be unique). Only the loops
   // that hold one of them get the task; if none does, `done(0)` runs at once
@@ -41,6 +47,7 @@ class Hub {
   void for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback done, std::uint64_t mask = ~0ull);
 
   std::vector<Shard*> shards_;
+  std::atomic<std::size_t> next_context_{0};
   std::shared_ptr<UserDirectory> directory_;  // null with more than UserDirectory::kMaxLoops shards
 };
 

@@ -15,12 +15,14 @@ run_packages=(
   g++ cmake ninja-build pkg-config ccache
   libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  prometheus-cpp-dev libcli11-dev libssl-dev
+  prometheus-cpp-dev libcli11-dev libssl-dev libhiredis-dev
 )
 # GoogleTest, the standard gRPC protos (reflection client), promtool, a real
 # browser and Node.js for the end-to-end test, clang + libFuzzer for the
-# fuzzers (llvm for symbolized reports), clang-format.
-test_packages=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm)
+# fuzzers (llvm for symbolized reports), clang-format; real Redis servers and
+# Sentinels for the broker's tests.
+test_packages=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm
+  redis-server redis-sentinel)
 
 case "${1:-}" in
   --list)

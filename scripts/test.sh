@@ -28,7 +28,7 @@ fi
 scripts/install-deps.sh --test
 
 stage "format (clang-format)"
-find app auth bench cli common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
+find app auth bench broker cli common fuzz gateway services tests -path tests/browser -prune -o \( -name '*.cpp' -o -name '*.hpp' \) -print |
   xargs clang-format --dry-run --Werror
 
 stage "build (warnings as errors)"

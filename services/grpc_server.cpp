@@ -60,13 +60,14 @@ std::string listen_address(const std::string& host, std::uint16_t port) {
 
 }  // namespace
 
-GrpcServer::GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics,
+GrpcServer::GrpcServer(const ServiceSettings& settings, broker::Broker& broker,
+                       NotificationService::TimerContext timers, ClientMessageBus& bus, Metrics& metrics,
                        std::shared_ptr<const auth::ApiKeys> api_keys)
     : settings_(settings),
       bus_(bus),
       metrics_(metrics),
       auth_(std::move(api_keys), metrics),
-      service_(hub, bus, metrics, settings, auth_) {}
+      service_(broker, std::move(timers), bus, metrics, settings, auth_) {}
 
 GrpcServer::~GrpcServer() { stop(std::chrono::milliseconds(0)); }
 

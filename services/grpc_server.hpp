@@ -6,8 +6,8 @@
 #include <chrono>
 #include <memory>
 
+#include "broker/broker.hpp"
 #include "common/metrics.hpp"
-#include "gateway/hub.hpp"
 #include "services/admin_auth.hpp"
 #include "services/client_message_bus.hpp"
 #include "services/notification_service.hpp"
@@ -17,8 +17,8 @@ namespace notify::services {
 
 class GrpcServer {
  public:
-  GrpcServer(const ServiceSettings& settings, gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics,
-             std::shared_ptr<const auth::ApiKeys> api_keys);
+  GrpcServer(const ServiceSettings& settings, broker::Broker& broker, NotificationService::TimerContext timers,
+             ClientMessageBus& bus, Metrics& metrics, std::shared_ptr<const auth::ApiKeys> api_keys);
   ~GrpcServer();
 
   // Binds and starts serving; throws std::runtime_error naming the address on failure.

@@ -1,16 +1,13 @@
 #include "services/notification_service.hpp"
 
 #include "common/ids.hpp"
-#include "gateway/protocol.hpp"
 
 namespace notify::services {
 
 namespace {
 
-gateway::FramePtr notification_frame(const ValidNotification& n, std::string_view topic) {
-  return std::make_shared<const gateway::Frame>(
-      gateway::Frame::Kind::notification,
-      gateway::protocol::encode_notification(n.id, n.event, topic, n.data_json, unix_millis()));
+broker::Publication publication(const ValidNotification& n, std::string topic) {
+  return {.id = n.id, .event = n.event, .topic = std::move(topic), .data_json = n.data_json, .ts_ms = unix_millis()};
 }
 
 }  // namespace
@@ -41,9 +38,9 @@ bool NotificationService::admit(grpc::ServerUnaryReactor* reactor) {
   return false;
 }
 
-void NotificationService::finish(grpc::ServerUnaryReactor* reactor) {
+void NotificationService::finish(grpc::ServerUnaryReactor* reactor, const std::string& broker_error) {
   release_inflight();
-  reactor->Finish(grpc::Status::OK);
+  reactor->Finish(broker_error.empty() ? grpc::Status::OK : grpc::Status(grpc::StatusCode::UNAVAILABLE, broker_error));
 }
 
 grpc::Status NotificationService::check_notify(const v1::NotifyRequest& request, std::vector<std::string>& users,
@@ -55,9 +52,9 @@ grpc::Status NotificationService::check_notify(const v1::NotifyRequest& request,
 }
 
 void NotificationService::deliver_notify(std::vector<std::string> users, const ValidNotification& n,
-                                         gateway::Hub::CountCallback done) {
+                                         broker::Broker::Done done) {
   metrics_.notification_received();
-  hub_.notify(std::move(users), notification_frame(n, {}), std::move(done));
+  broker_.notify(std::move(users), publication(n, {}), std::move(done));
 }
 
 grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContext* context,
@@ -72,9 +69,9 @@ grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContex
   }
   if (!admit(reactor)) return reactor;
   response->set_id(n.id);
-  deliver_notify(std::move(users), n, [this, reactor, response](std::uint32_t delivered) {
-    response->set_delivered_connections(delivered);
-    finish(reactor);
+  deliver_notify(std::move(users), n, [this, reactor, response](broker::Outcome outcome) {
+    response->set_delivered_connections(outcome.count);
+    finish(reactor, outcome.error);
   });
   return reactor;
 }
@@ -123,11 +120,10 @@ grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerCon
   if (!admit(reactor)) return reactor;
   metrics_.broadcast_received();
   response->set_id(n.id);
-  hub_.broadcast(request->topic(), notification_frame(n, request->topic()),
-                 [this, reactor, response](std::uint32_t delivered) {
-                   response->set_delivered_connections(delivered);
-                   finish(reactor);
-                 });
+  broker_.broadcast(publication(n, request->topic()), [this, reactor, response](broker::Outcome outcome) {
+    response->set_delivered_connections(outcome.count);
+    finish(reactor, outcome.error);
+  });
   return reactor;
 }
 
@@ -146,11 +142,10 @@ grpc::ServerUnaryReactor* NotificationService::Disconnect(grpc::CallbackServerCo
   }
   if (!admit(reactor)) return reactor;
   std::string reason = request->reason().empty() ? "disconnected by server" : request->reason();
-  hub_.disconnect(std::move(users), gateway::protocol::close_code::disconnected, std::move(reason),
-                  [this, reactor, response](std::uint32_t closed) {
-                    response->set_closed_connections(closed);
-                    finish(reactor);
-                  });
+  broker_.disconnect(std::move(users), std::move(reason), [this, reactor, response](broker::Outcome outcome) {
+    response->set_closed_connections(outcome.count);
+    finish(reactor, outcome.error);
+  });
   return reactor;
 }
 
@@ -166,10 +161,12 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
     return reactor;
   }
   if (!admit(reactor)) return reactor;
-  hub_.presence(users, [this, reactor, response, users](std::vector<std::uint32_t> counts) {
-    auto& map = *response->mutable_connections();
-    for (std::size_t i = 0; i < users.size(); ++i) map[users[i]] = counts[i];
-    finish(reactor);
+  broker_.presence(users, [this, reactor, response, users](std::string error, std::vector<std::uint32_t> counts) {
+    if (error.empty()) {
+      auto& map = *response->mutable_connections();
+      for (std::size_t i = 0; i < users.size(); ++i) map[users[i]] = counts[i];
+    }
+    finish(reactor, error);
   });
   return reactor;
 }

@@ -1,13 +1,17 @@
 #pragma once
 // notify.v1.NotificationService on gRPC's callback API: each RPC validates
-// its request, encodes the frame once and hands it to the hub, which answers
-// from the event loops. No gRPC thread ever waits on the WebSocket side.
+// its request and hands it to the broker, which answers from its own threads
+// (the event loops, or the Redis broker's). No gRPC thread ever waits on the
+// WebSocket side or on Redis.
 #include <atomic>
 #include <mutex>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <functional>
 #include "common/metrics.hpp"
-#include "gateway/hub.hpp"
+
+#include "broker/broker.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
 #include "services/admin_auth.hpp"
 #include "services/client_message_bus.hpp"
@@ -19,9 +23,18 @@ namespace notify::services {
 
 class NotificationService final : public v1::NotificationService::CallbackService {
  public:
-  NotificationService(gateway::Hub& hub, ClientMessageBus& bus, Metrics& metrics, const ServiceSettings& settings,
-                      const AdminAuth& auth)
-      : hub_(hub), bus_(bus), metrics_(metrics), settings_(settings), auth_(auth) {}
+  // An event loop for a stream's timer; called for every new stream, so it
+  // can hand out loops in turn.
+  using TimerContext = std::function<boost::asio::io_context&()>;
+
+  NotificationService(broker::Broker& broker, TimerContext timer_context, ClientMessageBus& bus, Metrics& metrics,
+                      const ServiceSettings& settings, const AdminAuth& auth)
+      : broker_(broker),
+        timer_context_(std::move(timer_context)),
+        bus_(bus),
+        metrics_(metrics),
+        settings_(settings),
+        auth_(auth) {}
 
   // From now on every RPC answers UNAVAILABLE; open NotifyStreams answer
   // what they have read and end.
@@ -45,41 +58,39 @@ class NotificationService final : public v1::NotificationService::CallbackServic
 
   // Checks a NotifyRequest (counting oversized ones) into `users` and `n`.
   grpc::Status check_notify(const v1::NotifyRequest& request, std::vector<std::string>& users, ValidNotification& n);
-  // Counts a checked Notify and hands it to the hub.
-  void deliver_notify(std::vector<std::string> users, const ValidNotification& n, gateway::Hub::CountCallback done);
+  // Counts a checked Notify and hands it to the broker.
+  void deliver_notify(std::vector<std::string> users, const ValidNotification& n, broker::Broker::Done done);
   // NotifyStream requests count in the in-flight limit without being refused.
   void take_inflight() { inflight_.fetch_add(1, std::memory_order_relaxed); }
   void release_inflight() { inflight_.fetch_sub(1, std::memory_order_relaxed); }
   bool inflight_full() const { return inflight_.load(std::memory_order_relaxed) >= settings_.max_inflight_requests; }
   // Open NotifyStreams, so shutdown can reach them; false once draining.
   bool attach_stream(NotifyStreamCall* call);
-  // An event loop's context for a stream's timer, in turn.
-  boost::asio::io_context& timer_context() {
-    return hub_.shard(next_timer_loop_.fetch_add(1, std::memory_order_relaxed) % hub_.shard_count()).context();
-  }
+  boost::asio::io_context& timer_context() { return timer_context_(); }
   void detach_stream(NotifyStreamCall* call);
 
   // Finishes `reactor` with UNAVAILABLE if draining, or with the
   // authentication failure; true if it did.
   bool refuse(grpc::CallbackServerContext* context, grpc::ServerUnaryReactor* reactor, auth::Scope scope);
-  // Counts one request handed to the hub; finishes `reactor` with
+  // Counts one request handed to the broker; finishes `reactor` with
   // RESOURCE_EXHAUSTED and returns false at --max-inflight-requests, so a
   // backend outpacing the event loops can't queue work without bound.
   bool admit(grpc::ServerUnaryReactor* reactor);
   // Counts requests above --max-ids-per-request / --max-payload-bytes (the
   // validation that refuses them doesn't know about metrics).
   void count_limits(int ids, std::size_t payload_bytes);
-  // The hub answered: the request no longer counts; then finishes it.
-  void finish(grpc::ServerUnaryReactor* reactor);
+  // The broker answered: the request no longer counts; then finishes it,
+  // with UNAVAILABLE if the broker could not take it.
+  void finish(grpc::ServerUnaryReactor* reactor, const std::string& broker_error = {});
 
-  gateway::Hub& hub_;
+  broker::Broker& broker_;
+  TimerContext timer_context_;
   ClientMessageBus& bus_;
   Metrics& metrics_;
   const ServiceSettings& settings_;
   const AdminAuth& auth_;
   std::atomic<bool> draining_{false};
   std::atomic<std::size_t> inflight_{0};
-  std::atomic<std::size_t> next_timer_loop_{0};
   std::mutex streams_mu_;
   std::vector<NotifyStreamCall*> streams_;  // guarded by streams_mu_, as is draining_'s rise
 };

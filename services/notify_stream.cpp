@@ -179,8 +179,8 @@ void NotifyStreamCall::handle() {
   service_.take_inflight();
   std::string id = n.id;
   service_.deliver_notify(std::move(users), n,
-                          [self = shared_from_this(), sequence, id = std::move(id)](std::uint32_t delivered) {
-                            self->complete(sequence, id, delivered);
+                          [self = shared_from_this(), sequence, id = std::move(id)](broker::Outcome outcome) {
+                            self->complete(sequence, id, outcome);
                           });
 }
 
@@ -205,13 +205,19 @@ void NotifyStreamCall::next_read() {
   act(std::move(a));
 }
 
-void NotifyStreamCall::complete(std::uint64_t sequence, const std::string& id, std::uint32_t delivered) {
+void NotifyStreamCall::complete(std::uint64_t sequence, const std::string& id, const broker::Outcome& outcome) {
   service_.release_inflight();
-  service_.metrics_.notify_stream_result(0);
   v1::NotifyResult result;
   result.set_sequence(sequence);
-  result.set_id(id);
-  result.set_delivered_connections(delivered);
+  if (outcome.ok()) {
+    service_.metrics_.notify_stream_result(0);
+    result.set_id(id);
+    result.set_delivered_connections(outcome.count);
+  } else {
+    service_.metrics_.notify_stream_result(grpc::StatusCode::UNAVAILABLE);
+    result.set_code(grpc::StatusCode::UNAVAILABLE);
+    result.set_error_message(outcome.error);
+  }
   Actions a;
   {
     std::lock_guard lock(mu_);

@@ -24,6 +24,7 @@
 #include <memory>
 #include <mutex>
 
+#include "broker/broker.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
 
 namespace notify::services {
@@ -80,7 +81,7 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   void end_locked(grpc::Status status);
   // After handle(): read the next request, wait for room, or stop.
   void next_read();
-  void complete(std::uint64_t sequence, const std::string& id, std::uint32_t delivered);
+  void complete(std::uint64_t sequence, const std::string& id, const broker::Outcome& outcome);
   void add_result_locked(v1::NotifyResult&& result);
   // Room for one more request.
   bool admissible_locked() const;
@@ -105,7 +106,7 @@ class NotifyStreamCall final : public grpc::ServerBidiReactor<v1::NotifyRequest,
   Reader reader_ = Reader::reading;
   int starting_reads_ = 0;                                        // StartRead calls not returned yet
   std::size_t unwritten_ = 0;                                     // requests read whose result isn't written
-  std::size_t delivering_ = 0;                                    // requests the hub hasn't answered
+  std::size_t delivering_ = 0;                                    // requests the broker hasn't answered
   google::protobuf::RepeatedPtrField<v1::NotifyResult> results_;  // waiting for a write
   v1::NotifyStreamResponse out_;                                  // the write in flight
   bool writing_ = false;

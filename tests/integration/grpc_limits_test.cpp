@@ -2,6 +2,7 @@
 // hub whose event loop is held still, so requests stay in flight on purpose.
 #include <gtest/gtest.h>
 
+#include "broker/local_broker.hpp"
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
 #include "gateway/hub.hpp"
@@ -22,7 +23,9 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   settings.port = 0;
   settings.max_inflight_requests = 2;
   services::ClientMessageBus bus(metrics, settings);
-  services::GrpcServer server(settings, hub, bus, metrics, nullptr);
+  broker::LocalBroker broker(hub);
+  services::GrpcServer server(
+      settings, broker, [&]() -> boost::asio::io_context& { return hub.next_context(); }, bus, metrics, nullptr);
   server.start();
   auto stub = v1::NotificationService::NewStub(
       grpc::CreateChannel("127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));

@@ -1,0 +1,26 @@
+#pragma once
+// The broker of a single process: publications go straight to the hub.
+// Thread-safe (the hub is).
+#include "broker/broker.hpp"
+#include "gateway/frame.hpp"
+#include "gateway/hub.hpp"
+
+namespace notify::broker {
+
+// The frame every recipient of `p` shares, encoded once.
+gateway::FramePtr notification_frame(const Publication& p);
+
+class LocalBroker final : public Broker {
+ public:
+  explicit LocalBroker(gateway::Hub& hub) : hub_(hub) {}
+
+  void notify(std::vector<std::string> users, Publication publication, Done done) override;
+  void broadcast(Publication publication, Done done) override;
+  void disconnect(std::vector<std::string> users, std::string reason, Done done) override;
+  void presence(std::vector<std::string> users, PresenceDone done) override;
+
+ private:
+  gateway::Hub& hub_;
+};
+
+}  // namespace notify::broker
