@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "broker/local_broker.hpp"
+#include "broker/redis_broker.hpp"
 #include "common/log.hpp"
 #include "gateway/gateway_server.hpp"
 #include "services/client_message_bus.hpp"
@@ -23,10 +24,24 @@ struct Application::Components {
         bus(metrics, config.services),
         gateway(config.gateway, metrics, &bus, verifier.get()),
         local_broker(gateway.hub()),
+        redis(make_redis()),
         grpc(
-            config.services, local_broker,
+            config.services, redis ? static_cast<broker::Broker&>(*redis) : local_broker,
             [this]() -> boost::asio::io_context& { return gateway.hub().next_context(); }, bus, metrics,
             config.api_keys) {}
+
+  // With --redis-url: the broker that makes this process one replica of
+  // many; it hears about connections, carries client messages and feeds the
+  // bus with those of the other replicas.
+  std::unique_ptr<broker::RedisBroker> make_redis() {
+    if (config.redis.shards.empty()) return nullptr;
+    auto r = std::make_unique<broker::RedisBroker>(
+        config.redis, gateway.hub(), [this](const gateway::UpstreamMessage& m) { return bus.publish(m); }, metrics);
+    gateway.set_upstream(r.get());
+    gateway.set_channel_observer(r.get());
+    bus.set_consumer_observer([b = r.get()](int delta) { b->consumers_changed(delta); });
+    return r;
+  }
 
   Config config;
   Metrics metrics;
@@ -34,6 +49,7 @@ struct Application::Components {
   services::ClientMessageBus bus;
   gateway::GatewayServer gateway;
   broker::LocalBroker local_broker;
+  std::unique_ptr<broker::RedisBroker> redis;  // null without --redis-url
   services::GrpcServer grpc;
   std::mutex shutdown_mutex;
   std::mutex reload_mutex;
@@ -90,6 +106,7 @@ Metrics& Application::metrics() { return c_->metrics; }
 const Config& Application::config() const { return c_->config; }
 
 void Application::start() {
+  if (c_->redis) c_->redis->start();
   c_->gateway.start();
   c_->grpc.start();
   c_->started = true;
@@ -159,6 +176,7 @@ bool Application::shutdown() {
   auto& gw = c_->gateway;
   if (!c_->started) {  // start() failed: release what it bound, quietly
     c_->grpc.stop(std::chrono::milliseconds(0));
+    if (c_->redis) c_->redis->stop();
     gw.stop();
     return true;
   }
@@ -174,6 +192,9 @@ bool Application::shutdown() {
   }
   // RPCs in flight are answered from the event loops, so stop gRPC first.
   c_->grpc.stop(std::chrono::milliseconds(1000));
+  // After the drain, so the other replicas saw every connection leave; the
+  // goodbye takes this replica out of presence at once.
+  if (c_->redis) c_->redis->stop();
   gw.stop();
   const auto elapsed =
       std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - started);

@@ -65,6 +65,34 @@ std::string check_consistency(const Config& c) {
   return {};
 }
 
+// Parses --redis-url and its companions; empty when all is well.
+std::string apply_redis(Config& c, const std::string& urls, const std::string& password_file, double presence_ttl,
+                        double timeout) {
+  auto& r = c.redis;
+  try {
+    r.shards = broker::parse_redis_urls(urls);
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  r.presence_ttl = seconds_to_ms(presence_ttl);
+  r.command_timeout = seconds_to_ms(timeout);
+  r.max_data_bytes = std::max(c.services.max_payload_bytes, c.gateway.max_message_bytes);
+  if (password_file.empty()) return {};
+  if (r.shards.empty()) return "--redis-password-file needs --redis-url";
+  std::ifstream in(password_file);
+  std::string password;
+  if (!in || !std::getline(in, password)) return "--redis-password-file: cannot read " + password_file;
+  while (!password.empty() && (password.back() == '\r' || password.back() == ' ')) password.pop_back();
+  if (password.empty()) return "--redis-password-file: " + password_file + " is empty";
+  for (auto& shard : r.shards) {
+    if (!shard.password.empty()) {
+      return "--redis-url " + shard.describe() + " has a password and --redis-password-file gives another: use one";
+    }
+    shard.password = password;
+  }
+  return {};
+}
+
 // Parses and checks the security settings, loads keys; empty when all is well.
 std::string apply_security(Config& c, const std::string& origins, const std::string& topics, const std::string& proxies,
                            const std::string& grpc_bind) {
@@ -318,6 +346,32 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->envname("NOTIFY_TLS_CERT");
   cli.add_option("--tls-key", g.tls_key_file, "Private key (PEM) for --tls-cert")->envname("NOTIFY_TLS_KEY");
 
+  // --- several replicas as one (docs/configuration.md#replicas-redis)
+  std::string redis_urls;
+  std::string redis_password_file;
+  double presence_ttl = 30;
+  double redis_timeout = 0.8;
+  cli.add_option("--redis-url", redis_urls,
+                 "Redis shards that make several gateways act as one, separated by spaces: "
+                 "redis://[:PASSWORD@]HOST:PORT[/DB] or redis-sentinel://[:PASSWORD@]HOST:PORT[,HOST:PORT...]/MASTER; "
+                 "channels are spread over them by a consistent hash. Empty: this process alone, no Redis")
+      ->envname("NOTIFY_REDIS_URL");
+  cli.add_option("--redis-password-file", redis_password_file,
+                 "File holding the Redis password (first line), instead of one in --redis-url")
+      ->envname("NOTIFY_REDIS_PASSWORD_FILE");
+  cli.add_option("--presence-ttl", presence_ttl,
+                 "Seconds after which a replica that stopped without a goodbye (kill -9, node loss) leaves "
+                 "presence and delivery counts; it refreshes its entry every third of this")
+      ->envname("NOTIFY_PRESENCE_TTL")
+      ->check(CLI::Range(3.0, 3600.0))
+      ->capture_default_str();
+  cli.add_option("--redis-timeout", redis_timeout,
+                 "Seconds a Redis reply may take; after that the connection is dropped and rebuilt, and the calls "
+                 "waiting on it answer UNAVAILABLE")
+      ->envname("NOTIFY_REDIS_TIMEOUT")
+      ->check(CLI::Range(0.05, 30.0))
+      ->capture_default_str();
+
   // --- the admin API
   cli.add_option("--grpc-bind", grpc_bind,
                  "Address the gRPC port listens on; default: --bind when the admin API is authenticated "
@@ -363,6 +417,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   if (const char* secret = std::getenv("NOTIFY_JWT_SECRET")) c.jwt_keys.secret = secret;
 
   std::string problem = check_consistency(c);
+  if (problem.empty()) problem = apply_redis(c, redis_urls, redis_password_file, presence_ttl, redis_timeout);
   if (problem.empty()) problem = apply_security(c, allowed_origins, public_topics, trusted_proxies, grpc_bind);
   if (!problem.empty()) {
     ConfigResult result;

@@ -10,6 +10,7 @@
 #include "auth/api_keys.hpp"
 #include "auth/jwt_verifier.hpp"
 #include "auth/key_set.hpp"
+#include "broker/redis_settings.hpp"
 #include "common/log.hpp"
 #include "gateway/settings.hpp"
 #include "services/settings.hpp"
@@ -19,6 +20,7 @@ namespace notify::app {
 struct Config {
   gateway::GatewaySettings gateway;
   services::ServiceSettings services;
+  broker::RedisSettings redis;  // no shards: one process, no Redis
   log::Format log_format = log::Format::text;
   log::Level log_level = log::Level::info;
   std::chrono::milliseconds shutdown_timeout{10'000};

@@ -19,5 +19,8 @@ pkg_check_modules(ABSL_SYNCHRONIZATION REQUIRED IMPORTED_TARGET absl_synchroniza
 find_program(PROTOC protoc REQUIRED)
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)
 
+# hiredis 0.14 (libhiredis-dev): the Redis broker; no CMake config either.
+pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
+
 # CLI11 is header-only (libcli11-dev).
 find_path(CLI11_INCLUDE_DIR CLI/CLI.hpp REQUIRED)

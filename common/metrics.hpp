@@ -100,6 +100,9 @@ class Metrics {
   void client_message_forwarded();
   void client_message_stream_dropped();
 
+  // For components that register their own families (the Redis broker).
+  prometheus::Registry& registry() { return *registry_; }
+
   // The Prometheus text exposition of every metric, process_* included.
   std::string scrape() const;
 

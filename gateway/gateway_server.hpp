@@ -23,6 +23,14 @@ class GatewayServer {
                 const auth::JwtVerifier* verifier);
   ~GatewayServer();
 
+  // Before start(): where client messages go instead of the constructor's
+  // sink, and who hears about connections and topic subscriptions (the Redis
+  // broker, which needs the hub and so comes after this server).
+  void set_upstream(UpstreamSink* upstream) { context_.upstream = upstream; }
+  void set_channel_observer(ChannelObserver* observer) {
+    for (auto& shard : shards_) shard->attach_observer(observer);
+  }
+
   // Binds both ports (throws std::runtime_error with the address on failure)
   // and starts the loops.
   void start();

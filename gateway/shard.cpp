@@ -97,15 +97,17 @@ void Shard::arm_sweep_timer() {
 }
 
 void Shard::add(Subscriber* s) {
-  all_.insert(s);
+  if (!all_.insert(s)) return;
   auto& list = users_[std::string(s->user_id())];
   list.push_back(s);
+  if (observer_) observer_->user_changed(s->user_id(), +1);
   if (list.size() == 1 && directory_) directory_->join(s->user_id(), index_);
 }
 
 void Shard::remove(Subscriber* s, std::span<const std::string> topics) {
   for (const auto& topic : topics) unsubscribe(s, topic);
   if (!all_.erase(s)) return;
+  if (observer_) observer_->user_changed(s->user_id(), -1);
   const auto it = users_.find(s->user_id());
   if (it == users_.end()) return;
   auto& list = it->second;
@@ -118,13 +120,13 @@ void Shard::remove(Subscriber* s, std::span<const std::string> topics) {
 void Shard::subscribe(Subscriber* s, std::string_view topic) {
   auto it = topics_.find(topic);
   if (it == topics_.end()) it = topics_.emplace(std::string(topic), SubscriberSet{}).first;
-  it->second.insert(s);
+  if (it->second.insert(s) && observer_) observer_->topic_changed(topic, +1);
 }
 
 void Shard::unsubscribe(Subscriber* s, std::string_view topic) {
   const auto it = topics_.find(topic);
   if (it == topics_.end()) return;
-  it->second.erase(s);
+  if (it->second.erase(s) && observer_) observer_->topic_changed(topic, -1);
   if (it->second.empty()) topics_.erase(it);
 }
 

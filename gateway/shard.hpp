@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/loop_metrics.hpp"
+#include "gateway/channel_observer.hpp"
 #include "gateway/fanout_clock.hpp"
 #include "gateway/subscriber.hpp"
 #include "gateway/user_directory.hpp"
@@ -59,6 +60,9 @@ class Shard {
   // From now on the shard tells `directory` which users it holds (call
   // before the loop runs; the hub does).
   void attach_directory(std::shared_ptr<UserDirectory> directory) { directory_ = std::move(directory); }
+  // From now on the shard tells `observer` about every connection and topic
+  // subscription (call before the loop runs).
+  void attach_observer(ChannelObserver* observer) { observer_ = observer; }
 
   void add(Subscriber* s);
   // Removes the subscriber from every index, its topics included.
@@ -110,6 +114,7 @@ class Shard {
   SubscriberSet all_;
   UserIndex users_;
   std::shared_ptr<UserDirectory> directory_;  // may be null (tests)
+  ChannelObserver* observer_ = nullptr;       // null without a Redis broker
   TopicIndex topics_;
 
   void arm_expiry_timer();

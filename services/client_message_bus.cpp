@@ -145,6 +145,7 @@ grpc::Status ClientMessageBus::attach(std::shared_ptr<ClientMessageStream> strea
   }
   streams_.push_back(std::move(stream));
   metrics_.client_stream_consumers(1);
+  if (consumer_observer_) consumer_observer_(+1);
   return grpc::Status::OK;
 }
 
@@ -154,6 +155,7 @@ void ClientMessageBus::detach(ClientMessageStream* stream) {
   if (it == streams_.end()) return;
   streams_.erase(it);
   metrics_.client_stream_consumers(-1);
+  if (consumer_observer_) consumer_observer_(-1);
 }
 
 void ClientMessageBus::close_all() {

@@ -7,6 +7,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -73,6 +74,10 @@ class ClientMessageBus : public gateway::UpstreamSink {
   // refuses new streams.
   void close_all();
   std::size_t stream_count();
+  // Before any stream: told (under the bus's lock, so it must not block) of
+  // every stream that attaches (+1) or detaches (-1); the Redis broker
+  // subscribes to client messages from other replicas while it has any.
+  void set_consumer_observer(std::function<void(int)> observer) { consumer_observer_ = std::move(observer); }
 
  private:
   Metrics& metrics_;
@@ -80,6 +85,7 @@ class ClientMessageBus : public gateway::UpstreamSink {
   std::mutex mu_;
   std::vector<std::shared_ptr<ClientMessageStream>> streams_;
   bool closed_ = false;
+  std::function<void(int)> consumer_observer_;
 };
 
 }  // namespace notify::services

@@ -1,0 +1,663 @@
+#include "broker/redis_broker.hpp"
+
+#include <hiredis/hiredis.h>
+
+#include <boost/asio/post.hpp>
+#include <future>
+#include <unordered_set>
+
+#include "broker/channel_hash.hpp"
+#include "broker/envelope.hpp"
+#include "broker/local_broker.hpp"
+#include "broker/redis_scripts.hpp"
+#include "common/ids.hpp"
+#include "common/log.hpp"
+#include "gateway/protocol.hpp"
+
+namespace notify::broker {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr std::size_t kBatch = 256;  // channels per SUBSCRIBE, fields per script call
+constexpr auto kTick = std::chrono::milliseconds(100);
+constexpr auto kConsumerRefresh = std::chrono::seconds(1);
+
+constexpr std::string_view kUserChannel = "notify:user:";
+constexpr std::string_view kTopicChannel = "notify:topic:";
+constexpr std::string_view kAllChannel = "notify:all";
+constexpr std::string_view kUpstreamChannel = "notify:upstream";
+constexpr std::string_view kProbeChannel = "notify:probe:";
+
+// A count field (see redis_scripts.hpp) and the channel it stands for.
+std::string channel_of(std::string_view field) {
+  if (field.starts_with("u:")) return std::string(kUserChannel) + std::string(field.substr(2));
+  if (field.starts_with("t:")) return std::string(kTopicChannel) + std::string(field.substr(2));
+  if (field == "*") return std::string(kAllChannel);
+  return std::string(kUpstreamChannel);  // "c"
+}
+
+std::string field_of(std::string_view channel) {
+  if (channel.starts_with(kUserChannel)) return "u:" + std::string(channel.substr(kUserChannel.size()));
+  if (channel.starts_with(kTopicChannel)) return "t:" + std::string(channel.substr(kTopicChannel.size()));
+  if (channel == kAllChannel) return "*";
+  return "c";
+}
+
+std::string unavailable(std::size_t shard, const std::string& url, const std::string& why) {
+  return "Redis shard " + std::to_string(shard) + " (" + url + ") unavailable: " + why;
+}
+
+}  // namespace
+
+struct RedisBroker::Shard {
+  Shard(boost::asio::io_context& io, std::size_t i, RedisShardConfig c)
+      : index(i), config(std::move(c)), pub_retry(io), sub_retry(io) {}
+
+  std::size_t index;
+  RedisShardConfig config;
+  std::unique_ptr<RedisConnection> pub;  // commands: scripts, publishes
+  std::unique_ptr<RedisConnection> sub;  // SUBSCRIBE / UNSUBSCRIBE only
+  boost::asio::steady_timer pub_retry, sub_retry;
+  int pub_attempts = 0, sub_attempts = 0;
+  std::string pub_error = "not connected yet", sub_error = "not connected yet";
+  bool up = false;
+
+  std::unordered_map<std::string, Channel> channels;
+  std::unordered_set<std::string> dirty;  // fields whose count Redis hasn't got yet
+  std::size_t subscribed = 0;
+
+  std::uint64_t probe_sent = 0, probe_seen = 0;
+  Clock::time_point probe_time{};
+  Clock::time_point next_heartbeat{};
+};
+
+RedisBroker::RedisBroker(RedisSettings settings, gateway::Hub& hub,
+                         std::function<std::size_t(const gateway::UpstreamMessage&)> consumers, Metrics& metrics)
+    : settings_(std::move(settings)),
+      hub_(hub),
+      consumers_(std::move(consumers)),
+      metrics_(metrics, settings_.shards.size()),
+      node_id_(new_uuid_v7()),
+      tick_timer_(io_),
+      random_(std::random_device{}()) {
+  for (std::size_t i = 0; i < settings_.shards.size(); ++i) {
+    auto s = std::make_unique<Shard>(io_, i, settings_.shards[i]);
+    Shard* raw = s.get();
+    const std::string name = "shard " + std::to_string(i);
+    s->pub = std::make_unique<RedisConnection>(
+        io_, name + " publish",
+        RedisConnection::Handlers{.ready = [this, raw] { on_ready(*raw, false); },
+                                  .lost = [this, raw](const std::string& why) { on_lost(*raw, false, why); },
+                                  .pubsub = {}});
+    s->sub = std::make_unique<RedisConnection>(
+        io_, name + " pub/sub",
+        RedisConnection::Handlers{
+            .ready = [this, raw] { on_ready(*raw, true); },
+            .lost = [this, raw](const std::string& why) { on_lost(*raw, true, why); },
+            .pubsub = [this, raw](std::string_view kind, std::string_view channel,
+                                  std::string_view payload) { on_pubsub(*raw, kind, channel, payload); }});
+    shards_.push_back(std::move(s));
+  }
+}
+
+RedisBroker::~RedisBroker() { stop(); }
+
+void RedisBroker::start() {
+  boost::asio::post(io_, [this] {
+    for (auto& s : shards_) {
+      metrics_.up(s->index, false);
+      connect(*s, false);
+      connect(*s, true);
+    }
+    tick();
+  });
+  thread_ = std::thread([this] {
+    try {
+      io_.run();
+    } catch (const std::exception& e) {
+      log::error("Redis broker thread failed", {{"error", e.what()}});
+    }
+  });
+  std::vector<std::string> urls;
+  for (const auto& s : settings_.shards) urls.push_back(s.describe());
+  std::string joined;
+  for (const auto& u : urls) joined += (joined.empty() ? "" : " ") + u;
+  log::info("Redis broker starting", {{"node", node_id_}, {"shards", joined}});
+}
+
+void RedisBroker::stop() {
+  if (stopped_.exchange(true) || !thread_.joinable()) return;
+  auto left = std::make_shared<std::promise<void>>();
+  boost::asio::post(io_, [this, left] {
+    auto pending = std::make_shared<std::size_t>(1);
+    auto finish = [left, pending] {
+      if (--*pending == 0) left->set_value();
+    };
+    for (auto& s : shards_) {
+      if (s->pub->ready() &&
+          s->pub->command({"EVAL", scripts::kLeave, "0", node_id_}, [finish](const redisReply*) { finish(); })) {
+        ++*pending;
+      }
+    }
+    finish();
+  });
+  if (left->get_future().wait_for(std::chrono::seconds(1)) != std::future_status::ready) {
+    log::warn("Redis broker: could not leave presence in time; the other replicas drop this one after the TTL",
+              {{"presence_ttl_ms", settings_.presence_ttl.count()}});
+  }
+  io_.stop();
+  thread_.join();
+  shards_.clear();  // frees the connections (their pending replies are answered as lost)
+  log::info("Redis broker stopped", {{"node", node_id_}});
+}
+
+// ---------------------------------------------------------------------------
+// Counts of what this replica's connections need.
+
+void RedisBroker::change(std::string field, int delta) {
+  bool post = false;
+  {
+    std::lock_guard lock(changes_mu_);
+    changes_.emplace_back(std::move(field), delta);
+    post = !changes_posted_;
+    changes_posted_ = true;
+  }
+  if (post) boost::asio::post(io_, [this] { apply_changes(); });
+}
+
+void RedisBroker::apply_changes() {
+  std::vector<std::pair<std::string, int>> batch;
+  {
+    std::lock_guard lock(changes_mu_);
+    batch.swap(changes_);
+    changes_posted_ = false;
+  }
+  std::unordered_set<Shard*> touched;
+  const auto apply = [&](const std::string& field, int delta) {
+    auto& count = counts_[field];
+    count += delta;
+    const bool wanted = count > 0;
+    if (count <= 0) counts_.erase(field);
+    const std::string channel = channel_of(field);
+    Shard* s = shard_for(channel);
+    auto& ch = s->channels[channel];
+    ch.wanted = wanted;
+    s->dirty.insert(field);
+    touched.insert(s);
+  };
+  for (const auto& [field, delta] : batch) {
+    apply(field, delta);
+    if (field.starts_with("u:")) apply("*", delta);  // every connection counts in notify:all
+  }
+  for (Shard* s : touched) {
+    reconcile(*s);
+    sync(*s, false);
+  }
+}
+
+RedisBroker::Shard* RedisBroker::shard_for(std::string_view channel) {
+  return shards_[shard_of(channel, shards_.size())].get();
+}
+
+// ---------------------------------------------------------------------------
+// Connections.
+
+void RedisBroker::connect(Shard& s, bool pubsub) {
+  if (stopped_) return;
+  RedisConnection& c = pubsub ? *s.sub : *s.pub;
+  if (!c.idle()) return;
+  // Sentinel: ask for the current master first (redis_sentinel.cpp).
+  c.connect(s.config.address, s.config.password, s.config.db, std::max(settings_.command_timeout, kTick * 5));
+}
+
+void RedisBroker::on_ready(Shard& s, bool pubsub) {
+  (pubsub ? s.sub_attempts : s.pub_attempts) = 0;
+  (pubsub ? s.sub_error : s.pub_error).clear();
+  if (pubsub) {
+    s.probe_sent = s.probe_seen = 0;
+    s.probe_time = Clock::now();
+    s.sub->pubsub("SUBSCRIBE", {std::string(kProbeChannel) + node_id_});
+    reconcile(s);
+  } else {
+    s.next_heartbeat = Clock::now();
+    sync(s, true);
+  }
+  update_up(s);
+}
+
+void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
+  int& attempts = pubsub ? s.sub_attempts : s.pub_attempts;
+  std::string& error = pubsub ? s.sub_error : s.pub_error;
+  const bool first = error.empty();
+  error = why;
+  if (pubsub) {
+    metrics_.subscriptions(-static_cast<std::int64_t>(s.subscribed));
+    s.subscribed = 0;
+    for (auto it = s.channels.begin(); it != s.channels.end();) {
+      it->second.state = SubState::none;
+      it = it->second.wanted ? std::next(it) : s.channels.erase(it);
+    }
+  }
+  if (first) metrics_.reconnect(s.index);
+  update_up(s);
+  // Full jitter over an exponential cap: replicas that lost Redis together
+  // don't come back at the same instant.
+  const auto cap = std::min<std::int64_t>(settings_.reconnect_max.count(), 100ll << std::min(attempts, 10));
+  const auto delay = std::chrono::milliseconds(
+      cap / 2 + static_cast<std::int64_t>(random_() % static_cast<std::uint64_t>(cap / 2 + 1)));
+  ++attempts;
+  const auto report = [&](log::Level level, std::string_view message) {
+    if (log::enabled(level))
+      log::write(level, message,
+                 {{"shard", s.index},
+                  {"redis", s.config.describe()},
+                  {"connection", pubsub ? "pub/sub" : "publish"},
+                  {"error", why},
+                  {"retry_ms", delay.count()}});
+  };
+  if (first) {
+    report(log::Level::warn, "Redis connection lost; calls that need this shard answer UNAVAILABLE until it is back");
+  } else if (attempts % 10 == 0) {
+    report(log::Level::warn, "Redis still unreachable");
+  } else {
+    report(log::Level::debug, "Redis reconnect attempt failed");
+  }
+  auto& timer = pubsub ? s.sub_retry : s.pub_retry;
+  timer.expires_after(delay);
+  timer.async_wait([this, &s, pubsub](boost::system::error_code ec) {
+    if (!ec) connect(s, pubsub);
+  });
+}
+
+void RedisBroker::update_up(Shard& s) {
+  const bool up = s.pub->ready() && s.sub->ready();
+  if (up == s.up) return;
+  s.up = up;
+  metrics_.up(s.index, up);
+  if (up) log::info("Redis shard ready", {{"shard", s.index}, {"redis", s.config.describe()}, {"node", node_id_}});
+}
+
+void RedisBroker::tick() {
+  const auto now = Clock::now();
+  for (auto& sp : shards_) {
+    Shard& s = *sp;
+    if (s.pub->ready() && s.pub->overdue(now, settings_.command_timeout)) {
+      s.pub->close("no reply within " + std::to_string(settings_.command_timeout.count()) + " ms");
+    }
+    if (s.pub->ready() && now >= s.next_heartbeat) {
+      s.next_heartbeat = now + std::max(settings_.presence_ttl / 3, std::chrono::milliseconds(kTick));
+      sync(s, false);
+    }
+    if (!s.pub->ready() || !s.sub->ready()) continue;
+    // The probe: a message this replica publishes to itself through the
+    // shard. A pub/sub connection that stopped receiving (a failover that
+    // left it on a demoted master, a proxy that dropped it) is rebuilt.
+    const auto deadline = settings_.probe_interval + settings_.command_timeout;
+    if (s.probe_seen < s.probe_sent && now - s.probe_time > deadline) {
+      metrics_.probe_failed(s.index);
+      log::warn("Redis pub/sub probe not echoed in time; rebuilding the subscription connection",
+                {{"shard", s.index},
+                 {"redis", s.config.describe()},
+                 {"waited_ms", std::chrono::duration_cast<std::chrono::milliseconds>(now - s.probe_time).count()}});
+      s.sub->close("probe not echoed");
+      continue;
+    }
+    if (s.probe_seen == s.probe_sent && now - s.probe_time >= settings_.probe_interval) {
+      Envelope e{.kind = Envelope::Kind::probe,
+                 .node = node_id_,
+                 .publication = {},
+                 .reason = {},
+                 .message = {},
+                 .probe = ++s.probe_sent};
+      s.probe_time = now;
+      s.pub->command({"PUBLISH", std::string(kProbeChannel) + node_id_, encode(e)}, nullptr);
+    }
+  }
+  // How many StreamClientMessages consumers the cluster has (for the
+  // client's ack), refreshed in the background.
+  if (now >= next_refresh_) {
+    next_refresh_ = now + kConsumerRefresh;
+    Shard* s = shard_for(kUpstreamChannel);
+    if (!s->pub->ready()) {
+      cluster_consumers_ = 0;
+    } else {
+      s->pub->command({"EVAL", scripts::kCount, "0", "c"}, [this](const redisReply* r) {
+        if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
+            r->element[0]->type == REDIS_REPLY_INTEGER) {
+          cluster_consumers_ = static_cast<std::size_t>(std::max<long long>(0, r->element[0]->integer));
+        }
+      });
+    }
+  }
+  tick_timer_.expires_after(kTick);
+  tick_timer_.async_wait([this](boost::system::error_code ec) {
+    if (!ec) tick();
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Subscriptions and presence.
+
+void RedisBroker::reconcile(Shard& s) {
+  if (!s.sub->ready()) return;
+  std::vector<std::string> to_subscribe, to_unsubscribe;
+  for (auto it = s.channels.begin(); it != s.channels.end();) {
+    Channel& ch = it->second;
+    if (ch.wanted && ch.state == SubState::none) {
+      ch.state = SubState::subscribing;
+      to_subscribe.push_back(it->first);
+    } else if (!ch.wanted && ch.state == SubState::subscribed) {
+      ch.state = SubState::unsubscribing;
+      to_unsubscribe.push_back(it->first);
+    } else if (!ch.wanted && ch.state == SubState::none) {
+      it = s.channels.erase(it);
+      continue;
+    }
+    ++it;
+  }
+  // One command in flight per channel: hiredis 0.14 keeps one callback per
+  // channel name, so an UNSUBSCRIBE racing a SUBSCRIBE of the same channel
+  // would lose it.
+  const auto send = [&](std::string_view verb, std::vector<std::string>& list) {
+    for (std::size_t i = 0; i < list.size(); i += kBatch) {
+      std::vector<std::string> part(list.begin() + static_cast<std::ptrdiff_t>(i),
+                                    list.begin() + static_cast<std::ptrdiff_t>(std::min(list.size(), i + kBatch)));
+      if (!s.sub->pubsub(verb, part)) metrics_.error(BrokerOp::subscribe);
+    }
+  };
+  send("SUBSCRIBE", to_subscribe);
+  send("UNSUBSCRIBE", to_unsubscribe);
+}
+
+void RedisBroker::sync(Shard& s, bool reset) {
+  if (!s.pub->ready()) return;
+  if (reset) {
+    // Everything this replica counts on the shard, from scratch.
+    s.dirty.clear();
+    for (const auto& [field, count] : counts_) {
+      if (shard_for(channel_of(field)) == &s) s.dirty.insert(field);
+    }
+  }
+  std::vector<std::string> args{
+      "EVAL", scripts::kSync, "0", node_id_, std::to_string(settings_.presence_ttl.count()), reset ? "1" : "0"};
+  const std::size_t header = args.size();
+  const auto flush = [&] {
+    s.pub->command(args, [this](const redisReply* r) {
+      if (reply_is_error(r)) {
+        metrics_.error(BrokerOp::sync);
+        if (r != nullptr) log::warn("Redis presence update refused", {{"error", reply_text(r)}});
+      }
+    });
+    args.resize(header);
+    args[header - 1] = "0";
+  };
+  for (const auto& field : s.dirty) {
+    // A connection counts once its replica receives for it.
+    const auto it = counts_.find(field);
+    const auto ch = s.channels.find(channel_of(field));
+    const bool live = it != counts_.end() && ch != s.channels.end() && ch->second.state == SubState::subscribed;
+    args.push_back(field);
+    args.push_back(live ? std::to_string(it->second) : "0");
+    if (args.size() >= header + 2 * kBatch) flush();
+  }
+  s.dirty.clear();
+  flush();  // also the heartbeat
+}
+
+void RedisBroker::on_pubsub(Shard& s, std::string_view kind, std::string_view channel, std::string_view payload) {
+  if (kind == "message") {
+    if (channel.starts_with(kProbeChannel)) {
+      std::string why;
+      if (auto e = decode(payload, settings_.max_data_bytes, why); e && e->kind == Envelope::Kind::probe) {
+        s.probe_seen = std::max(s.probe_seen, e->probe);
+      }
+      return;
+    }
+    deliver(channel, payload);
+    return;
+  }
+  if (channel.starts_with(kProbeChannel)) return;
+  const auto it = s.channels.find(std::string(channel));
+  if (it == s.channels.end()) return;
+  Channel& ch = it->second;
+  if (kind == "subscribe") {
+    ch.state = SubState::subscribed;
+    ++s.subscribed;
+    metrics_.subscriptions(1);
+    s.dirty.insert(field_of(channel));
+    if (!ch.wanted) reconcile(s);
+    sync(s, false);
+  } else if (kind == "unsubscribe") {
+    ch.state = SubState::none;
+    if (s.subscribed > 0) --s.subscribed;
+    metrics_.subscriptions(-1);
+    if (ch.wanted) {
+      reconcile(s);
+    } else {
+      s.channels.erase(it);
+    }
+  }
+}
+
+void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
+  std::string why;
+  auto e = decode(payload, settings_.max_data_bytes, why);
+  const bool user = channel.starts_with(kUserChannel);
+  const bool topic = channel.starts_with(kTopicChannel);
+  if (e) {
+    // What may travel on which channel.
+    const bool ok = (e->kind == Envelope::Kind::publication && (user || topic || channel == kAllChannel)) ||
+                    (e->kind == Envelope::Kind::disconnect && user) ||
+                    (e->kind == Envelope::Kind::client_message && channel == kUpstreamChannel);
+    if (!ok) {
+      why = "unexpected message kind on this channel";
+      e.reset();
+    }
+  }
+  if (!e) {
+    metrics_.malformed();
+    log::warn("dropped a malformed message from Redis",
+              {{"channel", std::string(channel.substr(0, 160))}, {"error", why}, {"bytes", payload.size()}});
+    return;
+  }
+  metrics_.received();
+  switch (e->kind) {
+    case Envelope::Kind::publication: {
+      auto frame = notification_frame(e->publication);
+      if (user) {
+        hub_.notify({std::string(channel.substr(kUserChannel.size()))}, std::move(frame), nullptr);
+      } else {
+        hub_.broadcast(topic ? std::string(channel.substr(kTopicChannel.size())) : std::string(), std::move(frame),
+                       nullptr);
+      }
+      break;
+    }
+    case Envelope::Kind::disconnect:
+      hub_.disconnect({std::string(channel.substr(kUserChannel.size()))}, gateway::protocol::close_code::disconnected,
+                      e->reason, nullptr);
+      break;
+    case Envelope::Kind::client_message:
+      if (consumers_) consumers_(e->message);
+      break;
+    case Envelope::Kind::probe:
+      break;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Publishing (gRPC threads and event loops hand work over here).
+
+void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload,
+                             Done done) {
+  boost::asio::post(io_, [this, fc = std::move(field_channels), payload = std::move(payload), done = std::move(done),
+                          started = Clock::now()]() mutable {
+    std::unordered_map<Shard*, std::vector<std::string>> by_shard;
+    // Redis refuses the script once this replica has stopped waiting (see
+    // kPublish), with a margin for the reply's way back.
+    const auto margin = std::min<std::int64_t>(100, settings_.command_timeout.count() / 4);
+    const std::int64_t give_up = unix_millis() + settings_.command_timeout.count() - margin;
+    for (auto& [field, channel] : fc) {
+      Shard* s = shard_for(channel);
+      auto& args = by_shard[s];
+      if (args.empty()) {
+        args = {"EVAL", scripts::kPublish, "0", std::to_string(give_up + s->pub->clock_offset_ms()), payload};
+      }
+      args.push_back(std::move(field));
+      args.push_back(std::move(channel));
+    }
+    // All or nothing where it can be known up front: no shard down.
+    for (auto& [s, args] : by_shard) {
+      if (!s->pub->ready()) {
+        metrics_.error(BrokerOp::publish);
+        if (done) done({.error = unavailable(s->index, s->config.describe(), s->pub_error), .count = 0});
+        return;
+      }
+    }
+    struct Gather {
+      std::size_t pending;
+      std::uint32_t total = 0;
+      std::string error;
+      Done done;
+      Clock::time_point started;
+    };
+    auto g = std::make_shared<Gather>(Gather{by_shard.size(), 0, {}, std::move(done), started});
+    metrics_.published(fc.size());
+    for (auto& [s, args] : by_shard) {
+      const bool sent = s->pub->command(args, [this, g, s](const redisReply* r) {
+        if (r != nullptr && r->type == REDIS_REPLY_INTEGER) {
+          g->total += static_cast<std::uint32_t>(std::max<long long>(0, r->integer));
+        } else if (g->error.empty()) {
+          g->error = unavailable(s->index, s->config.describe(), reply_text(r));
+          metrics_.error(BrokerOp::publish);
+          if (r != nullptr) {
+            log::warn("Redis refused a publish", {{"shard", s->index}, {"error", reply_text(r)}});
+            // A demoted master (READONLY) or a server not ready: go find the
+            // right one instead of failing every publish.
+            const std::string text = reply_text(r);
+            if (text.starts_with("READONLY") || text.starts_with("LOADING") || text.starts_with("MASTERDOWN")) {
+              s->pub->close(text);
+            }
+          }
+        }
+        if (--g->pending > 0) return;
+        metrics_.publish_latency(Clock::now() - g->started);
+        if (g->done)
+          g->done(g->error.empty() ? Outcome{.error = {}, .count = g->total} : Outcome{.error = g->error, .count = 0});
+      });
+      if (!sent) {
+        if (g->error.empty()) g->error = unavailable(s->index, s->config.describe(), "could not send");
+        if (--g->pending == 0 && g->done) g->done({.error = g->error, .count = 0});
+      }
+    }
+  });
+}
+
+void RedisBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
+  std::vector<std::pair<std::string, std::string>> fc;
+  fc.reserve(users.size());
+  for (auto& u : users) fc.emplace_back("u:" + u, std::string(kUserChannel) + u);
+  Envelope e{.kind = Envelope::Kind::publication,
+             .node = node_id_,
+             .publication = std::move(publication),
+             .reason = {},
+             .message = {},
+             .probe = 0};
+  publish_to(std::move(fc), encode(e), std::move(done));
+}
+
+void RedisBroker::broadcast(Publication publication, Done done) {
+  std::vector<std::pair<std::string, std::string>> fc;
+  if (publication.topic.empty()) {
+    fc.emplace_back("*", std::string(kAllChannel));
+  } else {
+    fc.emplace_back("t:" + publication.topic, std::string(kTopicChannel) + publication.topic);
+  }
+  Envelope e{.kind = Envelope::Kind::publication,
+             .node = node_id_,
+             .publication = std::move(publication),
+             .reason = {},
+             .message = {},
+             .probe = 0};
+  publish_to(std::move(fc), encode(e), std::move(done));
+}
+
+void RedisBroker::disconnect(std::vector<std::string> users, std::string reason, Done done) {
+  std::vector<std::pair<std::string, std::string>> fc;
+  for (auto& u : users) fc.emplace_back("u:" + u, std::string(kUserChannel) + u);
+  Envelope e{.kind = Envelope::Kind::disconnect,
+             .node = node_id_,
+             .publication = {},
+             .reason = std::move(reason),
+             .message = {},
+             .probe = 0};
+  publish_to(std::move(fc), encode(e), std::move(done));
+}
+
+std::size_t RedisBroker::publish(const gateway::UpstreamMessage& message) {
+  const std::size_t known = cluster_consumers_.load(std::memory_order_relaxed);
+  if (known == 0) return 0;
+  Envelope e{.kind = Envelope::Kind::client_message,
+             .node = node_id_,
+             .publication = {},
+             .reason = {},
+             .message = message,
+             .probe = 0};
+  publish_to({{"c", std::string(kUpstreamChannel)}}, encode(e), [this](Outcome o) {
+    if (o.ok()) cluster_consumers_ = o.count;
+  });
+  return known;
+}
+
+void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {
+  boost::asio::post(io_, [this, users = std::move(users), done = std::move(done)]() mutable {
+    std::unordered_map<Shard*, std::vector<std::size_t>> by_shard;  // indexes into users
+    for (std::size_t i = 0; i < users.size(); ++i)
+      by_shard[shard_for(std::string(kUserChannel) + users[i])].push_back(i);
+    for (auto& [s, idx] : by_shard) {
+      if (!s->pub->ready()) {
+        metrics_.error(BrokerOp::presence);
+        done(unavailable(s->index, s->config.describe(), s->pub_error), {});
+        return;
+      }
+    }
+    struct Gather {
+      std::size_t pending;
+      std::vector<std::uint32_t> counts;
+      std::string error;
+      PresenceDone done;
+    };
+    auto g = std::make_shared<Gather>(
+        Gather{by_shard.size(), std::vector<std::uint32_t>(users.size()), {}, std::move(done)});
+    if (by_shard.empty()) {
+      g->done({}, {});
+      return;
+    }
+    for (auto& [s, idx] : by_shard) {
+      std::vector<std::string> args{"EVAL", scripts::kCount, "0"};
+      for (std::size_t i : idx) args.push_back("u:" + users[i]);
+      auto finish = [this, g, s, idx](const redisReply* r) {
+        if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == idx.size()) {
+          for (std::size_t k = 0; k < idx.size(); ++k) {
+            const redisReply* e = r->element[k];
+            if (e->type == REDIS_REPLY_INTEGER)
+              g->counts[idx[k]] = static_cast<std::uint32_t>(std::max<long long>(0, e->integer));
+          }
+        } else if (g->error.empty()) {
+          g->error = unavailable(s->index, s->config.describe(), reply_text(r));
+          metrics_.error(BrokerOp::presence);
+        }
+        if (--g->pending > 0) return;
+        if (g->error.empty()) {
+          g->done({}, std::move(g->counts));
+        } else {
+          g->done(g->error, {});
+        }
+      };
+      if (!s->pub->command(args, finish)) finish(nullptr);
+    }
+  });
+}
+
+}  // namespace notify::broker

@@ -1,0 +1,130 @@
+#pragma once
+// The broker of several replicas acting as one, through Redis pub/sub
+// (docs/architecture.md#the-broker). Each replica:
+//  * subscribes to notify:user:<id> while it holds a connection of that
+//    user, notify:topic:<t> while one of its connections subscribes to t,
+//    notify:all while it holds any connection, notify:upstream while it has a
+//    StreamClientMessages consumer; and unsubscribes when the last one goes;
+//  * publishes every Notify/Broadcast/Disconnect/client message to the
+//    channels (its own subscription delivers to its own connections, so every
+//    connection gets a publication once, in per-channel order);
+//  * keeps its connection counts in Redis (presence), refreshed by a
+//    heartbeat that lapses after --presence-ttl if the replica dies.
+// Channels are spread over the shards by a consistent hash (channel_hash.hpp).
+//
+// Redis work runs on the broker's own thread: event loops and gRPC threads
+// only hand it work (a mutex-guarded queue and a post), so a slow or absent
+// Redis never holds a loop. While a shard can't be reached, calls that need
+// it answer an error at once (or within --redis-command-timeout for one that
+// was in flight), connections reconnect with jittered backoff and, once
+// back, re-subscribe and re-publish their presence.
+//
+// Thread-safe: every public method may be called from any thread.
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "broker/broker.hpp"
+#include "broker/broker_metrics.hpp"
+#include "broker/redis_connection.hpp"
+#include "broker/redis_settings.hpp"
+#include "gateway/channel_observer.hpp"
+#include "gateway/hub.hpp"
+#include "gateway/upstream.hpp"
+
+namespace notify::broker {
+
+class RedisBroker final : public Broker, public gateway::UpstreamSink, public gateway::ChannelObserver {
+ public:
+  // `consumers` takes client messages from every replica to this one's
+  // StreamClientMessages streams (the ClientMessageBus).
+  RedisBroker(RedisSettings settings, gateway::Hub& hub,
+              std::function<std::size_t(const gateway::UpstreamMessage&)> consumers, Metrics& metrics);
+  ~RedisBroker() override;
+
+  // Starts the broker's thread and connects; returns at once (Redis may be
+  // down: the broker keeps trying).
+  void start();
+  // Leaves presence (waits up to a second for Redis) and stops the thread.
+  void stop();
+
+  const std::string& node_id() const { return node_id_; }
+
+  // Broker (gRPC threads).
+  void notify(std::vector<std::string> users, Publication publication, Done done) override;
+  void broadcast(Publication publication, Done done) override;
+  void disconnect(std::vector<std::string> users, std::string reason, Done done) override;
+  void presence(std::vector<std::string> users, PresenceDone done) override;
+
+  // UpstreamSink (event loops): publishes the client message to every
+  // replica's consumers. Returns the consumers known across replicas (as of
+  // the last count, at most a heartbeat old), 0 when Redis is unavailable.
+  std::size_t publish(const gateway::UpstreamMessage& message) override;
+
+  // ChannelObserver (event loops).
+  void user_changed(std::string_view user, int delta) override { change("u:" + std::string(user), delta); }
+  void topic_changed(std::string_view topic, int delta) override { change("t:" + std::string(topic), delta); }
+  // ClientMessageBus consumers (gRPC threads).
+  void consumers_changed(int delta) { change("c", delta); }
+
+ private:
+  struct Shard;
+  enum class SubState { none, subscribing, subscribed, unsubscribing };
+  struct Channel {
+    bool wanted = false;
+    SubState state = SubState::none;
+  };
+
+  // Event loops and gRPC threads: queue a count change for the broker thread.
+  void change(std::string field, int delta);
+  void apply_changes();
+
+  // Broker thread.
+  void connect(Shard& s, bool pubsub);
+  void on_ready(Shard& s, bool pubsub);
+  void on_lost(Shard& s, bool pubsub, const std::string& why);
+  void on_pubsub(Shard& s, std::string_view kind, std::string_view channel, std::string_view payload);
+  void deliver(std::string_view channel, std::string_view payload);
+  void reconcile(Shard& s);
+  void sync(Shard& s, bool reset);
+  void tick();
+  void publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload, Done done);
+  Shard* shard_for(std::string_view channel);
+  void update_up(Shard& s);
+
+  RedisSettings settings_;
+  gateway::Hub& hub_;
+  std::function<std::size_t(const gateway::UpstreamMessage&)> consumers_;
+  BrokerMetrics metrics_;
+  std::string node_id_;
+
+  boost::asio::io_context io_;
+  std::thread thread_;
+  std::vector<std::unique_ptr<Shard>> shards_;
+  boost::asio::steady_timer tick_timer_;
+  std::mt19937_64 random_;
+
+  // Broker thread: what this replica's connections count, by field (u:<user>,
+  // t:<topic>, * for all connections, c for consumers).
+  std::unordered_map<std::string, std::int64_t> counts_;
+  std::chrono::steady_clock::time_point next_refresh_{};  // of cluster_consumers_
+
+  std::mutex changes_mu_;
+  std::vector<std::pair<std::string, int>> changes_;  // guarded by changes_mu_
+  bool changes_posted_ = false;                       // guarded by changes_mu_
+
+  std::atomic<std::size_t> cluster_consumers_{0};
+  std::atomic<bool> stopped_{false};
+};
+
+}  // namespace notify::broker

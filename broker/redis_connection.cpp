@@ -1,0 +1,274 @@
+#include "broker/redis_connection.hpp"
+
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+
+#include <strings.h>
+
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include "common/ids.hpp"
+
+namespace notify::broker {
+
+// hiredis' event hooks on an Asio descriptor that doesn't own the socket
+// (hiredis closes it). Pending waits hold the Watch; once hiredis calls
+// cleanup, `ac` is null and no wait touches the context again.
+struct RedisConnection::Watch : std::enable_shared_from_this<Watch> {
+  Watch(boost::asio::io_context& io, redisAsyncContext* context) : sd(io, context->c.fd), ac(context) {}
+  ~Watch() {
+    if (sd.is_open()) sd.release();
+  }
+
+  boost::asio::posix::stream_descriptor sd;
+  redisAsyncContext* ac;
+  bool want_read = false, want_write = false, reading = false, writing = false;
+
+  void arm_read() {
+    if (reading || ac == nullptr) return;
+    reading = true;
+    sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
+                  [self = shared_from_this()](boost::system::error_code ec) {
+                    self->reading = false;
+                    if (ec || self->ac == nullptr || !self->want_read) return;
+                    redisAsyncHandleRead(self->ac);
+                    if (self->ac != nullptr && self->want_read) self->arm_read();
+                  });
+  }
+  void arm_write() {
+    if (writing || ac == nullptr) return;
+    writing = true;
+    sd.async_wait(boost::asio::posix::stream_descriptor::wait_write,
+                  [self = shared_from_this()](boost::system::error_code ec) {
+                    self->writing = false;
+                    if (ec || self->ac == nullptr || !self->want_write) return;
+                    redisAsyncHandleWrite(self->ac);
+                    if (self->ac != nullptr && self->want_write) self->arm_write();
+                  });
+  }
+
+  static void add_read(void* p) {
+    auto* w = static_cast<Watch*>(p);
+    w->want_read = true;
+    w->arm_read();
+  }
+  static void del_read(void* p) { static_cast<Watch*>(p)->want_read = false; }
+  static void add_write(void* p) {
+    auto* w = static_cast<Watch*>(p);
+    w->want_write = true;
+    w->arm_write();
+  }
+  static void del_write(void* p) { static_cast<Watch*>(p)->want_write = false; }
+  static void cleanup(void* p) {
+    auto* w = static_cast<Watch*>(p);
+    w->ac = nullptr;
+    w->want_read = w->want_write = false;
+    // Now, before hiredis closes the socket: release() cancels the waits and
+    // takes the descriptor out of the reactor while the number is still ours.
+    if (w->sd.is_open()) w->sd.release();
+  }
+};
+
+bool reply_is_error(const redisReply* r) { return r == nullptr || r->type == REDIS_REPLY_ERROR; }
+
+std::string reply_text(const redisReply* r) {
+  if (r == nullptr) return "connection lost";
+  switch (r->type) {
+    case REDIS_REPLY_STRING:
+    case REDIS_REPLY_STATUS:
+    case REDIS_REPLY_ERROR:
+      return std::string(r->str, r->len);
+    case REDIS_REPLY_INTEGER:
+      return std::to_string(r->integer);
+    case REDIS_REPLY_NIL:
+      return "(nil)";
+    case REDIS_REPLY_ARRAY:
+      return "(array of " + std::to_string(r->elements) + ")";
+    default:
+      return "(unexpected reply)";
+  }
+}
+
+RedisConnection::RedisConnection(boost::asio::io_context& io, std::string name, Handlers handlers)
+    : io_(io), name_(std::move(name)), handlers_(std::move(handlers)), connect_timer_(io) {}
+
+RedisConnection::~RedisConnection() {
+  handlers_ = {};  // the owner is going away: tell it nothing more
+  if (ac_ != nullptr) {
+    redisAsyncContext* ac = ac_;
+    ac_ = nullptr;
+    ac->data = nullptr;
+    redisAsyncFree(ac);  // replies still pending get nullptr
+  }
+}
+
+void RedisConnection::connect(const RedisAddress& address, const std::string& password, int db,
+                              std::chrono::milliseconds timeout) {
+  if (state_ != State::idle) return;
+  password_ = password;
+  db_ = db;
+  closing_reason_.clear();
+  redisAsyncContext* ac = redisAsyncConnect(address.host.c_str(), address.port);
+  if (ac == nullptr) {
+    down("out of memory");
+    return;
+  }
+  if (ac->err != 0) {
+    const std::string why = ac->errstr;
+    redisAsyncFree(ac);
+    state_ = State::connecting;
+    down(why);
+    return;
+  }
+  ac_ = ac;
+  ac->data = this;
+  watch_ = std::make_shared<Watch>(io_, ac);
+  ac->ev.data = watch_.get();
+  ac->ev.addRead = &Watch::add_read;
+  ac->ev.delRead = &Watch::del_read;
+  ac->ev.addWrite = &Watch::add_write;
+  ac->ev.delWrite = &Watch::del_write;
+  ac->ev.cleanup = &Watch::cleanup;
+  state_ = State::connecting;
+  redisAsyncSetDisconnectCallback(ac, &RedisConnection::on_disconnect);
+  redisAsyncSetConnectCallback(ac, &RedisConnection::on_connect);  // arms the first write wait
+  connect_timer_.expires_after(timeout);
+  connect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || state_ == State::ready || state_ == State::idle) return;
+    close("no answer within the connect timeout");
+  });
+}
+
+void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (self == nullptr) return;
+  if (status != REDIS_OK) {
+    self->ac_ = nullptr;  // hiredis frees the context after this callback
+    self->down(ac->errstr);
+    return;
+  }
+  self->state_ = State::handshaking;
+  self->handshake();
+}
+
+void RedisConnection::handshake() {
+  const auto check = [this](const redisReply* r) {
+    if (reply_is_error(r) && r != nullptr && state_ != State::idle) close("handshake refused: " + reply_text(r));
+  };
+  if (!password_.empty()) send({"AUTH", password_}, check);
+  if (db_ != 0) send({"SELECT", std::to_string(db_)}, check);
+  // TIME: the last handshake reply, and the clock Redis' scripts will judge
+  // deadlines by.
+  const std::int64_t asked = unix_millis();
+  send({"TIME"}, [this, asked](const redisReply* r) {
+    if (r == nullptr || state_ != State::handshaking) return;
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+      close("handshake refused: " + reply_text(r));
+      return;
+    }
+    const std::int64_t answered = unix_millis();
+    const std::int64_t redis_ms =
+        std::stoll(reply_text(r->element[0])) * 1000 + std::stoll(reply_text(r->element[1])) / 1000;
+    clock_offset_ms_ = redis_ms - (asked + answered) / 2;
+    state_ = State::ready;
+    connect_timer_.cancel();
+    if (handlers_.ready) handlers_.ready();
+  });
+}
+
+void RedisConnection::on_disconnect(const redisAsyncContext* ac, int status) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (self == nullptr) return;
+  self->ac_ = nullptr;  // hiredis frees the context after this callback
+  std::string why = self->closing_reason_;
+  if (why.empty()) why = status == REDIS_OK ? "closed" : (ac->errstr[0] != '\0' ? ac->errstr : "connection lost");
+  self->down(why);
+}
+
+void RedisConnection::down(const std::string& why) {
+  if (state_ == State::idle) return;
+  state_ = State::idle;
+  connect_timer_.cancel();
+  sent_.clear();
+  watch_.reset();
+  if (handlers_.lost) handlers_.lost(why);
+}
+
+void RedisConnection::close(const std::string& why) {
+  if (state_ == State::idle) return;
+  closing_reason_ = why;
+  redisAsyncContext* ac = ac_;
+  if (ac == nullptr) {
+    down(why);
+    return;
+  }
+  const bool connected = (ac->c.flags & REDIS_CONNECTED) != 0;
+  redisAsyncFree(ac);  // deferred by hiredis when called from one of its callbacks
+  // hiredis reports the disconnect only for an established connection.
+  if (!connected) {
+    ac_ = nullptr;
+    down(why);
+  }
+}
+
+bool RedisConnection::send(const std::vector<std::string>& args, Reply reply) {
+  if (ac_ == nullptr) return false;
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  argv.reserve(args.size());
+  lens.reserve(args.size());
+  for (const auto& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* cb = new Reply(std::move(reply));
+  if (redisAsyncCommandArgv(ac_, &RedisConnection::on_reply, cb, static_cast<int>(args.size()), argv.data(),
+                            lens.data()) != REDIS_OK) {
+    delete cb;
+    return false;
+  }
+  sent_.push_back(std::chrono::steady_clock::now());
+  return true;
+}
+
+bool RedisConnection::command(const std::vector<std::string>& args, Reply reply) {
+  return state_ == State::ready && send(args, std::move(reply));
+}
+
+void RedisConnection::on_reply(redisAsyncContext* ac, void* reply, void* privdata) {
+  std::unique_ptr<Reply> cb(static_cast<Reply*>(privdata));
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  if (self != nullptr && !self->sent_.empty()) self->sent_.pop_front();
+  if (*cb) (*cb)(static_cast<const redisReply*>(reply));
+}
+
+bool RedisConnection::pubsub(std::string_view verb, const std::vector<std::string>& channels) {
+  if (state_ != State::ready || ac_ == nullptr || channels.empty()) return false;
+  std::vector<const char*> argv{verb.data()};
+  std::vector<std::size_t> lens{verb.size()};
+  for (const auto& c : channels) {
+    argv.push_back(c.data());
+    lens.push_back(c.size());
+  }
+  return redisAsyncCommandArgv(ac_, &RedisConnection::on_pubsub, this, static_cast<int>(argv.size()), argv.data(),
+                               lens.data()) == REDIS_OK;
+}
+
+void RedisConnection::on_pubsub(redisAsyncContext* ac, void* reply, void*) {
+  auto* self = static_cast<RedisConnection*>(ac->data);
+  const auto* r = static_cast<const redisReply*>(reply);
+  if (self == nullptr || r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 2) return;
+  const redisReply* kind = r->element[0];
+  const redisReply* channel = r->element[1];
+  if (kind->type != REDIS_REPLY_STRING || channel->type != REDIS_REPLY_STRING || !self->handlers_.pubsub) return;
+  std::string_view payload;
+  if (r->elements >= 3 && r->element[2]->type == REDIS_REPLY_STRING) {
+    payload = std::string_view(r->element[2]->str, r->element[2]->len);
+  }
+  self->handlers_.pubsub(std::string_view(kind->str, kind->len), std::string_view(channel->str, channel->len), payload);
+}
+
+bool RedisConnection::overdue(std::chrono::steady_clock::time_point now, std::chrono::milliseconds timeout) const {
+  return !sent_.empty() && now - sent_.front() > timeout;
+}
+
+}  // namespace notify::broker

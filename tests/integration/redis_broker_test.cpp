@@ -1,0 +1,349 @@
+// Several gateways acting as one through a real Redis (redis-server started
+// on a free loopback port): every admin call behaves the same whichever
+// replica receives it, and Redis going away, slowing down or carrying junk
+// is survived.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <csignal>
+#include <future>
+#include <set>
+#include <thread>
+
+#include "tests/support/consumer.hpp"
+#include "tests/support/redis_process.hpp"
+#include "tests/support/test_server.hpp"
+#include "tests/support/ws_client.hpp"
+
+namespace notify::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::vector<std::string> redis_flags(const std::string& urls) { return {"--redis-url", urls, "--presence-ttl", "3"}; }
+
+// Connections of `user` across replicas, as `server` answers GetPresence;
+// -1 if the call failed.
+int presence(TestServer& server, const std::string& user) {
+  v1::GetPresenceRequest req;
+  req.add_user_ids(user);
+  v1::GetPresenceResponse resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  if (!server.stub()->GetPresence(&ctx, req, &resp).ok()) return -1;
+  return static_cast<int>(resp.connections().at(user));
+}
+
+grpc::Status try_notify(TestServer& server, const std::string& user, const std::string& data,
+                        v1::NotifyResponse* resp) {
+  v1::NotifyRequest req;
+  req.add_user_ids(user);
+  req.mutable_notification()->set_event("n");
+  req.mutable_notification()->set_data_json(data);
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  return server.stub()->Notify(&ctx, req, resp);
+}
+
+std::string data_of(const boost::json::value& frame) { return boost::json::serialize(frame.at("data")); }
+
+class RedisBroker : public ::testing::Test {
+ protected:
+  void start_replicas(std::size_t n, const std::string& urls) {
+    for (std::size_t i = 0; i < n; ++i) replicas_.push_back(std::make_unique<TestServer>(redis_flags(urls)));
+  }
+  TestServer& replica(std::size_t i) { return *replicas_[i]; }
+  // Waits until every replica's presence shows `user` with `count` connections.
+  void await_presence(const std::string& user, int count) {
+    for (auto& r : replicas_) {
+      ASSERT_TRUE(eventually([&] { return presence(*r, user) == count; }, 5s))
+          << user << " never showed " << count << " connections (last: " << presence(*r, user) << ")";
+    }
+  }
+
+  RedisProcess redis_;
+  std::vector<std::unique_ptr<TestServer>> replicas_;
+};
+
+TEST_F(RedisBroker, NotifyThroughOneReplicaReachesEveryConnectionOnEveryReplicaOnceAndInOrder) {
+  start_replicas(3, redis_.url());
+  auto alice_b = connect_user(replica(1), "alice");
+  auto alice_c = connect_user(replica(2), "alice");
+  auto bob_a = connect_user(replica(0), "bob");
+  await_presence("alice", 2);
+  await_presence("bob", 1);
+
+  constexpr int kCount = 40;
+  for (int i = 0; i < kCount; ++i) {
+    v1::NotifyResponse resp;
+    ASSERT_TRUE(try_notify(replica(i % 3), "alice", std::to_string(i), &resp).ok());
+    EXPECT_EQ(resp.delivered_connections(), 2u) << "counted from presence on every replica";
+  }
+  for (auto* client : {alice_b.get(), alice_c.get()}) {
+    for (int i = 0; i < kCount; ++i) {
+      auto frame = client->next_of_type("notification");
+      ASSERT_TRUE(frame) << "notification " << i << " missing";
+      EXPECT_EQ(data_of(*frame), std::to_string(i)) << "out of order or duplicated";
+    }
+    EXPECT_FALSE(client->next(300ms)) << "a notification arrived twice";
+  }
+  EXPECT_FALSE(bob_a->next(100ms)) << "bob got alice's notifications";
+
+  // Several users in one call, on different replicas.
+  v1::NotifyResponse resp = notify(replica(2), {"alice", "bob", "nobody"}, "n", "\"all\"");
+  EXPECT_EQ(resp.delivered_connections(), 3u);
+  for (auto* client : {alice_b.get(), alice_c.get(), bob_a.get()}) {
+    auto frame = client->next_of_type("notification");
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->at("id").as_string(), resp.id());
+  }
+  EXPECT_GE(replica(0).metric("notify_broker_messages_published_total"), kCount / 3.0);
+  EXPECT_EQ(replica(0).metric("notify_broker_up{shard=\"0\"}"), 1);
+}
+
+TEST_F(RedisBroker, BroadcastsReachTopicSubscribersAndEveryoneOnEveryReplica) {
+  start_replicas(3, redis_.url());
+  std::vector<std::unique_ptr<WsClient>> subscribers;
+  for (std::size_t i = 0; i < 3; ++i) {
+    auto c = connect_user(replica(i), "sub" + std::to_string(i));
+    c->send(R"({"type":"subscribe","topic":"post:42"})");
+    ASSERT_TRUE(c->next_of_type("subscribed"));
+    subscribers.push_back(std::move(c));
+  }
+  auto other = connect_user(replica(1), "other");
+  for (std::size_t i = 0; i < 3; ++i) await_presence("sub" + std::to_string(i), 1);
+  await_presence("other", 1);
+
+  // The topic's subscriptions reach Redis after the subscribe reply; a
+  // broadcast answers how many it counted, so wait until all three count.
+  ASSERT_TRUE(eventually([&] { return broadcast(replica(0), "post:42", "warmup", "0").delivered_connections() == 3; }));
+  for (auto& c : subscribers) {
+    while (auto f = c->next_of_type("notification", 300ms)) {
+      if (f->at("event") != "warmup") FAIL() << "unexpected " << boost::json::serialize(*f);
+    }
+  }
+  auto topic = broadcast(replica(2), "post:42", "comment", "\"hi\"");
+  EXPECT_EQ(topic.delivered_connections(), 3u);
+  for (auto& c : subscribers) {
+    auto f = c->next_of_type("notification");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->at("topic"), "post:42");
+    EXPECT_EQ(f->at("id").as_string(), topic.id());
+  }
+  EXPECT_FALSE(other->next(200ms)) << "a topic broadcast reached a connection that did not subscribe";
+
+  auto all = broadcast(replica(1), "", "maintenance", "null");
+  EXPECT_EQ(all.delivered_connections(), 4u);
+  for (auto* c : {subscribers[0].get(), subscribers[1].get(), subscribers[2].get(), other.get()}) {
+    auto f = c->next_of_type("notification");
+    ASSERT_TRUE(f);
+    EXPECT_EQ(f->at("event"), "maintenance");
+    EXPECT_FALSE(c->next(100ms)) << "broadcast delivered twice";
+  }
+}
+
+TEST_F(RedisBroker, DisconnectAndPresenceSpanEveryReplica) {
+  start_replicas(3, redis_.url());
+  auto a1 = connect_user(replica(1), "alice");
+  auto a2 = connect_user(replica(2), "alice");
+  auto a3 = connect_user(replica(2), "alice");
+  auto bob = connect_user(replica(0), "bob");
+  await_presence("alice", 3);
+
+  v1::DisconnectRequest req;
+  req.add_user_ids("alice");
+  req.set_reason("account suspended");
+  v1::DisconnectResponse resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  ASSERT_TRUE(replica(0).stub()->Disconnect(&ctx, req, &resp).ok());
+  EXPECT_EQ(resp.closed_connections(), 3u);
+  for (auto* c : {a1.get(), a2.get(), a3.get()}) {
+    auto status = c->wait_closed();
+    ASSERT_TRUE(status);
+    EXPECT_EQ(status->code, 4000);
+    EXPECT_EQ(status->reason, "account suspended");
+  }
+  await_presence("alice", 0);
+  EXPECT_FALSE(bob->closed());
+  EXPECT_EQ(presence(replica(2), "bob"), 1);
+}
+
+TEST_F(RedisBroker, ClientMessagesFromEveryReplicaReachEveryConsumerOnce) {
+  start_replicas(3, redis_.url());
+  Consumer consumer_a(replica(0));
+  Consumer consumer_c(replica(2));
+  std::vector<std::unique_ptr<WsClient>> senders;
+  for (std::size_t i = 0; i < 3; ++i) senders.push_back(connect_user(replica(i), "writer" + std::to_string(i)));
+  await_presence("writer1", 1);
+  // A replica learns that consumers exist elsewhere within about a second
+  // (polled slowly: the client's message rate is limited).
+  ASSERT_TRUE(eventually(
+      [&] {
+        std::this_thread::sleep_for(200ms);
+        senders[1]->send(R"({"type":"message","data":"probe"})");
+        auto reply = senders[1]->next_json(2s);
+        return reply && reply->at("type") == "ack";
+      },
+      10s));
+  while (consumer_a.next(300ms)) {
+  }
+  while (consumer_c.next(300ms)) {
+  }
+  for (std::size_t i = 0; i < 3; ++i) {
+    senders[i]->send(R"({"type":"message","id":7,"data":{"from":)" + std::to_string(i) + "}}");
+    auto ack = senders[i]->next_json();
+    ASSERT_TRUE(ack);
+    ASSERT_EQ(ack->at("type"), "ack") << boost::json::serialize(*ack);
+  }
+  for (auto* consumer : {&consumer_a, &consumer_c}) {
+    std::set<std::string> users;
+    for (int i = 0; i < 3; ++i) {
+      auto m = consumer->next();
+      ASSERT_TRUE(m) << "message " << i << " missing";
+      users.insert(m->user_id());
+      EXPECT_EQ(m->client_message_id(), "7");
+    }
+    EXPECT_EQ(users, (std::set<std::string>{"writer0", "writer1", "writer2"}));
+    EXPECT_FALSE(consumer->next(300ms)) << "a client message arrived twice";
+  }
+}
+
+TEST_F(RedisBroker, RedisGoneAnswersUnavailablePromptlyKeepsClientsAndRecovers) {
+  start_replicas(2, redis_.url());
+  auto alice = connect_user(replica(1), "alice");
+  await_presence("alice", 1);
+
+  redis_.kill();
+  const auto started = std::chrono::steady_clock::now();
+  v1::NotifyResponse resp;
+  grpc::Status status = try_notify(replica(0), "alice", "1", &resp);
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE) << status.error_message();
+  EXPECT_LT(elapsed, 1500ms);
+  EXPECT_NE(status.error_message().find("Redis"), std::string::npos) << status.error_message();
+  EXPECT_EQ(presence(replica(0), "alice"), -1) << "presence must fail, not answer 0";
+
+  // The WebSocket stays open and served.
+  alice->send(R"({"type":"ping","id":1})");
+  auto pong = alice->next_of_type("pong", 1s);
+  ASSERT_TRUE(pong) << "the connection stopped being served without Redis";
+  EXPECT_FALSE(alice->closed());
+  ASSERT_TRUE(eventually([&] { return replica(0).metric("notify_broker_up{shard=\"0\"}") == 0; }, 2s));
+
+  redis_.restart();  // empty: presence and subscriptions must be rebuilt by the replicas
+  const auto back = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        v1::NotifyResponse r;
+        return try_notify(replica(0), "alice", "2", &r).ok() && r.delivered_connections() == 1;
+      },
+      10s))
+      << "delivery did not resume within 10 s of Redis coming back";
+  std::cout << "[ figures  ] delivery resumed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - back).count()
+            << " ms after Redis came back\n";
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(data_of(*frame), "2");
+  EXPECT_GE(replica(0).metric("notify_broker_reconnects_total{shard=\"0\"}"), 1);
+  EXPECT_GE(replica(0).metric("notify_broker_errors_total{op=\"publish\"}"), 1);
+}
+
+TEST_F(RedisBroker, MalformedMessagesFromRedisAreCountedAndDropped) {
+  start_replicas(2, redis_.url());
+  auto alice = connect_user(replica(1), "alice");
+  await_presence("alice", 1);
+  for (const std::string junk :
+       {"{not json", R"({"v":1,"k":"n","node":"x","id":"a","event":"e","topic":"","data":"{bad","ts":1})",
+        R"({"v":1,"k":"m","node":"x"})", R"({"v":9,"k":"n"})", "[]"}) {
+    EXPECT_EQ(redis_.command({"PUBLISH", "notify:user:alice", junk}), "1");
+  }
+  ASSERT_TRUE(eventually([&] { return replica(1).metric("notify_broker_malformed_messages_total") == 5; }));
+  v1::NotifyResponse resp;
+  ASSERT_TRUE(try_notify(replica(0), "alice", "\"fine\"", &resp).ok());
+  auto frame = alice->next_json();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("type"), "notification") << "junk reached the client: " << boost::json::serialize(*frame);
+  EXPECT_EQ(data_of(*frame), "\"fine\"");
+}
+
+TEST_F(RedisBroker, TwoShardsSpreadTheChannelsAndDeliverEverything) {
+  RedisProcess second;
+  start_replicas(2, redis_.url() + " " + second.url());
+  std::vector<std::unique_ptr<WsClient>> clients;
+  constexpr int kUsers = 24;
+  for (int i = 0; i < kUsers; ++i) clients.push_back(connect_user(replica(i % 2), "u" + std::to_string(i)));
+  for (int i = 0; i < kUsers; ++i) await_presence("u" + std::to_string(i), 1);
+  const auto channels = [](RedisProcess& r) {
+    const std::string list = r.command({"PUBSUB", "CHANNELS", "notify:user:*"});
+    return list.empty() ? 0 : 1 + static_cast<int>(std::count(list.begin(), list.end(), '\n'));
+  };
+  const int first_count = channels(redis_), second_count = channels(second);
+  EXPECT_EQ(first_count + second_count, kUsers);
+  EXPECT_GT(first_count, 0) << "every user channel landed on the second shard";
+  EXPECT_GT(second_count, 0) << "every user channel landed on the first shard";
+  for (int i = 0; i < kUsers; ++i) {
+    auto resp = notify(replica((i + 1) % 2), {"u" + std::to_string(i)}, "n", std::to_string(i));
+    EXPECT_EQ(resp.delivered_connections(), 1u);
+  }
+  for (int i = 0; i < kUsers; ++i) {
+    auto frame = clients[i]->next_of_type("notification");
+    ASSERT_TRUE(frame) << "u" << i;
+    EXPECT_EQ(data_of(*frame), std::to_string(i));
+  }
+  EXPECT_EQ(broadcast(replica(0), "", "all", "1").delivered_connections(), static_cast<unsigned>(kUsers));
+}
+
+TEST_F(RedisBroker, ASlowRedisDoesNotDelayPingsAndCallsAnswerWithinTheTimeout) {
+  start_replicas(2, redis_.url());
+  auto alice = connect_user(replica(1), "alice");
+  await_presence("alice", 1);
+  auto sleeper = std::async(std::launch::async, [&] { return redis_.command({"DEBUG", "SLEEP", "2"}, 5s); });
+  std::this_thread::sleep_for(100ms);
+  auto started = std::chrono::steady_clock::now();
+  alice->send(R"({"type":"ping"})");
+  ASSERT_TRUE(alice->next_of_type("pong", 1s));
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 200ms) << "a ping waited on Redis";
+  started = std::chrono::steady_clock::now();
+  v1::NotifyResponse resp;
+  const grpc::Status status = try_notify(replica(0), "alice", "1", &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);
+  EXPECT_EQ(sleeper.get(), "OK");
+  ASSERT_TRUE(eventually(
+      [&] {
+        v1::NotifyResponse r;
+        return try_notify(replica(0), "alice", "2", &r).ok() && r.delivered_connections() == 1;
+      },
+      10s));
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(data_of(*frame), "2") << "the notification refused during the sleep was delivered anyway";
+}
+
+TEST_F(RedisBroker, AReplicaKilledWithoutGoodbyeLeavesPresenceWithinTheTtl) {
+  start_replicas(1, redis_.url());
+  auto args = GatewayProcess::default_args();
+  for (auto& f : redis_flags(redis_.url())) args.push_back(f);
+  GatewayProcess doomed(args);
+  ASSERT_TRUE(doomed.wait_listening()) << doomed.output();
+  auto alice = WsClient::connect(doomed.ws_port(), "/ws?user=alice");
+  ASSERT_TRUE(alice);
+  auto bob = connect_user(replica(0), "bob");
+  await_presence("alice", 1);
+
+  doomed.signal(SIGKILL);
+  ASSERT_TRUE(doomed.wait_exit(5s));
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return presence(replica(0), "alice") == 0; }, 5s));
+  const auto gone = std::chrono::steady_clock::now() - killed;
+  EXPECT_LE(gone, 3500ms) << "presence outlived --presence-ttl 3";
+  std::cout << "[ figures  ] a killed replica left presence after "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(gone).count() << " ms (TTL 3000 ms)\n";
+  EXPECT_EQ(notify(replica(0), {"bob"}, "n", "1").delivered_connections(), 1u);
+  EXPECT_TRUE(bob->next_of_type("notification"));
+}
+
+}  // namespace
+}  // namespace notify::testing

@@ -1,0 +1,44 @@
+#pragma once
+// A real redis-server (or redis-sentinel) for the broker's tests: started on
+// a free loopback port with nothing persisted, stopped by PID.
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/process.hpp"
+
+namespace notify::testing {
+
+// A loopback port nobody listens on at the time of the call.
+std::uint16_t free_port();
+
+class RedisProcess {
+ public:
+  // `extra` are redis-server arguments (e.g. {"--requirepass", "pw"}).
+  explicit RedisProcess(std::vector<std::string> extra = {});
+  ~RedisProcess();
+
+  std::uint16_t port() const { return port_; }
+  std::string url() const { return "redis://127.0.0.1:" + std::to_string(port_); }
+
+  // SIGKILL (no goodbye to clients, as a crash), and start again on the same port.
+  void kill();
+  void restart();
+  bool running() const { return process_ != nullptr; }
+
+  // Runs one command over a fresh connection; the reply as text (arrays
+  // joined with '\n'), or "ERR:..." on failure.
+  std::string command(const std::vector<std::string>& args,
+                      std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) const;
+
+ private:
+  void start();
+
+  std::vector<std::string> extra_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace notify::testing
