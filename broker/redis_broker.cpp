@@ -62,6 +62,7 @@ struct RedisBroker::Shard {
   boost::asio::steady_timer pub_retry, sub_retry;
   int pub_attempts = 0, sub_attempts = 0;
   std::string pub_error = "not connected yet", sub_error = "not connected yet";
+  bool pub_reported = false, sub_reported = false;  // the current outage was logged at warn
   bool up = false;
 
   std::unordered_map<std::string, Channel> channels;
@@ -215,6 +216,7 @@ void RedisBroker::connect(Shard& s, bool pubsub) {
 void RedisBroker::on_ready(Shard& s, bool pubsub) {
   (pubsub ? s.sub_attempts : s.pub_attempts) = 0;
   (pubsub ? s.sub_error : s.pub_error).clear();
+  (pubsub ? s.sub_reported : s.pub_reported) = false;
   if (pubsub) {
     s.probe_sent = s.probe_seen = 0;
     s.probe_time = Clock::now();
@@ -230,7 +232,10 @@ void RedisBroker::on_ready(Shard& s, bool pubsub) {
 void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
   int& attempts = pubsub ? s.sub_attempts : s.pub_attempts;
   std::string& error = pubsub ? s.sub_error : s.pub_error;
-  const bool first = error.empty();
+  const bool was_ready = error.empty();
+  bool& reported = pubsub ? s.sub_reported : s.pub_reported;
+  const bool first = !reported;
+  reported = true;
   error = why;
   if (pubsub) {
     metrics_.subscriptions(-static_cast<std::int64_t>(s.subscribed));
@@ -240,7 +245,7 @@ void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
       it = it->second.wanted ? std::next(it) : s.channels.erase(it);
     }
   }
-  if (first) metrics_.reconnect(s.index);
+  if (was_ready) metrics_.reconnect(s.index);
   update_up(s);
   // Full jitter over an exponential cap: replicas that lost Redis together
   // don't come back at the same instant.
@@ -258,7 +263,10 @@ void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
                   {"retry_ms", delay.count()}});
   };
   if (first) {
-    report(log::Level::warn, "Redis connection lost; calls that need this shard answer UNAVAILABLE until it is back");
+    report(log::Level::warn, was_ready ? "Redis connection lost; calls that need this shard answer UNAVAILABLE until "
+                                         "it is back"
+                                       : "cannot connect to Redis; calls that need this shard answer UNAVAILABLE "
+                                         "until it is reachable");
   } else if (attempts % 10 == 0) {
     report(log::Level::warn, "Redis still unreachable");
   } else {

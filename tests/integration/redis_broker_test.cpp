@@ -347,3 +347,55 @@ TEST_F(RedisBroker, AReplicaKilledWithoutGoodbyeLeavesPresenceWithinTheTtl) {
 
 }  // namespace
 }  // namespace notify::testing
+
+namespace notify::testing {
+namespace {
+
+TEST(RedisBrokerAuth, PasswordWorksAndNeverAppearsInLogsOrMetrics) {
+  RedisProcess redis({"--requirepass", "s3cr3t-pw"});
+  auto args = GatewayProcess::default_args();
+  args.insert(args.end(),
+              {"--redis-url", "redis://:s3cr3t-pw@127.0.0.1:" + std::to_string(redis.port()), "--log-level", "debug"});
+  GatewayProcess good(args);
+  ASSERT_TRUE(good.wait_listening()) << good.output();
+  auto wrong_args = GatewayProcess::default_args();
+  wrong_args.insert(wrong_args.end(), {"--redis-url", "redis://:not-the-pw@127.0.0.1:" + std::to_string(redis.port())});
+  GatewayProcess wrong(wrong_args);
+  ASSERT_TRUE(wrong.wait_listening()) << wrong.output();
+
+  auto alice = WsClient::connect(good.ws_port(), "/ws?user=alice");
+  ASSERT_TRUE(alice);
+  ASSERT_TRUE(alice->next_of_type("welcome"));
+  const auto result = [](GatewayProcess& g, std::uint32_t* delivered) {
+    auto stub = v1::NotificationService::NewStub(
+        grpc::CreateChannel("127.0.0.1:" + std::to_string(g.grpc_port()), grpc::InsecureChannelCredentials()));
+    v1::NotifyRequest req;
+    req.add_user_ids("alice");
+    req.mutable_notification()->set_event("n");
+    v1::NotifyResponse resp;
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    auto status = stub->Notify(&ctx, req, &resp);
+    *delivered = resp.delivered_connections();
+    return status;
+  };
+  std::uint32_t delivered = 0;
+  ASSERT_TRUE(eventually([&] { return result(good, &delivered).ok() && delivered == 1; }));
+  EXPECT_TRUE(alice->next_of_type("notification"));
+  const grpc::Status refused = result(wrong, &delivered);
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAVAILABLE);
+  ASSERT_TRUE(eventually([&] { return wrong.output().find("WRONGPASS") != std::string::npos; }))
+      << "the log should say why Redis refused: " << wrong.output();
+
+  const std::string metrics = http_request(good.metrics_port(), "GET", "/metrics").body +
+                              http_request(wrong.metrics_port(), "GET", "/metrics").body;
+  for (const std::string secret : {"s3cr3t-pw", "not-the-pw"}) {
+    EXPECT_EQ(good.output().find(secret), std::string::npos) << good.output();
+    EXPECT_EQ(wrong.output().find(secret), std::string::npos) << wrong.output();
+    EXPECT_EQ(metrics.find(secret), std::string::npos);
+  }
+  EXPECT_NE(good.output().find("redis://:***@127.0.0.1"), std::string::npos) << good.output();
+}
+
+}  // namespace
+}  // namespace notify::testing

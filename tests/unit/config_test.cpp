@@ -217,3 +217,62 @@ TEST(Config, ThreadsDefaultToTheCgroupCpuLimit) {
 
 }  // namespace
 }  // namespace notify::app
+
+namespace notify::app {
+namespace {
+
+TEST(ConfigRedis, WithoutRedisUrlTheProcessIsAlone) {
+  const auto r = parse({});
+  ASSERT_TRUE(r.config) << r.output;
+  EXPECT_TRUE(r.config->redis.shards.empty());
+  EXPECT_EQ(r.config->redis.presence_ttl, std::chrono::milliseconds(30000));
+}
+
+TEST(ConfigRedis, ShardsTtlTimeoutAndPasswordFile) {
+  const auto dir = std::filesystem::temp_directory_path() / ("notify-redis-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const auto file = (dir / "password").string();
+  std::ofstream(file) << "from-the-file\n";
+  const auto r = parse({"--redis-url", "redis://a:1 redis://b:2/1", "--presence-ttl", "10", "--redis-timeout", "0.5",
+                        "--redis-password-file", file});
+  ASSERT_TRUE(r.config) << r.output;
+  const auto& redis = r.config->redis;
+  ASSERT_EQ(redis.shards.size(), 2u);
+  EXPECT_EQ(redis.shards[1].db, 1);
+  EXPECT_EQ(redis.shards[0].password, "from-the-file");
+  EXPECT_EQ(redis.shards[1].password, "from-the-file");
+  EXPECT_EQ(redis.presence_ttl, std::chrono::milliseconds(10000));
+  EXPECT_EQ(redis.command_timeout, std::chrono::milliseconds(500));
+
+  const auto both = parse({"--redis-url", "redis://:inline@a:1", "--redis-password-file", file});
+  EXPECT_FALSE(both.config);
+  EXPECT_NE(both.output.find("use one"), std::string::npos) << both.output;
+  EXPECT_EQ(both.output.find("inline"), std::string::npos) << "password in: " << both.output;
+  std::filesystem::remove_all(dir);
+}
+
+TEST(ConfigRedis, BadUrlsFailAtStartWithoutShowingThePassword) {
+  for (const std::string url : {"redis://:topsecret@h:0", "http://:topsecret@h:1", "redis://h:1/99"}) {
+    const auto r = parse({"--redis-url", url});
+    EXPECT_FALSE(r.config) << url;
+    EXPECT_EQ(r.exit_code, 2);
+    EXPECT_NE(r.output.find("--redis-url"), std::string::npos) << r.output;
+    EXPECT_EQ(r.output.find("topsecret"), std::string::npos) << r.output;
+  }
+  const auto ttl = parse({"--redis-url", "redis://h:1", "--presence-ttl", "1"});
+  EXPECT_FALSE(ttl.config) << "a TTL under 3 s would expire between heartbeats";
+  const auto orphan = parse({"--redis-password-file", "/nonexistent"});
+  EXPECT_FALSE(orphan.config);
+}
+
+TEST(ConfigRedis, HelpNeverShowsAPasswordFromTheEnvironment) {
+  ::setenv("NOTIFY_REDIS_URL", "redis://:envsecret@h:1", 1);
+  const auto help = parse({"--help"});
+  ::unsetenv("NOTIFY_REDIS_URL");
+  EXPECT_EQ(help.exit_code, 0);
+  EXPECT_NE(help.output.find("--redis-url"), std::string::npos);
+  EXPECT_EQ(help.output.find("envsecret"), std::string::npos) << help.output;
+}
+
+}  // namespace
+}  // namespace notify::app
