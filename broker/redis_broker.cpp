@@ -59,6 +59,11 @@ struct RedisBroker::Shard {
   RedisShardConfig config;
   std::unique_ptr<RedisConnection> pub;  // commands: scripts, publishes
   std::unique_ptr<RedisConnection> sub;  // SUBSCRIBE / UNSUBSCRIBE only
+  // Sentinel shards: asks one Sentinel after another where the master is,
+  // before each connect of pub (index 0) and sub (index 1).
+  std::unique_ptr<RedisConnection> sentinel[2];
+  std::size_t next_sentinel[2] = {0, 0};
+  bool resolved[2] = {false, false};
   boost::asio::steady_timer pub_retry, sub_retry;
   int pub_attempts = 0, sub_attempts = 0;
   std::string pub_error = "not connected yet", sub_error = "not connected yet";
@@ -209,8 +214,70 @@ void RedisBroker::connect(Shard& s, bool pubsub) {
   if (stopped_) return;
   RedisConnection& c = pubsub ? *s.sub : *s.pub;
   if (!c.idle()) return;
-  // Sentinel: ask for the current master first (redis_sentinel.cpp).
-  c.connect(s.config.address, s.config.password, s.config.db, std::max(settings_.command_timeout, kTick * 5));
+  const auto timeout = std::max(settings_.command_timeout, kTick * 5);
+  if (!s.config.uses_sentinel()) {
+    c.connect(s.config.address, s.config.password, s.config.db, timeout);
+    return;
+  }
+  ask_sentinel(s, pubsub, 0, {});
+}
+
+void RedisBroker::ask_sentinel(Shard& s, bool pubsub, std::size_t tried, std::string errors) {
+  const auto& sentinels = s.config.sentinels;
+  if (tried == sentinels.size()) {
+    on_lost(s, pubsub, "no Sentinel named the master \"" + s.config.master + "\":" + errors);
+    return;
+  }
+  const int i = pubsub ? 1 : 0;
+  const std::size_t which = s.next_sentinel[i]++ % sentinels.size();
+  const RedisAddress sentinel = sentinels[which];
+  const std::string where = " " + sentinel.host + ":" + std::to_string(sentinel.port);
+  s.resolved[i] = false;
+  // Whatever the attempt's end, go on from the handler's own stack: the
+  // connection may not be reused while it is still inside a callback.
+  const auto next = [this, &s, pubsub, tried, errors, where](const std::string& why) {
+    boost::asio::post(io_, [this, &s, pubsub, tried, errors, where, why] {
+      ask_sentinel(s, pubsub, tried + 1, errors + where + ": " + why + ";");
+    });
+  };
+  s.sentinel[i] = std::make_unique<RedisConnection>(
+      io_, "shard " + std::to_string(s.index) + " sentinel",
+      RedisConnection::Handlers{
+          .ready =
+              [this, &s, pubsub, i, next] {
+                s.sentinel[i]->command(
+                    {"SENTINEL", "get-master-addr-by-name", s.config.master},
+                    [this, &s, pubsub, i, next](const redisReply* r) {
+                      if (r == nullptr) return;  // lost: the lost handler goes on
+                      if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+                        s.resolved[i] = true;  // this Sentinel answered: no master by that name
+                        next(r->type == REDIS_REPLY_NIL ? "unknown master" : reply_text(r));
+                        s.sentinel[i]->close("done");
+                        return;
+                      }
+                      RedisAddress master;
+                      master.host = reply_text(r->element[0]);
+                      master.port = static_cast<std::uint16_t>(std::atoi(reply_text(r->element[1]).c_str()));
+                      s.resolved[i] = true;
+                      s.sentinel[i]->close("done");
+                      log::debug("Sentinel named the master",
+                                 {{"shard", s.index},
+                                  {"master", s.config.master},
+                                  {"address", master.host + ":" + std::to_string(master.port)}});
+                      RedisConnection& c = pubsub ? *s.sub : *s.pub;
+                      if (c.idle() && !stopped_) {
+                        c.connect(master, s.config.password, s.config.db,
+                                  std::max(settings_.command_timeout, kTick * 5), RedisConnection::Peer::master);
+                      }
+                    });
+              },
+          .lost =
+              [&s, i, next](const std::string& why) {
+                if (!s.resolved[i]) next(why);
+              },
+          .pubsub = {}});
+  s.sentinel[i]->connect(sentinel, "", 0, std::max(settings_.command_timeout, kTick * 5),
+                         RedisConnection::Peer::sentinel);
 }
 
 void RedisBroker::on_ready(Shard& s, bool pubsub) {
@@ -392,11 +459,13 @@ void RedisBroker::sync(Shard& s, bool reset) {
       "EVAL", scripts::kSync, "0", node_id_, std::to_string(settings_.presence_ttl.count()), reset ? "1" : "0"};
   const std::size_t header = args.size();
   const auto flush = [&] {
-    s.pub->command(args, [this](const redisReply* r) {
-      if (reply_is_error(r)) {
-        metrics_.error(BrokerOp::sync);
-        if (r != nullptr) log::warn("Redis presence update refused", {{"error", reply_text(r)}});
-      }
+    s.pub->command(args, [this, &s](const redisReply* r) {
+      if (!reply_is_error(r)) return;
+      metrics_.error(BrokerOp::sync);
+      if (r == nullptr) return;
+      const std::string text = reply_text(r);
+      log::warn("Redis presence update refused", {{"shard", s.index}, {"error", text}});
+      if (text.starts_with("READONLY")) s.pub->close(text);  // a demoted master: find the new one
     });
     args.resize(header);
     args[header - 1] = "0";

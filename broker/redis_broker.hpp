@@ -91,6 +91,9 @@ class RedisBroker final : public Broker, public gateway::UpstreamSink, public ga
 
   // Broker thread.
   void connect(Shard& s, bool pubsub);
+  // Sentinel shards: asks the next Sentinel for the master's address, then
+  // connects there; after `tried` of them failed, the attempt has failed.
+  void ask_sentinel(Shard& s, bool pubsub, std::size_t tried, std::string errors);
   void on_ready(Shard& s, bool pubsub);
   void on_lost(Shard& s, bool pubsub, const std::string& why);
   void on_pubsub(Shard& s, std::string_view kind, std::string_view channel, std::string_view payload);

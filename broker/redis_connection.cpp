@@ -102,8 +102,9 @@ RedisConnection::~RedisConnection() {
 }
 
 void RedisConnection::connect(const RedisAddress& address, const std::string& password, int db,
-                              std::chrono::milliseconds timeout) {
+                              std::chrono::milliseconds timeout, Peer peer) {
   if (state_ != State::idle) return;
+  peer_ = peer;
   password_ = password;
   db_ = db;
   closing_reason_.clear();
@@ -156,10 +157,35 @@ void RedisConnection::handshake() {
   };
   if (!password_.empty()) send({"AUTH", password_}, check);
   if (db_ != 0) send({"SELECT", std::to_string(db_)}, check);
+  if (peer_ == Peer::master) {
+    send({"ROLE"}, [this](const redisReply* r) {
+      if (r == nullptr || state_ != State::handshaking) return;
+      const bool master = r->type == REDIS_REPLY_ARRAY && r->elements > 0 && reply_text(r->element[0]) == "master";
+      if (!master)
+        close("not a master (ROLE " +
+              (r->type == REDIS_REPLY_ARRAY && r->elements > 0 ? reply_text(r->element[0]) : reply_text(r)) + ")");
+    });
+  }
+  const auto ready = [this] {
+    state_ = State::ready;
+    connect_timer_.cancel();
+    if (handlers_.ready) handlers_.ready();
+  };
+  if (peer_ == Peer::sentinel) {
+    send({"PING"}, [this, ready](const redisReply* r) {
+      if (r == nullptr || state_ != State::handshaking) return;
+      if (reply_is_error(r)) {
+        close("handshake refused: " + reply_text(r));
+        return;
+      }
+      ready();
+    });
+    return;
+  }
   // TIME: the last handshake reply, and the clock Redis' scripts will judge
   // deadlines by.
   const std::int64_t asked = unix_millis();
-  send({"TIME"}, [this, asked](const redisReply* r) {
+  send({"TIME"}, [this, asked, ready](const redisReply* r) {
     if (r == nullptr || state_ != State::handshaking) return;
     if (r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
       close("handshake refused: " + reply_text(r));
@@ -169,9 +195,7 @@ void RedisConnection::handshake() {
     const std::int64_t redis_ms =
         std::stoll(reply_text(r->element[0])) * 1000 + std::stoll(reply_text(r->element[1])) / 1000;
     clock_offset_ms_ = redis_ms - (asked + answered) / 2;
-    state_ = State::ready;
-    connect_timer_.cancel();
-    if (handlers_.ready) handlers_.ready();
+    ready();
   });
 }
 

@@ -42,8 +42,13 @@ class RedisConnection {
   RedisConnection(const RedisConnection&) = delete;
   RedisConnection& operator=(const RedisConnection&) = delete;
 
+  // What the connection expects at the other end: any data node; a master
+  // (one whose ROLE is not master is refused: the master a Sentinel named
+  // may have been demoted since); or a Sentinel (no TIME there).
+  enum class Peer { data, master, sentinel };
   // Starts an attempt; ends in ready() or lost(). Only while idle().
-  void connect(const RedisAddress& address, const std::string& password, int db, std::chrono::milliseconds timeout);
+  void connect(const RedisAddress& address, const std::string& password, int db, std::chrono::milliseconds timeout,
+               Peer peer = Peer::data);
   bool idle() const { return state_ == State::idle; }
   // Redis' clock minus this host's (unix ms), measured during the handshake.
   std::int64_t clock_offset_ms() const { return clock_offset_ms_; }
@@ -84,6 +89,7 @@ class RedisConnection {
   boost::asio::steady_timer connect_timer_;
   std::string password_;
   int db_ = 0;
+  Peer peer_ = Peer::data;
   std::string closing_reason_;
   std::int64_t clock_offset_ms_ = 0;
   std::deque<std::chrono::steady_clock::time_point> sent_;  // send times of unanswered commands

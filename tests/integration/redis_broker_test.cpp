@@ -230,6 +230,10 @@ TEST_F(RedisBroker, RedisGoneAnswersUnavailablePromptlyKeepsClientsAndRecovers) 
   ASSERT_TRUE(pong) << "the connection stopped being served without Redis";
   EXPECT_FALSE(alice->closed());
   ASSERT_TRUE(eventually([&] { return replica(0).metric("notify_broker_up{shard=\"0\"}") == 0; }, 2s));
+  // Readiness stays up: every replica loses Redis at once, and taking them
+  // all out of the Service would drop every client for nothing (the local
+  // connections are still served).
+  EXPECT_EQ(http_request(replica(0).ws_port(), "GET", "/readyz").status, 200);
 
   redis_.restart();  // empty: presence and subscriptions must be rebuilt by the replicas
   const auto back = std::chrono::steady_clock::now();
@@ -395,6 +399,110 @@ TEST(RedisBrokerAuth, PasswordWorksAndNeverAppearsInLogsOrMetrics) {
     EXPECT_EQ(metrics.find(secret), std::string::npos);
   }
   EXPECT_NE(good.output().find("redis://:***@127.0.0.1"), std::string::npos) << good.output();
+}
+
+}  // namespace
+}  // namespace notify::testing
+
+namespace notify::testing {
+namespace {
+
+TEST(RedisBrokerSentinel, FollowsTheNewMasterAfterAFailoverAndLosesNothingAfterIt) {
+  RedisProcess master;
+  RedisProcess replica({"--replicaof", "127.0.0.1", "0"});
+  ASSERT_EQ(replica.command({"REPLICAOF", "127.0.0.1", std::to_string(master.port())}), "OK");
+  ASSERT_TRUE(eventually([&] { return replica.command({"ROLE"}).find("connected") != std::string::npos; }, 10s))
+      << replica.command({"ROLE"});
+  SentinelProcess sentinel(master.port(), 1000ms);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sentinel.command({"SENTINEL", "replicas", "mymaster"}).find(std::to_string(replica.port())) !=
+               std::string::npos;
+      },
+      10s))
+      << "the Sentinel never discovered the replica";
+  const std::string url = "redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster";
+  TestServer a(redis_flags(url));
+  TestServer b(redis_flags(url));
+  auto alice = connect_user(b, "alice");
+  ASSERT_TRUE(eventually([&] { return presence(a, "alice") == 1; }, 5s));
+  EXPECT_EQ(notify(a, {"alice"}, "n", "\"before\"").delivered_connections(), 1u);
+  ASSERT_TRUE(alice->next_of_type("notification"));
+
+  master.kill();
+  const auto killed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        v1::NotifyResponse r;
+        return try_notify(a, "alice", "\"probe\"", &r).ok() && r.delivered_connections() == 1;
+      },
+      20s))
+      << "delivery did not resume on the new master";
+  std::cout << "[ figures  ] delivery resumed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed).count()
+            << " ms after the master was killed (Sentinel down-after 1000 ms)\n";
+  EXPECT_NE(replica.command({"ROLE"}).find("master"), std::string::npos) << "the replica was not promoted";
+  // Everything published after recovery arrives, in order, once.
+  while (alice->next_of_type("notification", 300ms)) {
+  }
+  for (int i = 0; i < 20; ++i) {
+    v1::NotifyResponse r;
+    ASSERT_TRUE(try_notify(i % 2 ? a : b, "alice", std::to_string(i), &r).ok());
+  }
+  for (int i = 0; i < 20; ++i) {
+    auto frame = alice->next_of_type("notification");
+    ASSERT_TRUE(frame) << i;
+    EXPECT_EQ(data_of(*frame), std::to_string(i));
+  }
+  EXPECT_FALSE(alice->next(300ms));
+}
+
+}  // namespace
+}  // namespace notify::testing
+
+namespace notify::testing {
+namespace {
+
+// A master that stops answering without closing anything (SIGSTOP, as behind
+// a network partition): Sentinel promotes the replica, the publish
+// connection times out and follows, and the pub/sub connection, silent on
+// the frozen master (Centrifugo #1189), must be found out by the probe.
+TEST(RedisBrokerSentinel, AFrozenMasterIsLeftAndItsSilentSubscriptionsRebuilt) {
+  RedisProcess master;
+  RedisProcess replica({"--replicaof", "127.0.0.1", std::to_string(master.port())});
+  ASSERT_TRUE(eventually([&] { return replica.command({"ROLE"}).find("connected") != std::string::npos; }, 10s));
+  SentinelProcess sentinel(master.port(), 1000ms);
+  ASSERT_TRUE(eventually(
+      [&] {
+        return sentinel.command({"SENTINEL", "replicas", "mymaster"}).find(std::to_string(replica.port())) !=
+               std::string::npos;
+      },
+      10s));
+  const std::string url = "redis-sentinel://127.0.0.1:" + std::to_string(sentinel.port()) + "/mymaster";
+  TestServer a(redis_flags(url));
+  TestServer b(redis_flags(url));
+  auto alice = connect_user(b, "alice");
+  ASSERT_TRUE(eventually([&] { return presence(a, "alice") == 1; }, 5s));
+
+  master.freeze();
+  ASSERT_TRUE(eventually([&] { return replica.command({"ROLE"}).rfind("master", 0) == 0; }, 20s))
+      << "Sentinel did not promote the replica";
+  const auto switched = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        v1::NotifyResponse r;
+        if (!try_notify(a, "alice", "\"after\"", &r).ok()) return false;
+        return alice->next_of_type("notification", 200ms).has_value();
+      },
+      20s))
+      << "notifications never reached alice again after the failover";
+  std::cout
+      << "[ figures  ] delivery resumed "
+      << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - switched).count()
+      << " ms after the promotion (old master frozen)\n";
+  EXPECT_GE(b.metric("notify_broker_probe_failures_total{shard=\"0\"}"), 1)
+      << "alice's subscription came back without the probe noticing";
+  master.thaw();
 }
 
 }  // namespace

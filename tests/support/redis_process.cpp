@@ -7,6 +7,8 @@
 #include <unistd.h>
 
 #include <csignal>
+#include <filesystem>
+#include <fstream>
 #include <stdexcept>
 #include <thread>
 
@@ -55,9 +57,18 @@ void RedisProcess::start() {
 
 void RedisProcess::kill() {
   if (!process_) return;
+  process_->signal(SIGCONT);
   process_->signal(SIGKILL);
   process_->wait_exit(std::chrono::seconds(5));
   process_.reset();
+}
+
+void RedisProcess::freeze() {
+  if (process_) process_->signal(SIGSTOP);
+}
+
+void RedisProcess::thaw() {
+  if (process_) process_->signal(SIGCONT);
 }
 
 void RedisProcess::restart() {
@@ -91,9 +102,15 @@ std::string text_of(const redisReply* r) {
 
 }  // namespace
 
+std::string redis_command(std::uint16_t port, const std::vector<std::string>& args, std::chrono::milliseconds timeout);
+
 std::string RedisProcess::command(const std::vector<std::string>& args, std::chrono::milliseconds timeout) const {
+  return redis_command(port_, args, timeout);
+}
+
+std::string redis_command(std::uint16_t port, const std::vector<std::string>& args, std::chrono::milliseconds timeout) {
   timeval tv{static_cast<time_t>(timeout.count() / 1000), static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  redisContext* c = redisConnectWithTimeout("127.0.0.1", port_, tv);
+  redisContext* c = redisConnectWithTimeout("127.0.0.1", port, tv);
   if (c == nullptr || c->err) {
     std::string why = c ? c->errstr : "out of memory";
     if (c) redisFree(c);
@@ -111,6 +128,42 @@ std::string RedisProcess::command(const std::vector<std::string>& args, std::chr
   if (r) freeReplyObject(r);
   redisFree(c);
   return out;
+}
+
+SentinelProcess::SentinelProcess(std::uint16_t master_port, std::chrono::milliseconds down_after) {
+  char tmpl[] = "/tmp/notify-sentinel-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) throw std::runtime_error("mkdtemp failed");
+  dir_ = tmpl;
+  for (int attempt = 0; attempt < 5 && !process_; ++attempt) {
+    port_ = free_port();
+    const std::string conf = dir_ + "/sentinel.conf";
+    {
+      std::ofstream out(conf);
+      out << "port " << port_ << "\nbind 127.0.0.1\ndir " << dir_ << "\n"
+          << "sentinel monitor mymaster 127.0.0.1 " << master_port << " 1\n"
+          << "sentinel down-after-milliseconds mymaster " << down_after.count() << "\n"
+          << "sentinel failover-timeout mymaster 10000\n";
+    }
+    process_ = std::make_unique<ChildProcess>("/usr/bin/redis-sentinel", std::vector<std::string>{conf});
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    bool up = false;
+    while (!up && std::chrono::steady_clock::now() < deadline) {
+      up = command({"PING"}) == "PONG";
+      if (!up && process_->wait_exit(std::chrono::milliseconds(20))) break;
+    }
+    if (!up) process_.reset();
+  }
+  if (!process_) throw std::runtime_error("redis-sentinel did not start");
+}
+
+SentinelProcess::~SentinelProcess() {
+  process_.reset();
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+std::string SentinelProcess::command(const std::vector<std::string>& args) const {
+  return redis_command(port_, args, std::chrono::milliseconds(2000));
 }
 
 }  // namespace notify::testing

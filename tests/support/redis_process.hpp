@@ -27,6 +27,10 @@ class RedisProcess {
   void kill();
   void restart();
   bool running() const { return process_ != nullptr; }
+  // SIGSTOP / SIGCONT: a server that keeps its connections but answers
+  // nothing, as behind a network partition.
+  void freeze();
+  void thaw();
 
   // Runs one command over a fresh connection; the reply as text (arrays
   // joined with '\n'), or "ERR:..." on failure.
@@ -37,6 +41,26 @@ class RedisProcess {
   void start();
 
   std::vector<std::string> extra_;
+  std::uint16_t port_ = 0;
+  std::unique_ptr<ChildProcess> process_;
+};
+
+}  // namespace notify::testing
+
+namespace notify::testing {
+
+// A redis-sentinel monitoring `master_port` as "mymaster" (quorum 1, the
+// master declared down after `down_after`), on a free port, with its config
+// in a private temporary folder.
+class SentinelProcess {
+ public:
+  SentinelProcess(std::uint16_t master_port, std::chrono::milliseconds down_after);
+  ~SentinelProcess();
+  std::uint16_t port() const { return port_; }
+  std::string command(const std::vector<std::string>& args) const;
+
+ private:
+  std::string dir_;
   std::uint16_t port_ = 0;
   std::unique_ptr<ChildProcess> process_;
 };
