@@ -601,7 +601,9 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
     };
     auto g = std::make_shared<Gather>(Gather{by_shard.size(), 0, {}, std::move(done), started});
     metrics_.published(fc.size());
-    for (auto& [s, args] : by_shard) {
+    for (auto& entry : by_shard) {
+      Shard* s = entry.first;  // clang 14 cannot capture structured bindings
+      auto& args = entry.second;
       const bool sent = s->pub->command(args, [this, g, s](const redisReply* r) {
         if (r != nullptr && r->type == REDIS_REPLY_INTEGER) {
           g->total += static_cast<std::uint32_t>(std::max<long long>(0, r->integer));
@@ -711,7 +713,9 @@ void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {
       g->done({}, {});
       return;
     }
-    for (auto& [s, idx] : by_shard) {
+    for (auto& entry : by_shard) {
+      Shard* s = entry.first;  // clang 14 cannot capture structured bindings
+      auto& idx = entry.second;
       std::vector<std::string> args{"EVAL", scripts::kCount, "0"};
       for (std::size_t i : idx) args.push_back("u:" + users[i]);
       auto finish = [this, g, s, idx](const redisReply* r) {
