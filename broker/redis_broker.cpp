@@ -71,7 +71,10 @@ struct RedisBroker::Shard {
   bool up = false;
 
   std::unordered_map<std::string, Channel> channels;
+  std::unordered_set<std::string> todo;   // channels whose subscription may need a command
   std::unordered_set<std::string> dirty;  // fields whose count Redis hasn't got yet
+  bool flush_posted = false;              // a schedule()d pass is queued
+  bool needs_reset = false;               // the next sync rewrites every count
   std::size_t subscribed = 0;
 
   std::uint64_t probe_sent = 0, probe_seen = 0;
@@ -120,10 +123,15 @@ void RedisBroker::start() {
     tick();
   });
   thread_ = std::thread([this] {
-    try {
-      io_.run();
-    } catch (const std::exception& e) {
-      log::error("Redis broker thread failed", {{"error", e.what()}});
+    // A handler that throws must not end the thread: every call waiting on
+    // it would hang. Log and go on (run() returns normally once stopped).
+    for (;;) {
+      try {
+        io_.run();
+        return;
+      } catch (const std::exception& e) {
+        log::error("Redis broker: a task failed; carrying on", {{"error", e.what()}});
+      }
     }
   });
   std::vector<std::string> urls;
@@ -137,6 +145,8 @@ void RedisBroker::stop() {
   if (stopped_.exchange(true) || !thread_.joinable()) return;
   auto left = std::make_shared<std::promise<void>>();
   boost::asio::post(io_, [this, left] {
+    leaving_ = true;  // no heartbeat or count update may bring the node back now
+    tick_timer_.cancel();
     auto pending = std::make_shared<std::size_t>(1);
     auto finish = [left, pending] {
       if (--*pending == 0) left->set_value();
@@ -190,6 +200,7 @@ void RedisBroker::apply_changes() {
     Shard* s = shard_for(channel);
     auto& ch = s->channels[channel];
     ch.wanted = wanted;
+    s->todo.insert(channel);
     s->dirty.insert(field);
     touched.insert(s);
   };
@@ -290,6 +301,9 @@ void RedisBroker::on_ready(Shard& s, bool pubsub) {
     s.sub->pubsub("SUBSCRIBE", {std::string(kProbeChannel) + node_id_});
     reconcile(s);
   } else {
+    // A probe sent before the publish connection dropped will never echo.
+    s.probe_seen = s.probe_sent;
+    s.probe_time = Clock::now();
     s.next_heartbeat = Clock::now();
     sync(s, true);
   }
@@ -307,10 +321,16 @@ void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
   if (pubsub) {
     metrics_.subscriptions(-static_cast<std::int64_t>(s.subscribed));
     s.subscribed = 0;
+    s.todo.clear();
     for (auto it = s.channels.begin(); it != s.channels.end();) {
       it->second.state = SubState::none;
+      if (it->second.wanted) s.todo.insert(it->first);
       it = it->second.wanted ? std::next(it) : s.channels.erase(it);
     }
+    // Nothing reaches these connections until the subscriptions are back:
+    // take them out of presence meanwhile (they count again as each
+    // SUBSCRIBE is confirmed).
+    sync(s, true);
   }
   if (was_ready) metrics_.reconnect(s.index);
   update_up(s);
@@ -355,11 +375,14 @@ void RedisBroker::update_up(Shard& s) {
 }
 
 void RedisBroker::tick() {
+  if (leaving_) return;
   const auto now = Clock::now();
+  const std::string too_slow = "no reply within " + std::to_string(settings_.command_timeout.count()) + " ms";
   for (auto& sp : shards_) {
     Shard& s = *sp;
-    if (s.pub->ready() && s.pub->overdue(now, settings_.command_timeout)) {
-      s.pub->close("no reply within " + std::to_string(settings_.command_timeout.count()) + " ms");
+    if (s.pub->ready() && s.pub->overdue(now, settings_.command_timeout)) s.pub->close(too_slow);
+    for (auto& sentinel : s.sentinel) {
+      if (sentinel && sentinel->overdue(now, settings_.command_timeout)) sentinel->close(too_slow);
     }
     if (s.pub->ready() && now >= s.next_heartbeat) {
       s.next_heartbeat = now + std::max(settings_.presence_ttl / 3, std::chrono::milliseconds(kTick));
@@ -417,8 +440,12 @@ void RedisBroker::tick() {
 
 void RedisBroker::reconcile(Shard& s) {
   if (!s.sub->ready()) return;
+  // Only the channels that changed since the last pass (s.todo), so a pass
+  // costs what changed, not every channel the replica holds.
   std::vector<std::string> to_subscribe, to_unsubscribe;
-  for (auto it = s.channels.begin(); it != s.channels.end();) {
+  for (const auto& name : s.todo) {
+    const auto it = s.channels.find(name);
+    if (it == s.channels.end()) continue;
     Channel& ch = it->second;
     if (ch.wanted && ch.state == SubState::none) {
       ch.state = SubState::subscribing;
@@ -427,11 +454,10 @@ void RedisBroker::reconcile(Shard& s) {
       ch.state = SubState::unsubscribing;
       to_unsubscribe.push_back(it->first);
     } else if (!ch.wanted && ch.state == SubState::none) {
-      it = s.channels.erase(it);
-      continue;
+      s.channels.erase(it);
     }
-    ++it;
   }
+  s.todo.clear();
   // One command in flight per channel: hiredis 0.14 keeps one callback per
   // channel name, so an UNSUBSCRIBE racing a SUBSCRIBE of the same channel
   // would lose it.
@@ -446,8 +472,20 @@ void RedisBroker::reconcile(Shard& s) {
   send("UNSUBSCRIBE", to_unsubscribe);
 }
 
+void RedisBroker::schedule(Shard& s) {
+  if (s.flush_posted) return;
+  s.flush_posted = true;
+  boost::asio::post(io_, [this, &s] {
+    s.flush_posted = false;
+    reconcile(s);
+    sync(s, false);
+  });
+}
+
 void RedisBroker::sync(Shard& s, bool reset) {
-  if (!s.pub->ready()) return;
+  if (!s.pub->ready() || leaving_) return;
+  reset = reset || s.needs_reset;
+  s.needs_reset = false;
   if (reset) {
     // Everything this replica counts on the shard, from scratch.
     s.dirty.clear();
@@ -459,9 +497,19 @@ void RedisBroker::sync(Shard& s, bool reset) {
       "EVAL", scripts::kSync, "0", node_id_, std::to_string(settings_.presence_ttl.count()), reset ? "1" : "0"};
   const std::size_t header = args.size();
   const auto flush = [&] {
-    s.pub->command(args, [this, &s](const redisReply* r) {
+    const bool resetting = args[header - 1] == "1";
+    s.pub->command(args, [this, &s, resetting](const redisReply* r) {
+      if (r != nullptr && r->type == REDIS_REPLY_INTEGER && r->integer == 1 && !resetting && !leaving_) {
+        // The node had dropped out of the set (Redis lost it, or no
+        // heartbeat got through for a TTL): its counts may be gone too.
+        log::warn("this replica had dropped out of Redis presence; writing its counts again", {{"shard", s.index}});
+        s.needs_reset = true;
+        schedule(s);
+        return;
+      }
       if (!reply_is_error(r)) return;
       metrics_.error(BrokerOp::sync);
+      s.needs_reset = true;  // what this update carried is lost: rewrite it all next time
       if (r == nullptr) return;
       const std::string text = reply_text(r);
       log::warn("Redis presence update refused", {{"shard", s.index}, {"error", text}});
@@ -504,14 +552,15 @@ void RedisBroker::on_pubsub(Shard& s, std::string_view kind, std::string_view ch
     ++s.subscribed;
     metrics_.subscriptions(1);
     s.dirty.insert(field_of(channel));
-    if (!ch.wanted) reconcile(s);
-    sync(s, false);
+    if (!ch.wanted) s.todo.insert(it->first);
+    schedule(s);  // one presence update and reconcile pass for a burst of confirmations
   } else if (kind == "unsubscribe") {
     ch.state = SubState::none;
     if (s.subscribed > 0) --s.subscribed;
     metrics_.subscriptions(-1);
     if (ch.wanted) {
-      reconcile(s);
+      s.todo.insert(it->first);
+      schedule(s);
     } else {
       s.channels.erase(it);
     }
@@ -570,16 +619,29 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
                              Done done) {
   boost::asio::post(io_, [this, fc = std::move(field_channels), payload = std::move(payload), done = std::move(done),
                           started = Clock::now()]() mutable {
+    if (fc.empty()) {  // nothing addressed: nothing to publish
+      if (done) done({});
+      return;
+    }
     std::unordered_map<Shard*, std::vector<std::string>> by_shard;
     // Redis refuses the script once this replica has stopped waiting (see
     // kPublish), with a margin for the reply's way back.
+    // The connection is dropped once its oldest unanswered command is
+    // older than the timeout, and everything behind it is answered
+    // UNAVAILABLE then: the deadline counts from that command, not this one.
     const auto margin = std::min<std::int64_t>(100, settings_.command_timeout.count() / 4);
-    const std::int64_t give_up = unix_millis() + settings_.command_timeout.count() - margin;
+    const auto now = Clock::now();
+    const std::int64_t now_ms = unix_millis();
+    const auto give_up = [&](const Shard& s) {
+      const auto since = now - std::min(now, s.pub->oldest_unanswered().value_or(now));
+      return now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(since).count() +
+             settings_.command_timeout.count() - margin + s.pub->clock_offset_ms();
+    };
     for (auto& [field, channel] : fc) {
       Shard* s = shard_for(channel);
       auto& args = by_shard[s];
       if (args.empty()) {
-        args = {"EVAL", scripts::kPublish, "0", std::to_string(give_up + s->pub->clock_offset_ms()), payload};
+        args = {"EVAL", scripts::kPublish, "0", std::to_string(give_up(*s)), payload};
       }
       args.push_back(std::move(field));
       args.push_back(std::move(channel));
@@ -684,7 +746,9 @@ std::size_t RedisBroker::publish(const gateway::UpstreamMessage& message) {
              .message = message,
              .probe = 0};
   publish_to({{"c", std::string(kUpstreamChannel)}}, encode(e), [this](Outcome o) {
-    if (o.ok()) cluster_consumers_ = o.count;
+    // A failed publish: say no consumer until Redis answers again, rather
+    // than acknowledge messages that are being lost.
+    cluster_consumers_ = o.ok() ? o.count : 0;
   });
   return known;
 }
@@ -728,6 +792,7 @@ void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {
         } else if (g->error.empty()) {
           g->error = unavailable(s->index, s->config.describe(), reply_text(r));
           metrics_.error(BrokerOp::presence);
+          if (r != nullptr && reply_text(r).starts_with("READONLY")) s->pub->close(reply_text(r));
         }
         if (--g->pending > 0) return;
         if (g->error.empty()) {

@@ -99,6 +99,8 @@ class RedisBroker final : public Broker, public gateway::UpstreamSink, public ga
   void on_pubsub(Shard& s, std::string_view kind, std::string_view channel, std::string_view payload);
   void deliver(std::string_view channel, std::string_view payload);
   void reconcile(Shard& s);
+  // Queues one reconcile + sync pass for the shard (coalesces bursts).
+  void schedule(Shard& s);
   void sync(Shard& s, bool reset);
   void tick();
   void publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload, Done done);
@@ -128,6 +130,7 @@ class RedisBroker final : public Broker, public gateway::UpstreamSink, public ga
 
   std::atomic<std::size_t> cluster_consumers_{0};
   std::atomic<bool> stopped_{false};
+  bool leaving_ = false;  // broker thread: the goodbye was sent
 };
 
 }  // namespace notify::broker

@@ -5,6 +5,9 @@
 
 #include <strings.h>
 
+#include <charconv>
+
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include "common/ids.hpp"
 
@@ -89,7 +92,7 @@ std::string reply_text(const redisReply* r) {
 }
 
 RedisConnection::RedisConnection(boost::asio::io_context& io, std::string name, Handlers handlers)
-    : io_(io), name_(std::move(name)), handlers_(std::move(handlers)), connect_timer_(io) {}
+    : io_(io), name_(std::move(name)), handlers_(std::move(handlers)), connect_timer_(io), resolver_(io) {}
 
 RedisConnection::~RedisConnection() {
   handlers_ = {};  // the owner is going away: tell it nothing more
@@ -108,7 +111,41 @@ void RedisConnection::connect(const RedisAddress& address, const std::string& pa
   password_ = password;
   db_ = db;
   closing_reason_.clear();
-  redisAsyncContext* ac = redisAsyncConnect(address.host.c_str(), address.port);
+  state_ = State::connecting;
+  // One deadline for the whole attempt: name lookup, TCP, handshake.
+  connect_timer_.expires_after(timeout);
+  connect_timer_.async_wait([this](boost::system::error_code ec) {
+    if (ec || state_ == State::ready || state_ == State::idle) return;
+    close("no answer within the connect timeout");
+  });
+  boost::system::error_code ec;
+  boost::asio::ip::make_address(address.host, ec);
+  if (!ec) {
+    open(address.host, address.port);
+    return;
+  }
+  // hiredis 0.14 would resolve the name with a blocking getaddrinfo on this
+  // thread: a slow DNS would stall every shard. Resolve here, asynchronously.
+  resolving_ = true;
+  resolver_.async_resolve(address.host, std::to_string(address.port),
+                          [this, life = std::weak_ptr<int>(life_), host = address.host](
+                              boost::system::error_code error, boost::asio::ip::tcp::resolver::results_type results) {
+                            // A lookup finishes on Asio's resolver thread and may be
+                            // reported after this connection was destroyed.
+                            if (life.expired()) return;
+                            resolving_ = false;
+                            if (state_ != State::connecting || ac_ != nullptr) return;  // closed meanwhile
+                            if (error || results.empty()) {
+                              down("cannot resolve " + host + ": " + (error ? error.message() : "no address"));
+                              return;
+                            }
+                            const auto endpoint = results.begin()->endpoint();
+                            open(endpoint.address().to_string(), endpoint.port());
+                          });
+}
+
+void RedisConnection::open(const std::string& ip, std::uint16_t port) {
+  redisAsyncContext* ac = redisAsyncConnect(ip.c_str(), port);
   if (ac == nullptr) {
     down("out of memory");
     return;
@@ -116,7 +153,6 @@ void RedisConnection::connect(const RedisAddress& address, const std::string& pa
   if (ac->err != 0) {
     const std::string why = ac->errstr;
     redisAsyncFree(ac);
-    state_ = State::connecting;
     down(why);
     return;
   }
@@ -129,14 +165,8 @@ void RedisConnection::connect(const RedisAddress& address, const std::string& pa
   ac->ev.addWrite = &Watch::add_write;
   ac->ev.delWrite = &Watch::del_write;
   ac->ev.cleanup = &Watch::cleanup;
-  state_ = State::connecting;
   redisAsyncSetDisconnectCallback(ac, &RedisConnection::on_disconnect);
   redisAsyncSetConnectCallback(ac, &RedisConnection::on_connect);  // arms the first write wait
-  connect_timer_.expires_after(timeout);
-  connect_timer_.async_wait([this](boost::system::error_code ec) {
-    if (ec || state_ == State::ready || state_ == State::idle) return;
-    close("no answer within the connect timeout");
-  });
 }
 
 void RedisConnection::on_connect(const redisAsyncContext* ac, int status) {
@@ -192,8 +222,14 @@ void RedisConnection::handshake() {
       return;
     }
     const std::int64_t answered = unix_millis();
-    const std::int64_t redis_ms =
-        std::stoll(reply_text(r->element[0])) * 1000 + std::stoll(reply_text(r->element[1])) / 1000;
+    std::int64_t seconds = 0, micros = 0;
+    const std::string sec_text = reply_text(r->element[0]), usec_text = reply_text(r->element[1]);
+    if (std::from_chars(sec_text.data(), sec_text.data() + sec_text.size(), seconds).ec != std::errc() ||
+        std::from_chars(usec_text.data(), usec_text.data() + usec_text.size(), micros).ec != std::errc()) {
+      close("handshake refused: TIME answered " + sec_text + " " + usec_text);
+      return;
+    }
+    const std::int64_t redis_ms = seconds * 1000 + micros / 1000;
     clock_offset_ms_ = redis_ms - (asked + answered) / 2;
     ready();
   });
@@ -221,7 +257,8 @@ void RedisConnection::close(const std::string& why) {
   if (state_ == State::idle) return;
   closing_reason_ = why;
   redisAsyncContext* ac = ac_;
-  if (ac == nullptr) {
+  if (ac == nullptr) {  // still resolving the name
+    if (resolving_) resolver_.cancel();
     down(why);
     return;
   }
@@ -289,6 +326,11 @@ void RedisConnection::on_pubsub(redisAsyncContext* ac, void* reply, void*) {
     payload = std::string_view(r->element[2]->str, r->element[2]->len);
   }
   self->handlers_.pubsub(std::string_view(kind->str, kind->len), std::string_view(channel->str, channel->len), payload);
+}
+
+std::optional<std::chrono::steady_clock::time_point> RedisConnection::oldest_unanswered() const {
+  if (sent_.empty()) return std::nullopt;
+  return sent_.front();
 }
 
 bool RedisConnection::overdue(std::chrono::steady_clock::time_point now, std::chrono::milliseconds timeout) const {

@@ -8,11 +8,13 @@
 // Not thread-safe: every method, and every callback, runs on the io_context's
 // thread.
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -61,6 +63,8 @@ class RedisConnection {
   // messages arrive through Handlers::pubsub. False unless ready.
   bool pubsub(std::string_view verb, const std::vector<std::string>& channels);
 
+  // When the oldest command still waiting for its reply was sent.
+  std::optional<std::chrono::steady_clock::time_point> oldest_unanswered() const;
   // True when a command has waited longer than `timeout` for its reply.
   bool overdue(std::chrono::steady_clock::time_point now, std::chrono::milliseconds timeout) const;
   // Drops the connection: pending replies get nullptr, then lost(why).
@@ -75,6 +79,8 @@ class RedisConnection {
   static void on_reply(redisAsyncContext* ac, void* reply, void* privdata);
   static void on_pubsub(redisAsyncContext* ac, void* reply, void* privdata);
 
+  // Connects hiredis to a numeric address.
+  void open(const std::string& ip, std::uint16_t port);
   // Sends without the ready check (the handshake).
   bool send(const std::vector<std::string>& args, Reply reply);
   void handshake();
@@ -87,6 +93,9 @@ class RedisConnection {
   redisAsyncContext* ac_ = nullptr;
   std::shared_ptr<Watch> watch_;
   boost::asio::steady_timer connect_timer_;
+  boost::asio::ip::tcp::resolver resolver_;
+  bool resolving_ = false;
+  std::shared_ptr<int> life_ = std::make_shared<int>(0);  // expires with this object
   std::string password_;
   int db_ = 0;
   Peer peer_ = Peer::data;

@@ -14,20 +14,19 @@
 
 namespace notify::broker::scripts {
 
-// The current Redis time in ms, and the replicas alive at it (the dead are
-// dropped from the set on the way).
-#define NOTIFY_LUA_ALIVE                                                    \
-  "local t = redis.call('TIME')\n"                                          \
-  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n" \
-  "redis.call('ZREMRANGEBYSCORE', 'notify:nodes', '-inf', '(' .. now)\n"    \
-  "local nodes = redis.call('ZRANGE', 'notify:nodes', 0, -1)\n"             \
-  "local function count(field)\n"                                           \
-  "  local n = 0\n"                                                         \
-  "  for _, node in ipairs(nodes) do\n"                                     \
-  "    local c = redis.call('HGET', 'notify:counts:' .. node, field)\n"     \
-  "    if c then n = n + tonumber(c) end\n"                                 \
-  "  end\n"                                                                 \
-  "  return n\n"                                                            \
+// The current Redis time in ms, and the replicas alive at it. Read-only, so
+// a Redis out of memory (noeviction) still publishes; kSync drops the dead.
+#define NOTIFY_LUA_ALIVE                                                     \
+  "local t = redis.call('TIME')\n"                                           \
+  "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"  \
+  "local nodes = redis.call('ZRANGEBYSCORE', 'notify:nodes', now, '+inf')\n" \
+  "local function count(field)\n"                                            \
+  "  local n = 0\n"                                                          \
+  "  for _, node in ipairs(nodes) do\n"                                      \
+  "    local c = redis.call('HGET', 'notify:counts:' .. node, field)\n"      \
+  "    if c then n = n + tonumber(c) end\n"                                  \
+  "  end\n"                                                                  \
+  "  return n\n"                                                             \
   "end\n"
 
 // ARGV: deadline (Redis time, ms), payload, then (field, channel) pairs.
@@ -52,8 +51,12 @@ inline constexpr const char* kCount = NOTIFY_LUA_ALIVE
     "return out\n";
 
 // ARGV: node, ttl ms, reset (1: drop the node's counts first), then (field,
-// count) pairs (0 deletes). Also the heartbeat: keeps the node alive for ttl.
+// count) pairs (0 deletes). Also the heartbeat: keeps the node alive for ttl
+// and drops the replicas whose time ran out. Returns 1 when the node was not
+// in the set (it had expired, or Redis lost it): its counts must be written
+// again in full.
 inline constexpr const char* kSync =
+    "redis.replicate_commands()\n"  // writes after TIME (needed before Redis 5)
     "local key = 'notify:counts:' .. ARGV[1]\n"
     "local ttl = tonumber(ARGV[2])\n"
     "if ARGV[3] == '1' then redis.call('DEL', key) end\n"
@@ -63,9 +66,10 @@ inline constexpr const char* kSync =
     "end\n"
     "local t = redis.call('TIME')\n"
     "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "redis.call('ZADD', 'notify:nodes', now + ttl, ARGV[1])\n"
+    "redis.call('ZREMRANGEBYSCORE', 'notify:nodes', '-inf', '(' .. now)\n"
+    "local added = redis.call('ZADD', 'notify:nodes', now + ttl, ARGV[1])\n"
     "redis.call('PEXPIRE', key, ttl)\n"
-    "return 1\n";
+    "return added\n";
 
 // ARGV: node. A replica's goodbye: it leaves presence at once.
 inline constexpr const char* kLeave =
