@@ -23,6 +23,15 @@ run_packages=(
 # Sentinels for the broker's tests.
 test_packages=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm
   redis-server redis-sentinel)
+# kubectl renders the Kubernetes overlays (tests/deploy/kubernetes_test.sh):
+# Debian's kubernetes-client, unless a kubectl from elsewhere is there (the
+# upstream "kubectl" package conflicts with it: both ship /usr/bin/kubectl).
+# Once installed it stays in the list, so --list test names the same
+# packages before and after an install.
+if dpkg-query -W -f='${Status}' kubernetes-client 2>/dev/null | grep -q "install ok installed" ||
+  ! command -v kubectl >/dev/null; then
+  test_packages+=(kubernetes-client)
+fi
 
 case "${1:-}" in
   --list)

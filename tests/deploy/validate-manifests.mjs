@@ -1,0 +1,237 @@
+// Validates Kubernetes objects offline, as rendered by `kubectl kustomize`.
+//
+//   node validate-manifests.mjs [--expect single|scaled] RENDERED.yaml
+//
+// Every object must be of a known apiVersion/kind, valid against the
+// Kubernetes schema (the npm package kubernetes-models, Kubernetes 1.33's
+// OpenAPI) and free of fields the schema does not know. With --expect it
+// also checks what deploy/README.md promises of that overlay. Exit status 1
+// on any finding, each one printed as "DOC kind/name: /path: message".
+//
+// Unknown fields: kubernetes-models checks types, required fields and enums
+// but ignores keys the schema does not define (`spec.replica: 3` passes),
+// and since 4.4 it ships its schemas only as compiled ajv validators, with no
+// `properties` left to walk. So the object is handed to that validator
+// wrapped in Proxies that record every key it reads: a validator compiled
+// from a schema reads each property the schema defines (`data.replicas ===
+// undefined || ...`), reads every key of a map (additionalProperties: `for
+// (k in data)`), and descends only into what it reads. What it never read in
+// an object it did read from is a field the schema lacks. An object reached
+// but read nothing from is free-form (x-kubernetes-preserve-unknown-fields)
+// or an int-or-string/Quantity leaf, and is skipped; so is everything below an
+// unknown field (reported once, at its top).
+import fs from 'node:fs';
+import { parseAllDocuments } from 'yaml';
+
+const args = process.argv.slice(2);
+let expect = null;
+if (args[0] === '--expect') {
+  expect = args[1];
+  args.splice(0, 2);
+}
+if (args.length !== 1 || (expect !== null && !['single', 'scaled'].includes(expect))) {
+  console.error('usage: node validate-manifests.mjs [--expect single|scaled] RENDERED.yaml');
+  process.exit(2);
+}
+
+const findings = [];
+const objects = [];
+
+// YAML 1.1, as the API server's (and kubectl's) sigs.k8s.io/yaml reads it:
+// `0440` is octal, `no` is false.
+const text = fs.readFileSync(args[0] === '-' ? 0 : args[0], 'utf8');
+const docs = parseAllDocuments(text, { version: '1.1' });
+docs.forEach((doc, i) => {
+  for (const e of doc.errors) findings.push(`document ${i + 1}: YAML: ${e.message}`);
+  if (doc.errors.length === 0) {
+    const value = doc.toJS({ maxAliasCount: 0 });
+    if (value !== null && value !== undefined) objects.push({ index: i + 1, value });
+  }
+});
+if (objects.length === 0 && findings.length === 0) findings.push('no objects rendered');
+
+// kubernetes-models/<group>/<version> (core: kubernetes-models/v1) exports a
+// class per kind, carrying its apiVersion and kind.
+async function modelFor(apiVersion, kind) {
+  if (typeof apiVersion !== 'string' || !/^([a-z0-9.-]+\/)?v[0-9]+((alpha|beta)[0-9]+)?$/.test(apiVersion))
+    return null;
+  if (typeof kind !== 'string' || !/^[A-Z][A-Za-z0-9]*$/.test(kind)) return null;
+  let module;
+  try {
+    module = await import(`kubernetes-models/${apiVersion}`);
+  } catch {
+    return null;
+  }
+  const model = module[kind];
+  return model && model.apiVersion === apiVersion && model.kind === kind ? model : null;
+}
+
+// Wraps value so that reads are recorded; proxies are made on first read, so
+// only what the validator reached gets a record.
+function tracked(value, path, records) {
+  if (value === null || typeof value !== 'object') return value;
+  const record = { path, value, read: new Set() };
+  records.push(record);
+  const children = new Map();
+  return new Proxy(value, {
+    get(target, key, receiver) {
+      const child = Reflect.get(target, key, receiver);
+      if (typeof key !== 'string') return child;
+      // Absent keys count too: `data.medium === undefined` shows that the
+      // validator treats this object as one with known properties.
+      record.read.add(key);
+      if (!Object.prototype.hasOwnProperty.call(target, key)) return child;
+      if (!children.has(key)) children.set(key, tracked(child, `${path}/${key}`, records));
+      return children.get(key);
+    },
+  });
+}
+
+function unknownFields(records) {
+  const out = [];
+  const reported = [];
+  for (const { path, value, read } of records) {
+    if (Array.isArray(value) || read.size === 0) continue;
+    if (reported.some((p) => path.startsWith(`${p}/`))) continue;
+    for (const key of Object.keys(value)) {
+      if (!read.has(key)) {
+        out.push(`${path}/${key}: unknown field "${key}"`);
+        reported.push(`${path}/${key}`);
+      }
+    }
+  }
+  return out;
+}
+
+for (const { index, value } of objects) {
+  const name = value?.metadata?.name ?? '?';
+  const where = `document ${index} ${value?.kind ?? '?'}/${name}`;
+  const model = await modelFor(value?.apiVersion, value?.kind);
+  if (model === null) {
+    findings.push(`${where}: unknown apiVersion/kind ${JSON.stringify(value?.apiVersion)}/${JSON.stringify(value?.kind)}`);
+    continue;
+  }
+  const records = [];
+  let typeErrors = [];
+  try {
+    // The class's validate() runs the compiled schema on `this`.
+    model.prototype.validate.call(tracked(value, '', records));
+  } catch (e) {
+    typeErrors = (e.errors ?? [{ instancePath: '', message: e.message }]).map(
+      (err) => `${err.instancePath || '/'}: ${err.message}${err.params?.allowedValues ? ` ${JSON.stringify(err.params.allowedValues)}` : ''}`,
+    );
+  }
+  for (const f of typeErrors) findings.push(`${where}: ${f}`);
+  // An invalid object may have stopped the validator early: its unread keys
+  // prove nothing then.
+  if (typeErrors.length === 0) for (const f of unknownFields(records)) findings.push(`${where}: ${f}`);
+}
+
+// ---- what the docs promise of each overlay
+function check(condition, message) {
+  if (!condition) findings.push(`${expect} overlay: ${message}`);
+}
+const all = objects.map((o) => o.value);
+const ofKind = (kind) => all.filter((o) => o?.kind === kind);
+const selects = (selector, labels) =>
+  selector && Object.keys(selector).length > 0 && Object.entries(selector).every(([k, v]) => labels?.[k] === v);
+
+if (expect !== null && findings.length === 0) {
+  const gateways = ofKind('Deployment').filter((d) => d.metadata.name === 'notify-gateway');
+  check(gateways.length === 1, 'exactly one Deployment notify-gateway');
+  const gw = gateways[0];
+  if (gw) {
+    const pod = gw.spec.template;
+    const container = pod.spec.containers.find((c) => c.name === 'notify-gateway');
+    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+    const strategy = gw.spec.strategy ?? {};
+    check(strategy.type === 'RollingUpdate' && strategy.rollingUpdate?.maxUnavailable === 0,
+      'rolling update with maxUnavailable 0');
+    check(selects(gw.spec.selector.matchLabels, pod.metadata.labels), 'the Deployment selects its own pods');
+    const shutdown = Number(env.NOTIFY_SHUTDOWN_TIMEOUT);
+    check(Number.isFinite(shutdown) && shutdown > 0, 'NOTIFY_SHUTDOWN_TIMEOUT set');
+    const preStop = container?.lifecycle?.preStop;
+    let preStopSeconds = 0;
+    if (preStop?.sleep) preStopSeconds = preStop.sleep.seconds;
+    else if (preStop?.exec) {
+      const cmd = preStop.exec.command ?? [];
+      check(cmd.length === 2 && /(^|\/)sleep$/.test(cmd[0]) && /^[0-9]+$/.test(cmd[1]),
+        `preStop is a plain sleep (${JSON.stringify(cmd)})`);
+      preStopSeconds = Number(cmd[1]);
+    } else check(preStop === undefined, 'no preStop hook other than a sleep');
+    // SIGKILL must not cut the drain short: preStop + shutdown + ~1 s of gRPC.
+    const grace = pod.spec.terminationGracePeriodSeconds ?? 30;
+    check(grace > preStopSeconds + shutdown + 1,
+      `terminationGracePeriodSeconds ${grace} > preStop ${preStopSeconds} + NOTIFY_SHUTDOWN_TIMEOUT ${shutdown} + 1`);
+    const services = ofKind('Service').filter((s) => selects(s.spec.selector, pod.metadata.labels));
+    check(services.length === 1 && services[0].metadata.name === 'notify-gateway',
+      'exactly one Service, notify-gateway, selects the gateway pods');
+    const isRedis = (o) =>
+      /redis/i.test(o?.metadata?.name ?? '') || /redis/i.test(o?.metadata?.labels?.['app.kubernetes.io/name'] ?? '');
+
+    if (expect === 'single') {
+      check(gw.spec.replicas === 1, `1 replica (got ${gw.spec.replicas})`);
+      check(!('NOTIFY_REDIS_URL' in env) && !('NOTIFY_REDIS_PASSWORD_FILE' in env), 'no NOTIFY_REDIS_* setting');
+      check(!all.some(isRedis), 'no Redis objects');
+      check(ofKind('PodDisruptionBudget').length === 0, 'no PodDisruptionBudget');
+      check(preStop === undefined, 'no preStop hook (as before the overlays)');
+    } else {
+      check(gw.spec.replicas === 3, `3 replicas (got ${gw.spec.replicas})`);
+      check(strategy.rollingUpdate?.maxSurge === 1, 'rolling update with maxSurge 1');
+      check(preStopSeconds >= 3, `a preStop sleep of a few seconds (got ${preStopSeconds})`);
+      const url = env.NOTIFY_REDIS_URL ?? '';
+      const m = /^redis:\/\/([a-z0-9-]+):([0-9]+)$/.exec(url);
+      check(m !== null, `NOTIFY_REDIS_URL is redis://SERVICE:PORT (got ${JSON.stringify(url)})`);
+      // The URL names the rendered Redis Service, which selects the Redis pods.
+      const redisService = m && ofKind('Service').find((s) => s.metadata.name === m[1]);
+      check(redisService && redisService.spec.ports.some((p) => p.port === Number(m[2])),
+        `a Service ${m?.[1]} with port ${m?.[2]} for NOTIFY_REDIS_URL`);
+      const redisSets = ofKind('StatefulSet').filter(isRedis);
+      check(redisSets.length === 1, 'one Redis StatefulSet');
+      const redis = redisSets[0];
+      if (redis && redisService) {
+        const rpod = redis.spec.template;
+        const rc = rpod.spec.containers[0];
+        check(redisService.spec.clusterIP === 'None' && redis.spec.serviceName === redisService.metadata.name,
+          'the Redis Service is headless and governs the StatefulSet');
+        check(selects(redisService.spec.selector, rpod.metadata.labels), 'the Redis Service selects the Redis pods');
+        check(!selects(redisService.spec.selector, pod.metadata.labels), 'the Redis Service does not select gateways');
+        check(!selects(services[0]?.spec.selector, rpod.metadata.labels), 'the gateway Service does not select Redis');
+        check(/^redis:7(\.|$)/.test(rc.image), `a redis:7 image (got ${rc.image})`);
+        check(JSON.stringify(rc.args) === JSON.stringify(['--save', '', '--appendonly', 'no']),
+          `Redis without persistence (args ${JSON.stringify(rc.args)})`);
+        check(JSON.stringify(rc.readinessProbe?.exec?.command) === '["redis-cli","ping"]', 'Redis readiness probe redis-cli ping');
+        check(rc.livenessProbe !== undefined, 'Redis liveness probe');
+        check(rc.resources?.requests?.cpu && rc.resources?.requests?.memory, 'Redis resource requests');
+        check(rpod.spec.securityContext?.runAsNonRoot === true && rc.securityContext?.allowPrivilegeEscalation === false,
+          'Redis runs as non-root without privilege escalation');
+      }
+      const pdbs = ofKind('PodDisruptionBudget');
+      check(pdbs.length === 1, 'one PodDisruptionBudget');
+      const pdb = pdbs[0];
+      if (pdb) {
+        check(selects(pdb.spec.selector?.matchLabels, pod.metadata.labels), 'the PodDisruptionBudget selects the gateway pods');
+        check(!redis || !selects(pdb.spec.selector?.matchLabels, redis.spec.template.metadata.labels),
+          'the PodDisruptionBudget does not select Redis');
+        const allowed = pdb.spec.maxUnavailable ?? gw.spec.replicas - pdb.spec.minAvailable;
+        check(allowed >= 1 && allowed < gw.spec.replicas, 'the PodDisruptionBudget lets one pod go, not all');
+      }
+      const spread = pod.spec.topologySpreadConstraints ?? [];
+      for (const key of ['topology.kubernetes.io/zone', 'kubernetes.io/hostname']) {
+        check(spread.some((c) => c.topologyKey === key && selects(c.labelSelector?.matchLabels, pod.metadata.labels)),
+          `topology spread over ${key} selecting the gateway pods`);
+      }
+      const anti = pod.spec.affinity?.podAntiAffinity?.preferredDuringSchedulingIgnoredDuringExecution ?? [];
+      check(anti.some((t) => t.podAffinityTerm.topologyKey === 'kubernetes.io/hostname' &&
+        selects(t.podAffinityTerm.labelSelector?.matchLabels, pod.metadata.labels)),
+      'preferred pod anti-affinity per node');
+    }
+  }
+}
+
+for (const f of findings) console.error(`  ${f}`);
+if (findings.length > 0) {
+  console.error(`FAIL: ${args[0]}: ${findings.length} finding(s)`);
+  process.exit(1);
+}
+console.log(`ok: ${objects.length} objects valid${expect ? `, ${expect} overlay as documented` : ''}`);
