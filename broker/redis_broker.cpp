@@ -49,6 +49,12 @@ std::string unavailable(std::size_t shard, const std::string& url, const std::st
   return "Redis shard " + std::to_string(shard) + " (" + url + ") unavailable: " + why;
 }
 
+// An envelope from replica `node` with nothing set but what identifies it:
+// the caller fills in the one member its kind carries.
+Envelope envelope(Envelope::Kind kind, const std::string& node) {
+  return Envelope{.kind = kind, .node = node, .publication = {}, .reason = {}, .message = {}, .probe = 0};
+}
+
 }  // namespace
 
 struct RedisBroker::Shard {
@@ -403,12 +409,8 @@ void RedisBroker::tick() {
       continue;
     }
     if (s.probe_seen == s.probe_sent && now - s.probe_time >= settings_.probe_interval) {
-      Envelope e{.kind = Envelope::Kind::probe,
-                 .node = node_id_,
-                 .publication = {},
-                 .reason = {},
-                 .message = {},
-                 .probe = ++s.probe_sent};
+      Envelope e = envelope(Envelope::Kind::probe, node_id_);
+      e.probe = ++s.probe_sent;
       s.probe_time = now;
       s.pub->command({"PUBLISH", std::string(kProbeChannel) + node_id_, encode(e)}, nullptr);
     }
@@ -699,12 +701,8 @@ void RedisBroker::notify(std::vector<std::string> users, Publication publication
   std::vector<std::pair<std::string, std::string>> fc;
   fc.reserve(users.size());
   for (auto& u : users) fc.emplace_back("u:" + u, std::string(kUserChannel) + u);
-  Envelope e{.kind = Envelope::Kind::publication,
-             .node = node_id_,
-             .publication = std::move(publication),
-             .reason = {},
-             .message = {},
-             .probe = 0};
+  Envelope e = envelope(Envelope::Kind::publication, node_id_);
+  e.publication = std::move(publication);
   publish_to(std::move(fc), encode(e), std::move(done));
 }
 
@@ -715,36 +713,24 @@ void RedisBroker::broadcast(Publication publication, Done done) {
   } else {
     fc.emplace_back("t:" + publication.topic, std::string(kTopicChannel) + publication.topic);
   }
-  Envelope e{.kind = Envelope::Kind::publication,
-             .node = node_id_,
-             .publication = std::move(publication),
-             .reason = {},
-             .message = {},
-             .probe = 0};
+  Envelope e = envelope(Envelope::Kind::publication, node_id_);
+  e.publication = std::move(publication);
   publish_to(std::move(fc), encode(e), std::move(done));
 }
 
 void RedisBroker::disconnect(std::vector<std::string> users, std::string reason, Done done) {
   std::vector<std::pair<std::string, std::string>> fc;
   for (auto& u : users) fc.emplace_back("u:" + u, std::string(kUserChannel) + u);
-  Envelope e{.kind = Envelope::Kind::disconnect,
-             .node = node_id_,
-             .publication = {},
-             .reason = std::move(reason),
-             .message = {},
-             .probe = 0};
+  Envelope e = envelope(Envelope::Kind::disconnect, node_id_);
+  e.reason = std::move(reason);
   publish_to(std::move(fc), encode(e), std::move(done));
 }
 
 std::size_t RedisBroker::publish(const gateway::UpstreamMessage& message) {
   const std::size_t known = cluster_consumers_.load(std::memory_order_relaxed);
   if (known == 0) return 0;
-  Envelope e{.kind = Envelope::Kind::client_message,
-             .node = node_id_,
-             .publication = {},
-             .reason = {},
-             .message = message,
-             .probe = 0};
+  Envelope e = envelope(Envelope::Kind::client_message, node_id_);
+  e.message = message;
   publish_to({{"c", std::string(kUpstreamChannel)}}, encode(e), [this](Outcome o) {
     // A failed publish: say no consumer until Redis answers again, rather
     // than acknowledge messages that are being lost.

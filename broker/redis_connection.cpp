@@ -22,49 +22,47 @@ struct RedisConnection::Watch : std::enable_shared_from_this<Watch> {
     if (sd.is_open()) sd.release();
   }
 
+  // One direction of the socket: whether hiredis wants to hear that it is
+  // ready, and whether a wait for that is in flight (at most one is).
+  struct Direction {
+    boost::asio::posix::stream_descriptor::wait_type wait;
+    void (*handle)(redisAsyncContext*);
+    bool wanted = false, waiting = false;
+  };
+
   boost::asio::posix::stream_descriptor sd;
   redisAsyncContext* ac;
-  bool want_read = false, want_write = false, reading = false, writing = false;
+  Direction read{boost::asio::posix::stream_descriptor::wait_read, redisAsyncHandleRead};
+  Direction write{boost::asio::posix::stream_descriptor::wait_write, redisAsyncHandleWrite};
 
-  void arm_read() {
-    if (reading || ac == nullptr) return;
-    reading = true;
-    sd.async_wait(boost::asio::posix::stream_descriptor::wait_read,
-                  [self = shared_from_this()](boost::system::error_code ec) {
-                    self->reading = false;
-                    if (ec || self->ac == nullptr || !self->want_read) return;
-                    redisAsyncHandleRead(self->ac);
-                    if (self->ac != nullptr && self->want_read) self->arm_read();
-                  });
-  }
-  void arm_write() {
-    if (writing || ac == nullptr) return;
-    writing = true;
-    sd.async_wait(boost::asio::posix::stream_descriptor::wait_write,
-                  [self = shared_from_this()](boost::system::error_code ec) {
-                    self->writing = false;
-                    if (ec || self->ac == nullptr || !self->want_write) return;
-                    redisAsyncHandleWrite(self->ac);
-                    if (self->ac != nullptr && self->want_write) self->arm_write();
-                  });
+  // `d` is a member of the Watch the wait holds, so it lives as long as the wait.
+  void arm(Direction& d) {
+    if (d.waiting || ac == nullptr) return;
+    d.waiting = true;
+    sd.async_wait(d.wait, [self = shared_from_this(), &d](boost::system::error_code ec) {
+      d.waiting = false;
+      if (ec || self->ac == nullptr || !d.wanted) return;
+      d.handle(self->ac);
+      if (self->ac != nullptr && d.wanted) self->arm(d);
+    });
   }
 
   static void add_read(void* p) {
     auto* w = static_cast<Watch*>(p);
-    w->want_read = true;
-    w->arm_read();
+    w->read.wanted = true;
+    w->arm(w->read);
   }
-  static void del_read(void* p) { static_cast<Watch*>(p)->want_read = false; }
+  static void del_read(void* p) { static_cast<Watch*>(p)->read.wanted = false; }
   static void add_write(void* p) {
     auto* w = static_cast<Watch*>(p);
-    w->want_write = true;
-    w->arm_write();
+    w->write.wanted = true;
+    w->arm(w->write);
   }
-  static void del_write(void* p) { static_cast<Watch*>(p)->want_write = false; }
+  static void del_write(void* p) { static_cast<Watch*>(p)->write.wanted = false; }
   static void cleanup(void* p) {
     auto* w = static_cast<Watch*>(p);
     w->ac = nullptr;
-    w->want_read = w->want_write = false;
+    w->read.wanted = w->write.wanted = false;
     // Now, before hiredis closes the socket: release() cancels the waits and
     // takes the descriptor out of the reactor while the number is still ours.
     if (w->sd.is_open()) w->sd.release();

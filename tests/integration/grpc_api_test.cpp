@@ -209,14 +209,7 @@ TEST(GrpcApi, DisconnectClosesTheUsersConnectionsWithCode4000) {
   auto a1 = connect_user(server, "alice");
   auto a2 = connect_user(server, "alice");
   auto bob = connect_user(server, "bob");
-  v1::DisconnectRequest req;
-  req.add_user_ids("alice");
-  req.set_reason("account suspended");
-  v1::DisconnectResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  ASSERT_TRUE(server.stub()->Disconnect(&ctx, req, &resp).ok());
-  EXPECT_EQ(resp.closed_connections(), 2u);
+  EXPECT_EQ(disconnect(server, {"alice"}, "account suspended").closed_connections(), 2u);
   for (auto* c : {a1.get(), a2.get()}) {
     auto closed = c->wait_closed();
     ASSERT_TRUE(closed);
@@ -233,15 +226,7 @@ TEST(GrpcApi, GetPresenceCountsLiveConnections) {
   auto a1 = connect_user(server, "alice");
   auto a2 = connect_user(server, "alice");
   auto b = connect_user(server, "bob");
-  auto presence = [&] {
-    v1::GetPresenceRequest req;
-    for (const char* u : {"alice", "bob", "carol"}) req.add_user_ids(u);
-    v1::GetPresenceResponse resp;
-    grpc::ClientContext ctx;
-    set_deadline(ctx);
-    EXPECT_TRUE(server.stub()->GetPresence(&ctx, req, &resp).ok());
-    return std::map<std::string, std::uint32_t>(resp.connections().begin(), resp.connections().end());
-  };
+  auto presence = [&] { return get_presence(server, {"alice", "bob", "carol"}); };
   EXPECT_EQ(presence(), (std::map<std::string, std::uint32_t>{{"alice", 2}, {"bob", 1}, {"carol", 0}}));
   a1->close();
   ASSERT_TRUE(a1->wait_closed());
@@ -287,8 +272,7 @@ TEST(GrpcApi, ReflectionDescribesTheServiceForGrpcurl) {
 TEST(GrpcApi, TheBinaryDescribesTheHealthServiceForGrpcurl) {
   GatewayProcess gateway(GatewayProcess::default_args());
   ASSERT_TRUE(gateway.wait_listening()) << gateway.output();
-  const auto channel =
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(gateway.grpc_port()), grpc::InsecureChannelCredentials());
+  const auto channel = grpc_channel(gateway.grpc_port());
   for (const std::string symbol : {"grpc.health.v1.Health", "notify.v1.NotificationService"}) {
     grpc::reflection::v1alpha::ServerReflectionRequest ask;
     ask.set_file_containing_symbol(symbol);

@@ -27,8 +27,7 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   services::GrpcServer server(
       settings, broker, [&]() -> boost::asio::io_context& { return hub.next_context(); }, bus, metrics, nullptr);
   server.start();
-  auto stub = v1::NotificationService::NewStub(
-      grpc::CreateChannel("127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+  auto stub = v1::NotificationService::NewStub(grpc_channel(server.port()));
 
   v1::NotifyRequest req;
   req.add_user_ids("alice");

@@ -25,13 +25,10 @@ std::vector<std::string> redis_flags(const std::string& urls) { return {"--redis
 // Connections of `user` across replicas, as `server` answers GetPresence;
 // -1 if the call failed.
 int presence(TestServer& server, const std::string& user) {
-  v1::GetPresenceRequest req;
-  req.add_user_ids(user);
-  v1::GetPresenceResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  if (!server.stub()->GetPresence(&ctx, req, &resp).ok()) return -1;
-  return static_cast<int>(resp.connections().at(user));
+  grpc::Status status;
+  const auto connections = get_presence(server, {user}, &status);
+  if (!status.ok()) return -1;
+  return static_cast<int>(connections.at(user));
 }
 
 grpc::Status try_notify(TestServer& server, const std::string& user, const std::string& data,
@@ -150,14 +147,7 @@ TEST_F(RedisBroker, DisconnectAndPresenceSpanEveryReplica) {
   auto bob = connect_user(replica(0), "bob");
   await_presence("alice", 3);
 
-  v1::DisconnectRequest req;
-  req.add_user_ids("alice");
-  req.set_reason("account suspended");
-  v1::DisconnectResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  ASSERT_TRUE(replica(0).stub()->Disconnect(&ctx, req, &resp).ok());
-  EXPECT_EQ(resp.closed_connections(), 3u);
+  EXPECT_EQ(disconnect(replica(0), {"alice"}, "account suspended").closed_connections(), 3u);
   for (auto* c : {a1.get(), a2.get(), a3.get()}) {
     auto status = c->wait_closed();
     ASSERT_TRUE(status);
@@ -371,16 +361,9 @@ TEST(RedisBrokerAuth, PasswordWorksAndNeverAppearsInLogsOrMetrics) {
   ASSERT_TRUE(alice);
   ASSERT_TRUE(alice->next_of_type("welcome"));
   const auto result = [](GatewayProcess& g, std::uint32_t* delivered) {
-    auto stub = v1::NotificationService::NewStub(
-        grpc::CreateChannel("127.0.0.1:" + std::to_string(g.grpc_port()), grpc::InsecureChannelCredentials()));
-    v1::NotifyRequest req;
-    req.add_user_ids("alice");
-    req.mutable_notification()->set_event("n");
-    v1::NotifyResponse resp;
-    grpc::ClientContext ctx;
-    set_deadline(ctx);
-    auto status = stub->Notify(&ctx, req, &resp);
-    *delivered = resp.delivered_connections();
+    grpc::Status status;
+    *delivered = notify(*v1::NotificationService::NewStub(grpc_channel(g.grpc_port())), {"alice"}, "n", "", &status)
+                     .delivered_connections();
     return status;
   };
   std::uint32_t delivered = 0;

@@ -30,9 +30,7 @@ TestServer::TestServer(std::vector<std::string> extra_flags, DevIdentity dev_ide
 
 TestServer::~TestServer() { app_->shutdown(); }
 
-std::shared_ptr<grpc::Channel> TestServer::channel() const {
-  return grpc::CreateChannel("127.0.0.1:" + std::to_string(grpc_port()), grpc::InsecureChannelCredentials());
-}
+std::shared_ptr<grpc::Channel> TestServer::channel() const { return grpc_channel(grpc_port()); }
 
 std::unique_ptr<v1::NotificationService::Stub> TestServer::stub() const {
   return v1::NotificationService::NewStub(channel());
@@ -52,16 +50,22 @@ std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& us
   return client;
 }
 
-v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
-                          const std::string& data, grpc::Status* status_out) {
-  v1::NotifyRequest req;
-  for (auto& u : users) req.add_user_ids(u);
-  req.mutable_notification()->set_event(event);
-  req.mutable_notification()->set_data_json(data);
-  v1::NotifyResponse resp;
+std::shared_ptr<grpc::Channel> grpc_channel(std::uint16_t port) {
+  return grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+}
+
+namespace {
+
+// One unary call with the test deadline; a failed status fails the test
+// unless `status_out` is given to receive it.
+template <typename Request, typename Response>
+Response call(v1::NotificationService::Stub& stub,
+              grpc::Status (v1::NotificationService::Stub::*method)(grpc::ClientContext*, const Request&, Response*),
+              const Request& req, grpc::Status* status_out) {
+  Response resp;
   grpc::ClientContext ctx;
   set_deadline(ctx);
-  grpc::Status status = server.stub()->Notify(&ctx, req, &resp);
+  const grpc::Status status = (stub.*method)(&ctx, req, &resp);
   if (status_out) {
     *status_out = status;
   } else {
@@ -70,18 +74,44 @@ v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, co
   return resp;
 }
 
+}  // namespace
+
+v1::NotifyResponse notify(v1::NotificationService::Stub& stub, std::vector<std::string> users, const std::string& event,
+                          const std::string& data, grpc::Status* status_out) {
+  v1::NotifyRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  req.mutable_notification()->set_event(event);
+  req.mutable_notification()->set_data_json(data);
+  return call(stub, &v1::NotificationService::Stub::Notify, req, status_out);
+}
+
+v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
+                          const std::string& data, grpc::Status* status_out) {
+  return notify(*server.stub(), std::move(users), event, data, status_out);
+}
+
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data) {
   v1::BroadcastRequest req;
   req.set_topic(topic);
   req.mutable_notification()->set_event(event);
   req.mutable_notification()->set_data_json(data);
-  v1::BroadcastResponse resp;
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  const grpc::Status status = server.stub()->Broadcast(&ctx, req, &resp);
-  EXPECT_TRUE(status.ok()) << status.error_message();
-  return resp;
+  return call(*server.stub(), &v1::NotificationService::Stub::Broadcast, req, nullptr);
+}
+
+v1::DisconnectResponse disconnect(TestServer& server, std::vector<std::string> users, const std::string& reason) {
+  v1::DisconnectRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  req.set_reason(reason);
+  return call(*server.stub(), &v1::NotificationService::Stub::Disconnect, req, nullptr);
+}
+
+std::map<std::string, std::uint32_t> get_presence(TestServer& server, std::vector<std::string> users,
+                                                  grpc::Status* status_out) {
+  v1::GetPresenceRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  const auto resp = call(*server.stub(), &v1::NotificationService::Stub::GetPresence, req, status_out);
+  return {resp.connections().begin(), resp.connections().end()};
 }
 
 double sample_value(const std::string& exposition, const std::string& sample) {

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -48,12 +49,22 @@ class WsClient;
 // Connects `user` over WebSocket and consumes its welcome frame.
 std::unique_ptr<WsClient> connect_user(TestServer& server, const std::string& user);
 
-// Calls Notify / Broadcast; a failed status fails the test unless
-// `status_out` is given to receive it.
+// An unauthenticated channel to a gRPC port on loopback, for gateways that
+// are not a TestServer (a GatewayProcess, a bare GrpcServer).
+std::shared_ptr<grpc::Channel> grpc_channel(std::uint16_t port);
+
+// Calls Notify / Broadcast / Disconnect / GetPresence; a failed status fails
+// the test unless `status_out` is given to receive it.
+v1::NotifyResponse notify(v1::NotificationService::Stub& stub, std::vector<std::string> users, const std::string& event,
+                          const std::string& data, grpc::Status* status_out = nullptr);
 v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
                           const std::string& data, grpc::Status* status_out = nullptr);
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data);
+v1::DisconnectResponse disconnect(TestServer& server, std::vector<std::string> users, const std::string& reason);
+// Each user's connection count.
+std::map<std::string, std::uint32_t> get_presence(TestServer& server, std::vector<std::string> users,
+                                                  grpc::Status* status_out = nullptr);
 
 // Parses a sample's value out of a Prometheus text exposition; -1 if absent.
 double sample_value(const std::string& exposition, const std::string& sample);
