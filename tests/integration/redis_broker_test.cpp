@@ -12,6 +12,7 @@
 
 #include "tests/support/consumer.hpp"
 #include "tests/support/redis_process.hpp"
+#include "tests/support/tcp_proxy.hpp"
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -483,9 +484,46 @@ TEST(RedisBrokerSentinel, AFrozenMasterIsLeftAndItsSilentSubscriptionsRebuilt) {
       << "[ figures  ] delivery resumed "
       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - switched).count()
       << " ms after the promotion (old master frozen)\n";
-  EXPECT_GE(b.metric("notify_broker_probe_failures_total{shard=\"0\"}"), 1)
-      << "alice's subscription came back without the probe noticing";
+  // B's pub/sub connection was left on the frozen master: rebuilt either by
+  // the probe (its message never came back) or because B asked Sentinel and
+  // followed the new master first, whichever the timing gives; the probe alone
+  // is the next test.
+  EXPECT_GE(b.metric("notify_broker_probe_failures_total{shard=\"0\"}") +
+                b.metric("notify_broker_reconnects_total{shard=\"0\"}"),
+            1)
+      << "alice's subscription came back without B rebuilding its connections";
   master.thaw();
+}
+
+// The probe alone: Redis is healthy, B's command connection too, but its
+// pub/sub connection stays open and receives nothing (a proxy drops what
+// Redis sends on it). Nothing but the probe can tell; B rebuilds the
+// connection and alice gets notifications again.
+TEST(RedisBrokerProbe, ASilentSubscriptionIsFoundAndRebuilt) {
+  RedisProcess redis;
+  TcpProxy proxy(redis.port());
+  TestServer a(redis_flags(redis.url()));
+  TestServer b(redis_flags(proxy.url()));
+  auto alice = connect_user(b, "alice");
+  ASSERT_TRUE(eventually([&] { return presence(a, "alice") == 1; }, 5s));
+  v1::NotifyResponse r;
+  ASSERT_TRUE(eventually([&] {
+    return try_notify(a, "alice", "\"before\"", &r).ok() && alice->next_of_type("notification", 200ms).has_value();
+  }));
+
+  ASSERT_GE(proxy.mute_pubsub_connections(), 1);
+  const auto muted = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually(
+      [&] {
+        return try_notify(a, "alice", "\"after\"", &r).ok() && alice->next_of_type("notification", 200ms).has_value();
+      },
+      20s))
+      << "alice never got notifications again: the silent subscription was not rebuilt";
+  std::cout << "[ figures  ] delivery resumed "
+            << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - muted).count()
+            << " ms after B's pub/sub connection went silent\n";
+  EXPECT_GE(b.metric("notify_broker_probe_failures_total{shard=\"0\"}"), 1);
+  EXPECT_EQ(a.metric("notify_broker_probe_failures_total{shard=\"0\"}"), 0) << "A's connections were never touched";
 }
 
 }  // namespace
