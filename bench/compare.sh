@@ -12,6 +12,11 @@
 # Every scenario starts the system afresh (memory figures must not inherit a
 # previous scenario's heap) and stops it after. Raw results: one JSON line per
 # scenario run in $OUT/results.jsonl; the table is bench/report.py's.
+# Replicas: gateway-redis-2 and gateway-redis-3 are 2 or 3 notify-gateway
+# processes sharing one redis-server (--redis-url), nchan-redis two nginx +
+# nchan instances sharing one; subscribers are spread over the replicas,
+# publishers call the first, and the CPU and memory figures are the sum of
+# every process, redis-server included (bench/replicas.sh runs these).
 # The notify scenario runs the gateway's ladder twice: a Notify call per
 # publish (notify-1) and over NotifyStream (notify-stream-1); peers publish
 # one HTTP POST per notification.
@@ -31,7 +36,7 @@ while [[ $# -gt 0 ]]; do
     --quick) quick=1; shift ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -49,39 +54,82 @@ if [[ $quick == 1 ]]; then step=3; hold=2; else step=5; hold=3; fi
 ws_port=28080
 grpc_port=28051
 metrics_port=28100
-server_pid=""
+redis_port=28379
+cores=$(nproc)
+source bench/lib.sh  # pids: every process of the system under test (replicas, Redis)
+ws_urls=""      # its WebSocket endpoints, comma-separated: the load generator spreads connections over them
+
+# spawn <log> <command...>: starts one process of the system.
+spawn() {
+  local log=$1
+  shift
+  "$@" >>"$log" 2>&1 &
+  pids+=($!)
+}
+
+# A Redis of our own on a spare port: no persistence, the replicas' broker.
+start_redis() {
+  ensure_free $redis_port
+  spawn "$out/redis.log" redis-server --bind 127.0.0.1 --port $redis_port --save "" --appendonly no \
+    --maxclients 20000
+  wait_port $redis_port "${pids[-1]}" "$out/redis.log"
+}
+
+# gateway-redis-<n>: n replicas sharing one Redis, each on its own ports;
+# publishers call the first replica, subscribers are spread over all. The
+# replicas share the machine's cores as pods share a node: each runs
+# cores/n event loops (at least 1), what NOTIFY_THREADS=0 picks under a CPU
+# limit of cores/n.
+start_gateway() {
+  local replicas=$1 redis=() i
+  ((replicas == 0)) || {
+    start_redis
+    redis=(--redis-url "redis://127.0.0.1:$redis_port" --threads $((cores / replicas > 0 ? cores / replicas : 1)))
+  }
+  ws_urls=""
+  for ((i = 0; i < (replicas > 0 ? replicas : 1); i++)); do
+    spawn "$out/$system.log" "$build/notify-gateway" --insecure-dev --bind 127.0.0.1 --ws-port $((ws_port + i)) \
+      --grpc-port $((grpc_port + i)) --metrics-port $((metrics_port + i)) --max-connections-per-ip 0 \
+      --log-level warn "${redis[@]}"
+    ws_urls+="${ws_urls:+,}ws://127.0.0.1:$((ws_port + i))/ws"
+  done
+  for ((i = 0; i < (replicas > 0 ? replicas : 1); i++)); do
+    wait_port $((ws_port + i)) "${pids[-1]}" "$out/$system.log"
+    wait_port $((grpc_port + i)) "${pids[-1]}" "$out/$system.log"
+  done
+}
 
 start_system() {
   local system=$1 log=$out/$1.log
+  pids=()
+  ws_urls="ws://127.0.0.1:$ws_port/ws"
   case $system in
-    gateway)
-      "$build/notify-gateway" --insecure-dev --bind 127.0.0.1 --ws-port $ws_port --grpc-port $grpc_port \
-        --metrics-port $metrics_port --max-connections-per-ip 0 --log-level warn >>"$log" 2>&1 &
+    gateway) start_gateway 0 ;;
+    gateway-redis-[0-9]) start_gateway "${system##*-}" ;;
+    ceiling) spawn "$log" env EPOLL_CEILING_BIN="$build/bench/epoll-ceiling" bench/peers/epoll-ceiling/run.sh $ws_port ;;
+    nchan) spawn "$log" bench/peers/nchan/run.sh $ws_port ;;
+    # Two nginx instances sharing one Redis (nchan's way to scale out),
+    # cores/2 workers each; publishers POST to the first.
+    nchan-redis)
+      start_redis
+      local workers=$((cores / 2 > 0 ? cores / 2 : 1))
+      spawn "$log" env NCHAN_REDIS_URL="redis://127.0.0.1:$redis_port" NCHAN_WORKERS=$workers \
+        bench/peers/nchan/run.sh $ws_port
+      spawn "$log" env NCHAN_REDIS_URL="redis://127.0.0.1:$redis_port" NCHAN_WORKERS=$workers \
+        bench/peers/nchan/run.sh $((ws_port + 1))
+      ws_urls+=",ws://127.0.0.1:$((ws_port + 1))/ws"
+      wait_port $((ws_port + 1)) "${pids[-1]}" "$log"
       ;;
-    ceiling) EPOLL_CEILING_BIN=$build/bench/epoll-ceiling bench/peers/epoll-ceiling/run.sh $ws_port >>"$log" 2>&1 & ;;
-    nchan) bench/peers/nchan/run.sh $ws_port >>"$log" 2>&1 & ;;
-    node-ws) bench/peers/node-ws/run.sh $ws_port >>"$log" 2>&1 & ;;
+    node-ws) spawn "$log" bench/peers/node-ws/run.sh $ws_port ;;
     *) echo "unknown system $system" >&2; exit 2 ;;
   esac
-  server_pid=$!
-  for _ in $(seq 100); do
-    if (exec 3<>/dev/tcp/127.0.0.1/$ws_port) 2>/dev/null; then
-      [[ $system != gateway ]] || (exec 3<>/dev/tcp/127.0.0.1/$grpc_port) 2>/dev/null && return 0
-    fi
-    kill -0 "$server_pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "$system did not start; see $log" >&2
-  tail -20 "$log" >&2
-  exit 1
+  wait_port $ws_port "${pids[-1]}" "$log"
 }
 
 stop_system() {
-  [[ -n $server_pid ]] || return 0
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
-  server_pid=""
-  sleep 0.5  # TIME_WAIT sockets and the port free up
+  ((${#pids[@]} > 0)) || return 0
+  stop_pids  # replicas first, Redis (started first) last
+  sleep 0.5  # TIME_WAIT sockets and the ports free up
 }
 trap stop_system EXIT
 
@@ -90,11 +138,12 @@ loadgen_run() {
   local system=$1 scenario=$2 run=$3
   shift 3
   local publish=(--publish-via http --http 127.0.0.1:$ws_port)
-  [[ $system == gateway ]] && publish=(--publish-via "$gateway_publish" --grpc 127.0.0.1:$grpc_port)
+  [[ $system == gateway* ]] && publish=(--publish-via "$gateway_publish" --grpc 127.0.0.1:$grpc_port)
   start_system "$system"
   echo "--- $system / $scenario / run $run" >&2
-  local line
-  line=$("$loadgen" --label "$system" --url "ws://127.0.0.1:$ws_port/ws" "${publish[@]}" --server-pid "$server_pid" \
+  local line pid_list
+  pid_list=$(IFS=,; echo "${pids[*]}")
+  line=$("$loadgen" --label "$system" --url "$ws_urls" "${publish[@]}" --server-pid "$pid_list" \
     --hold-seconds "$hold" --sources 16 "$@" | tee -a "$out/tables.txt" | tail -1)
   stop_system
   printf '{"system":"%s","scenario":"%s","run":%d,"report":%s}\n' "$system" "$scenario" "$run" "$line" \
@@ -131,7 +180,7 @@ for run in $(seq "$runs"); do
       loadgen_run "$system" notify-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 --payload-bytes 64 \
         --rates "$notify_rates" --step-seconds "$step" --stop-on-failure
       # The same ladder through NotifyStream, the API for publishing many.
-      if [[ $system == gateway ]]; then
+      if [[ $system == gateway* ]]; then
         gateway_publish=grpc-stream
         loadgen_run "$system" notify-stream-1 "$run" -c 10000 --ramp 10000 --mode notify --batch 1 \
           --payload-bytes 64 --rates "$notify_rates" --step-seconds "$step" --stop-on-failure

@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """Summarises bench/compare.sh results: one markdown table, figure x system.
 
-    python3 bench/report.py results.jsonl
+    python3 bench/report.py results.jsonl [--ratios A/B,C/D]
 
-Each cell is the median over runs with (min-max); the last columns give
-notify-gateway's figure divided by each other system's. A figure marked
-"lower is better" wins with a ratio below 1, the others above 1.
+Each cell is the median over runs with (min-max); the last columns give one
+system's figure divided by another's: by default notify-gateway's by each
+other system's, or the pairs --ratios names (e.g. gateway-redis-3/gateway).
+A figure marked "lower is better" wins with a ratio below 1, the others
+above 1.
 """
+import argparse
 import json
 import statistics
-import sys
 from collections import defaultdict
 
-SYSTEMS = ["gateway", "ceiling", "nchan", "node-ws"]
+SYSTEMS = ["gateway", "gateway-redis-2", "gateway-redis-3", "ceiling", "nchan", "nchan-redis", "node-ws"]
 
 
 def step_at(report, rate):
@@ -59,7 +61,7 @@ def figures_of(system, scenario, r):
             # The gateway publishes through unary Notify calls (notify-1) or
             # one NotifyStream per connection (notify-stream-1); a peer's one
             # way (an HTTP POST per notification) is compared with both.
-            if system != "gateway":
+            if not system.startswith("gateway"):
                 vias = ["Notify calls", "NotifyStream"]
             else:
                 vias = ["NotifyStream"] if scenario == "notify-stream-1" else ["Notify calls"]
@@ -80,10 +82,14 @@ def figures_of(system, scenario, r):
 
 
 def main():
+    parser = argparse.ArgumentParser(description="Summarises bench/compare.sh results as one markdown table.")
+    parser.add_argument("results", help="results.jsonl written by bench/compare.sh")
+    parser.add_argument("--ratios", default="", help="comma-separated A/B pairs of systems (default: gateway/each)")
+    args = parser.parse_args()
     values = defaultdict(lambda: defaultdict(list))  # figure -> system -> [values]
     lower = {}
     order = []
-    with open(sys.argv[1]) as f:
+    with open(args.results) as f:
         for line in f:
             line = line.strip()
             if not line:
@@ -95,7 +101,10 @@ def main():
                 lower[name] = low
                 values[name][row["system"]].append(value)
     systems = [s for s in SYSTEMS if any(s in values[n] for n in order)]
-    others = [s for s in systems if s != "gateway"]
+    if args.ratios:
+        pairs = [tuple(p.split("/", 1)) for p in args.ratios.split(",")]
+    else:
+        pairs = [("gateway", s) for s in systems if s != "gateway"]
 
     def fmt(v):
         if v >= 1000:
@@ -104,7 +113,7 @@ def main():
             return f"{v:.0f}"
         return f"{v:.2f}" if v < 10 else f"{v:.1f}"
 
-    head = ["figure"] + systems + [f"gateway / {o}" for o in others]
+    head = ["figure"] + systems + [f"{a} / {b}" for a, b in pairs]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for name in order:
@@ -117,9 +126,9 @@ def main():
                 continue
             med[s] = statistics.median(v)
             cells.append(fmt(med[s]) + (f" ({fmt(min(v))}-{fmt(max(v))})" if len(v) > 1 else ""))
-        for o in others:
-            if "gateway" in med and o in med and med[o]:
-                cells.append(f"{med['gateway'] / med[o]:.2f}")
+        for a, b in pairs:
+            if a in med and b in med and med[b]:
+                cells.append(f"{med[a] / med[b]:.2f}")
             else:
                 cells.append("n/a")
         print("| " + " | ".join(cells) + " |")

@@ -14,11 +14,8 @@ root=$(pwd)
 args=(--runs 3)
 [[ " $* " == *" --quick "* ]] && args=(--runs 1)
 
-scripts/install-deps.sh
-bench/peers/install-peers.sh
+bench/prepare.sh
 build=${BUILD_DIR:-$root/build-bench}
-cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DNOTIFY_BUILD_TESTS=OFF >/dev/null
-cmake --build "$build" --target notify-gateway notify-loadgen epoll-ceiling
 
 out=$root/bench/results/$(date -u +%Y%m%dT%H%M%SZ)
 BUILD_DIR=$build bench/compare.sh "${args[@]}" --out "$out" "$@"
@@ -35,12 +32,5 @@ BUILD_DIR=$build bench/compare.sh "${args[@]}" --out "$out" "$@"
   echo
   echo "<!-- results:end -->"
 } >"$out/section.md"
-python3 - "$root/docs/benchmarks.md" "$out/section.md" <<'PY'
-import re, sys
-doc, section = open(sys.argv[1]).read(), open(sys.argv[2]).read().strip()
-new, n = re.subn(r"<!-- results:begin.*?<!-- results:end -->", lambda m: section, doc, flags=re.S)
-if n != 1:
-    sys.exit("docs/benchmarks.md has no results markers")
-open(sys.argv[1], "w").write(new)
-PY
+python3 bench/write-section.py results "$root/docs/benchmarks.md" "$out/section.md"
 echo "docs/benchmarks.md updated from $out" >&2

@@ -116,8 +116,14 @@ struct ClientFleet::Worker {
     std::string().swap(c.out);
   }
 
+  const Endpoint& endpoint_of(const Conn& c) const {
+    const auto& e = fleet.options_.endpoints;
+    return e[static_cast<std::size_t>(c.index) % e.size()];
+  }
+
   void open(Conn& c) {
     const auto& o = fleet.options_;
+    const Endpoint& to = endpoint_of(c);
     c.started_us = now_us();
     if (status.first_connect_us == 0) status.first_connect_us = c.started_us;
     ++status.started;
@@ -136,8 +142,8 @@ struct ClientFleet::Worker {
     }
     sockaddr_in dest{};
     dest.sin_family = AF_INET;
-    dest.sin_port = htons(o.port);
-    inet_pton(AF_INET, o.host.c_str(), &dest.sin_addr);
+    dest.sin_port = htons(to.port);
+    inet_pton(AF_INET, to.host.c_str(), &dest.sin_addr);
     if (::connect(c.fd, reinterpret_cast<sockaddr*>(&dest), sizeof dest) != 0 && errno != EINPROGRESS) {
       return fail(c, std::string("connect: ") + std::strerror(errno));
     }
@@ -195,11 +201,11 @@ struct ClientFleet::Worker {
   }
 
   void send_handshake(Conn& c) {
-    const auto& o = fleet.options_;
+    const Endpoint& to = endpoint_of(c);
     const int user = c.index % fleet.users_;
-    std::string req = "GET " + o.path + "?user=" + fleet.user_ids_[static_cast<std::size_t>(user)];
-    if (!o.query.empty()) req += "&" + o.query;
-    req += " HTTP/1.1\r\nHost: " + o.host + ":" + std::to_string(o.port) +
+    std::string req = "GET " + to.path + "?user=" + fleet.user_ids_[static_cast<std::size_t>(user)];
+    if (!to.query.empty()) req += "&" + to.query;
+    req += " HTTP/1.1\r\nHost: " + to.host + ":" + std::to_string(to.port) +
            "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
     send(c, req);
@@ -267,6 +273,9 @@ struct ClientFleet::Worker {
     status.last_open_us = std::max(status.last_open_us, now);
     fleet.conn_open_[static_cast<std::size_t>(c.index)].store(1, std::memory_order_relaxed);
     fleet.open_.fetch_add(1, std::memory_order_relaxed);
+    if (const int topics = fleet.options_.topics; topics > 0) {
+      send_frame(c, 0x1, R"({"type":"subscribe","topic":"t)" + std::to_string(c.index % topics) + R"("})");
+    }
     return true;
   }
 

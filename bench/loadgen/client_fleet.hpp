@@ -16,11 +16,17 @@
 
 namespace bench {
 
-struct FleetOptions {
+// One WebSocket endpoint: ws://host:port/path?query.
+struct Endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
-  std::string path = "/ws";       // "?user=<id>" (and `query`) appended
-  std::string query;              // extra query parameters, e.g. "token=..."
+  std::string path = "/ws";  // "?user=<id>" (and `query`) appended
+  std::string query;         // extra query parameters, e.g. "token=..."
+};
+
+struct FleetOptions {
+  // Connection i goes to endpoints[i % size] (several replicas of a server).
+  std::vector<Endpoint> endpoints{Endpoint{}};
   std::string user_prefix = "u";  // user ids are <prefix><n>
   int connections = 1000;
   int users = 0;               // 0: one user per connection
@@ -28,6 +34,7 @@ struct FleetOptions {
   int max_pending = 0;         // connects + handshakes in flight per thread, 0 = no cap
   int source_addresses = 16;   // 127.0.0.1 .. 127.0.0.<n>
   int threads = 2;
+  int topics = 0;  // >0: each connection subscribes to topic t<index % topics> once open
 };
 
 // Counters of one measurement window (see ClientFleet::harvest).

@@ -48,6 +48,15 @@ class Histogram {
     return max_;
   }
 
+  // Calls f(upper bound, count) for every non-empty bucket, lowest first:
+  // enough to merge histograms of several processes exactly.
+  template <class F>
+  void for_each_bucket(F&& f) const {
+    for (std::size_t i = 0; i < counts_.size(); ++i) {
+      if (counts_[i] != 0) f(std::min(upper_bound(i), max_), counts_[i]);
+    }
+  }
+
   static constexpr int kSubBits = 5;
   static constexpr std::uint64_t kSub = 1u << kSubBits;
 

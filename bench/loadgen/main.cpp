@@ -25,7 +25,7 @@ namespace json = boost::json;
 
 struct Options {
   std::string label = "notify-gateway";
-  std::string url = "ws://127.0.0.1:8080/ws";
+  std::vector<std::string> urls{"ws://127.0.0.1:8080/ws"};
   FleetOptions fleet;
   std::string mode = "broadcast";  // broadcast | notify | idle | receive
   std::string publish_via = "grpc";
@@ -46,7 +46,7 @@ struct Options {
   int warmup_connections = 100;
   double connect_timeout = 60;
   double drain_seconds = 3;
-  int server_pid = 0;
+  std::vector<int> server_pids;  // each with its descendants; figures are their sum
   bool check = false;
   bool quiet = false;
   std::uint64_t seed = 1;
@@ -89,22 +89,36 @@ std::string payload_for(std::uint64_t seq, int size) {
   return p;
 }
 
-void parse_url(Options& o) {
+Endpoint parse_url(const std::string& url) {
   // ws://host:port/path
   const std::string prefix = "ws://";
-  if (o.url.rfind(prefix, 0) != 0) throw CLI::ValidationError("--url", "must start with ws://");
-  const auto rest = o.url.substr(prefix.size());
+  if (url.rfind(prefix, 0) != 0) throw CLI::ValidationError("--url", url + ": must start with ws://");
+  const auto rest = url.substr(prefix.size());
   const auto slash = rest.find('/');
   const auto authority = rest.substr(0, slash);
-  o.fleet.path = slash == std::string::npos ? "/" : rest.substr(slash);
+  Endpoint e;
+  e.path = slash == std::string::npos ? "/" : rest.substr(slash);
   const auto colon = authority.rfind(':');
-  if (colon == std::string::npos) throw CLI::ValidationError("--url", "needs a port");
-  o.fleet.host = authority.substr(0, colon);
-  o.fleet.port = static_cast<std::uint16_t>(std::stoi(authority.substr(colon + 1)));
-  if (const auto q = o.fleet.path.find('?'); q != std::string::npos) {
-    o.fleet.query = o.fleet.path.substr(q + 1);
-    o.fleet.path.resize(q);
+  if (colon == std::string::npos) throw CLI::ValidationError("--url", url + ": needs a port");
+  e.host = authority.substr(0, colon);
+  e.port = static_cast<std::uint16_t>(std::stoi(authority.substr(colon + 1)));
+  if (const auto q = e.path.find('?'); q != std::string::npos) {
+    e.query = e.path.substr(q + 1);
+    e.path.resize(q);
   }
+  return e;
+}
+
+// The sum over every --server-pid tree (several replicas, plus Redis).
+ProcSample sample_servers(const std::vector<int>& pids) {
+  ProcSample total;
+  for (const int pid : pids) {
+    const ProcSample s = sample_process_tree(pid);
+    total.cpu_seconds += s.cpu_seconds;
+    total.rss_bytes += s.rss_bytes;
+    total.processes += s.processes;
+  }
+  return total;
 }
 
 class Run {
@@ -140,7 +154,7 @@ class Run {
                                o_.publish_connections, o_.max_in_flight);
   }
 
-  ProcSample sample() const { return o_.server_pid ? sample_process_tree(o_.server_pid) : ProcSample{}; }
+  ProcSample sample() const { return sample_servers(o_.server_pids); }
 
   void progress(const std::string& line) const {
     if (!o_.quiet) std::cerr << "\r" << line << "\033[K" << std::flush;
@@ -321,7 +335,7 @@ class Run {
   }
 
   double kib_per_connection() const {
-    if (!o_.server_pid || ramp_status_.open == 0 || held_.rss_bytes < baseline_.rss_bytes) return 0;
+    if (o_.server_pids.empty() || ramp_status_.open == 0 || held_.rss_bytes < baseline_.rss_bytes) return 0;
     return static_cast<double>(held_.rss_bytes - baseline_.rss_bytes) / 1024.0 / ramp_status_.open;
   }
 
@@ -360,8 +374,10 @@ class Run {
     out << "connect         " << fmt(ramp_seconds_, 2) << " s, " << fmt(connect_rate(), 0) << " handshakes/s\n";
     out << "handshake       p50 " << fmt(ms(s.handshake_us.quantile(0.5)), 2) << " ms, p99 "
         << fmt(ms(s.handshake_us.quantile(0.99)), 2) << " ms, max " << fmt(ms(s.handshake_us.max()), 2) << " ms\n";
-    if (o_.server_pid) {
-      out << "server          pid " << o_.server_pid << " (" << held_.processes << " processes), RSS "
+    if (!o_.server_pids.empty()) {
+      std::string pids;
+      for (const int pid : o_.server_pids) pids += (pids.empty() ? "" : ",") + std::to_string(pid);
+      out << "server          pid " << pids << " (" << held_.processes << " processes), RSS "
           << fmt(static_cast<double>(baseline_.rss_bytes) / 1048576.0) << " -> "
           << fmt(static_cast<double>(held_.rss_bytes) / 1048576.0) << " MiB, " << fmt(kib_per_connection(), 2)
           << " KiB/connection, CPU during connect " << fmt(ramp_cpu_seconds_, 2) << " s\n";
@@ -401,6 +417,14 @@ class Run {
             {"p99", ms(h.quantile(0.99))}, {"p999", ms(h.quantile(0.999))}, {"max", ms(h.max())}};
   }
 
+  // [[upper bound us, count], ...]: the histogram itself, so that a script
+  // can merge the latencies of several load generator processes exactly.
+  static json::array buckets_json(const Histogram& h) {
+    json::array out;
+    h.for_each_bucket([&](std::uint64_t bound, std::uint64_t n) { out.push_back(json::array{bound, n}); });
+    return out;
+  }
+
   void print_json() const {
     const auto& s = ramp_status_;
     json::object conn{{"target", o_.fleet.connections},
@@ -416,7 +440,9 @@ class Run {
     json::object codes;
     for (const auto& [code, n] : final_status_.close_codes) codes[std::to_string(code)] = n;
     conn["close_codes"] = codes;
-    json::object server{{"pid", o_.server_pid},
+    json::array pids(o_.server_pids.begin(), o_.server_pids.end());
+    json::object server{{"pid", o_.server_pids.empty() ? 0 : o_.server_pids.front()},
+                        {"pids", pids},
                         {"processes", held_.processes},
                         {"rss_baseline_bytes", baseline_.rss_bytes},
                         {"rss_connected_bytes", held_.rss_bytes},
@@ -435,6 +461,7 @@ class Run {
                      {"reordered", r.reordered},
                      {"deliveries_per_second", r.deliveries_per_second},
                      {"latency_ms", latency_json(r.latency_us)},
+                     {"latency_buckets_us", buckets_json(r.latency_us)},
                      {"publish_rtt_ms", latency_json(r.publish_rtt_us)},
                      {"server_cpu_percent", r.server_cpu_percent},
                      {"server_cpu_seconds", r.server_cpu_seconds},
@@ -459,6 +486,9 @@ class Run {
       const double frames = static_cast<double>(received_.frames);
       top["receive"] =
           json::object{{"frames", received_.frames},
+                       {"data_frames", received_.data_frames},
+                       {"latency_ms", latency_json(received_.latency_us)},
+                       {"latency_buckets_us", buckets_json(received_.latency_us)},
                        {"seconds", receive_seconds_},
                        {"frames_per_second", frames / std::max(receive_seconds_, 1e-9)},
                        {"duplicates", received_.duplicates},
@@ -495,7 +525,10 @@ int main(int argc, char** argv) {
       "duplicates, reordering, end-to-end latency and the server's CPU and memory (--server-pid).\n"
       "Prints a table and, as the last line, one JSON object."};
   app.add_option("--label", o.label, "Name of the system under test, for the report");
-  app.add_option("--url", o.url, "WebSocket endpoint; ?user=<id> is appended (ws://host:port/path[?query])");
+  app.add_option("--url", o.urls,
+                 "WebSocket endpoint; ?user=<id> is appended (ws://host:port/path[?query]). Several (repeated or "
+                 "comma-separated): connection i goes to the (i mod n)-th")
+      ->delimiter(',');
   app.add_option("-c,--connections", o.fleet.connections, "WebSocket connections to open")
       ->check(CLI::Range(1, 1000000));
   app.add_option("--users", o.fleet.users, "Distinct user ids (0: one per connection)");
@@ -504,6 +537,8 @@ int main(int argc, char** argv) {
   app.add_option("--max-pending", o.fleet.max_pending, "Connects in flight per thread (0: no cap)");
   app.add_option("--sources", o.fleet.source_addresses, "Loopback source addresses 127.0.0.1..127.0.0.N")
       ->check(CLI::Range(1, 254));
+  app.add_option("--topics", o.fleet.topics, "Each connection subscribes to topic t<index mod N> once open (0: none)")
+      ->check(CLI::NonNegativeNumber);
   app.add_option("--threads", o.fleet.threads, "Client event-loop threads")->check(CLI::Range(1, 64));
   app.add_option("--mode", o.mode,
                  "What to publish: broadcast (to everyone), notify (random users), idle (nothing), receive "
@@ -533,14 +568,18 @@ int main(int argc, char** argv) {
                  "Connections opened and closed before the memory baseline is read (0: none)");
   app.add_option("--connect-timeout", o.connect_timeout, "Give up connecting after this many seconds");
   app.add_option("--drain-seconds", o.drain_seconds, "After a step, wait at most this long for late frames");
-  app.add_option("--server-pid", o.server_pid, "Server process (with its children) to sample from /proc");
+  app.add_option("--server-pid", o.server_pids,
+                 "Server process (with its children) to sample from /proc; several (repeated or comma-separated): "
+                 "figures are their sum (replicas plus Redis, say)")
+      ->delimiter(',');
   app.add_flag("--check", o.check,
                "Exit 1 unless every connection opened and stayed open and nothing was lost or duplicated");
   app.add_flag("-q,--quiet", o.quiet, "No progress lines on stderr");
   app.add_option("--seed", o.seed, "Random seed for picking Notify users");
   CLI11_PARSE(app, argc, argv);
   try {
-    bench::parse_url(o);
+    o.fleet.endpoints.clear();
+    for (const auto& url : o.urls) o.fleet.endpoints.push_back(bench::parse_url(url));
     if (o.mode == "idle" || o.mode == "receive") o.rates.clear();
     return bench::Run(std::move(o)).execute();
   } catch (const std::exception& e) {

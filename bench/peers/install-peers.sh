@@ -3,6 +3,9 @@
 # is missing (safe to run again). Run as root (or with sudo available).
 #   - nginx + libnginx-mod-nchan (Debian packages) for bench/peers/nchan
 #   - nodejs + npm, then `npm ci` in bench/peers/node-ws for the ws package
+#   - redis-server, shared by the replicas of notify-gateway and of nchan in
+#     the replica benchmarks (bench/compare.sh's *-redis systems, bench/scale.sh)
+#   - gnuplot-nox, for the charts (bench/charts.sh, SVG)
 # The epoll-ceiling peer needs only g++ and libssl-dev, which
 # scripts/install-deps.sh already installs for the gateway itself.
 #
@@ -20,7 +23,7 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 missing=()
 # Debian 12's "nginx" package is the server itself (nginx-light is only a
 # metapackage on top of it); libnginx-mod-nchan depends on its module ABI.
-for p in nginx libnginx-mod-nchan; do
+for p in nginx libnginx-mod-nchan redis-server gnuplot-nox; do
   installed "$p" || missing+=("$p")
 done
 command -v node >/dev/null || missing+=(nodejs)

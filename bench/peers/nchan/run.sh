@@ -13,6 +13,11 @@
 # (POST /broadcast) and "u_<user>" (POST /notify?user=<user>). nchan sends a
 # WebSocket subscriber each message's body as it was published (no message
 # ids or metadata; those only come with the ws+meta.nchan subprotocol).
+#
+# NCHAN_WORKERS sets worker_processes (default 2).
+# NCHAN_REDIS_URL=redis://127.0.0.1:6379 puts the channels in that Redis
+# (an upstream with nchan_redis_server, nchan_redis_pass): several nginx instances pointed at one Redis then act as
+# one, nchan's own way of scaling out.
 set -euo pipefail
 if [[ $# -ne 1 || ! $1 =~ ^[0-9]+$ ]]; then
   echo "usage: $0 <port>" >&2
@@ -35,10 +40,14 @@ rm -rf "$work"
 mkdir -p "$work"
 chmod 755 "$work"  # the workers (user nobody when started as root) create temp dirs in it
 
+# With Redis, each nchan location names the upstream (nchan_redis_pass).
+redis_pass=""
+[[ -z ${NCHAN_REDIS_URL:-} ]] || redis_pass=$'\n      nchan_redis_pass redis_shared;'
+
 cat > "$work/nginx.conf" <<CONF
 load_module $module;
 
-worker_processes 2;
+worker_processes ${NCHAN_WORKERS:-2};
 worker_rlimit_nofile 20000;
 pid $work/nginx.pid;
 error_log $work/error.log warn;
@@ -73,25 +82,28 @@ http {
   # message and nothing is replayed.
   nchan_message_buffer_length 0;
   nchan_message_timeout 10s;
+$(if [[ -n ${NCHAN_REDIS_URL:-} ]]; then
+  printf '  upstream redis_shared {\n    nchan_redis_server %s;\n  }\n' "$NCHAN_REDIS_URL"
+fi)
 
   server {
     listen $bind:$port backlog=4096;
 
     location = /ws {
       if (\$arg_user !~ "^[A-Za-z0-9_-]{1,64}\$") { return 400 "bad user\n"; }
-      nchan_subscriber websocket;
+      nchan_subscriber websocket;$redis_pass
       nchan_channel_id all u_\$arg_user;
       # A new subscriber waits for the next message (the default "oldest"
       # would replay what the channels still have buffered).
       nchan_subscriber_first_message newest;
     }
     location = /broadcast {
-      nchan_publisher http;
+      nchan_publisher http;$redis_pass
       nchan_channel_id all;
     }
     location = /notify {
       if (\$arg_user !~ "^[A-Za-z0-9_-]{1,64}\$") { return 400 "bad user\n"; }
-      nchan_publisher http;
+      nchan_publisher http;$redis_pass
       nchan_channel_id u_\$arg_user;
     }
     location / {
