@@ -290,6 +290,36 @@ TEST_F(RedisBroker, TwoShardsSpreadTheChannelsAndDeliverEverything) {
   EXPECT_EQ(broadcast(replica(0), "", "all", "1").delivered_connections(), static_cast<unsigned>(kUsers));
 }
 
+// A replica subscribes to a user's or a topic's channel only while one of
+// its own connections needs it, and leaves it with the last one.
+TEST_F(RedisBroker, EachReplicaSubscribesOnlyToWhatItsOwnConnectionsNeed) {
+  start_replicas(2, redis_.url());
+  const auto subscribers = [&](const std::string& channel) {
+    const std::string reply = redis_.command({"PUBSUB", "NUMSUB", channel});  // "<channel>\n<count>"
+    return std::stoi(reply.substr(reply.find('\n') + 1));
+  };
+  const double idle = replica(0).metric("notify_broker_subscriptions");
+  {
+    auto alice = connect_user(replica(1), "alice");
+    auto alice_again = connect_user(replica(1), "alice");
+    await_presence("alice", 2);
+    EXPECT_EQ(subscribers("notify:user:alice"), 1) << "one subscription for alice's two connections, on replica 1 only";
+    alice->send(R"({"type":"subscribe","topic":"post:7","id":1})");
+    ASSERT_TRUE(alice->next_of_type("subscribed"));
+    ASSERT_TRUE(eventually([&] { return subscribers("notify:topic:post:7") == 1; }));
+    EXPECT_EQ(subscribers("notify:all"), 1) << "broadcasts to everyone: only replica 1 has someone to give them to";
+    EXPECT_EQ(replica(0).metric("notify_broker_subscriptions"), idle) << "replica 0 holds none of alice's connections";
+    EXPECT_EQ(replica(1).metric("notify_broker_subscriptions"), idle + 3);  // alice, post:7, everyone
+    alice.reset();  // alice's second connection still needs her channel, not the topic
+    ASSERT_TRUE(eventually([&] { return subscribers("notify:topic:post:7") == 0; }));
+    EXPECT_EQ(subscribers("notify:user:alice"), 1);
+  }
+  ASSERT_TRUE(eventually([&] { return subscribers("notify:user:alice") == 0; }))
+      << "replica 1 kept alice's channel after her last connection left";
+  EXPECT_TRUE(eventually([&] { return subscribers("notify:all") == 0; }));
+  EXPECT_EQ(replica(1).metric("notify_broker_subscriptions"), idle);
+}
+
 TEST_F(RedisBroker, ASlowRedisDoesNotDelayPingsAndCallsAnswerWithinTheTimeout) {
   start_replicas(2, redis_.url());
   auto alice = connect_user(replica(1), "alice");
