@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <charconv>
+#include <iterator>
 
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -128,8 +129,8 @@ void RedisConnection::connect(const RedisAddress& address, const std::string& pa
   resolver_.async_resolve(address.host, std::to_string(address.port),
                           [this, life = std::weak_ptr<int>(life_), host = address.host](
                               boost::system::error_code error, boost::asio::ip::tcp::resolver::results_type results) {
-                            // A lookup finishes on Asio's resolver thread and may be
-                            // reported after this connection was destroyed.
+                            // The lookup may be reported after this connection was
+                            // destroyed.
                             if (life.expired()) return;
                             resolving_ = false;
                             if (state_ != State::connecting || ac_ != nullptr) return;  // closed meanwhile
@@ -137,7 +138,9 @@ void RedisConnection::connect(const RedisAddress& address, const std::string& pa
                               down("cannot resolve " + host + ": " + (error ? error.message() : "no address"));
                               return;
                             }
-                            const auto endpoint = results.begin()->endpoint();
+                            auto it = results.begin();
+                            std::advance(it, static_cast<std::ptrdiff_t>(address_turn_++ % results.size()));
+                            const auto endpoint = it->endpoint();
                             open(endpoint.address().to_string(), endpoint.port());
                           });
 }

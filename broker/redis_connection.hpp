@@ -95,6 +95,10 @@ class RedisConnection {
   boost::asio::steady_timer connect_timer_;
   boost::asio::ip::tcp::resolver resolver_;
   bool resolving_ = false;
+  // Which of a host name's addresses the next connect tries: each attempt
+  // takes the next one, so an address that refuses (say ::1 while Redis
+  // listens on 127.0.0.1 only) costs one retry, not every one.
+  std::size_t address_turn_ = 0;
   std::shared_ptr<int> life_ = std::make_shared<int>(0);  // expires with this object
   std::string password_;
   int db_ = 0;

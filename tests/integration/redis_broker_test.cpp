@@ -320,6 +320,18 @@ TEST_F(RedisBroker, EachReplicaSubscribesOnlyToWhatItsOwnConnectionsNeed) {
   EXPECT_EQ(replica(1).metric("notify_broker_subscriptions"), idle);
 }
 
+// A host name instead of an address: looked up off the broker's thread, and
+// every address it has is tried in turn.
+TEST_F(RedisBroker, AHostNameWorksLikeAnAddress) {
+  start_replicas(2, "redis://localhost:" + std::to_string(redis_.port()));
+  auto alice = connect_user(replica(1), "alice");
+  await_presence("alice", 1);
+  EXPECT_EQ(notify(replica(0), {"alice"}, "n", "\"by name\"").delivered_connections(), 1u);
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(data_of(*frame), "\"by name\"");
+}
+
 TEST_F(RedisBroker, ASlowRedisDoesNotDelayPingsAndCallsAnswerWithinTheTimeout) {
   start_replicas(2, redis_.url());
   auto alice = connect_user(replica(1), "alice");
