@@ -7,6 +7,7 @@
 #include <boost/json.hpp>
 #include <csignal>
 #include <future>
+#include <map>
 #include <set>
 #include <thread>
 
@@ -97,6 +98,43 @@ TEST_F(RedisBroker, NotifyThroughOneReplicaReachesEveryConnectionOnEveryReplicaO
   }
   EXPECT_GE(replica(0).metric("notify_broker_messages_published_total"), kCount / 3.0);
   EXPECT_EQ(replica(0).metric("notify_broker_up{shard=\"0\"}"), 1);
+}
+
+// NotifyStream on top of the broker: each result counts the connections on
+// every replica, and the notifications arrive in the stream's order.
+TEST_F(RedisBroker, NotifyStreamThroughOneReplicaReachesTheOthersInOrder) {
+  start_replicas(2, redis_.url());
+  auto alice = connect_user(replica(1), "alice");
+  await_presence("alice", 1);
+  grpc::ClientContext context;
+  set_deadline(context, 10s);
+  auto stream = replica(0).stub()->NotifyStream(&context);
+  constexpr int kCount = 20;
+  for (int i = 0; i < kCount; ++i) {
+    v1::NotifyRequest req;
+    req.add_user_ids("alice");
+    req.mutable_notification()->set_event("n");
+    req.mutable_notification()->set_data_json(std::to_string(i));
+    ASSERT_TRUE(stream->Write(req));
+  }
+  ASSERT_TRUE(stream->WritesDone());
+  std::map<std::uint64_t, v1::NotifyResult> results;
+  v1::NotifyStreamResponse response;
+  while (stream->Read(&response)) {
+    for (const auto& r : response.results()) results.emplace(r.sequence(), r);
+  }
+  const grpc::Status status = stream->Finish();
+  ASSERT_TRUE(status.ok()) << status.error_message();
+  ASSERT_EQ(results.size(), static_cast<std::size_t>(kCount));
+  for (const auto& [sequence, r] : results) {
+    EXPECT_EQ(r.code(), 0) << sequence << ": " << r.error_message();
+    EXPECT_EQ(r.delivered_connections(), 1u) << sequence;
+  }
+  for (int i = 0; i < kCount; ++i) {
+    auto frame = alice->next_of_type("notification");
+    ASSERT_TRUE(frame) << "notification " << i << " missing";
+    EXPECT_EQ(data_of(*frame), std::to_string(i));
+  }
 }
 
 TEST_F(RedisBroker, BroadcastsReachTopicSubscribersAndEveryoneOnEveryReplica) {
