@@ -28,7 +28,9 @@ struct Application::Components {
         grpc(
             config.services, redis ? static_cast<broker::Broker&>(*redis) : local_broker,
             [this]() -> boost::asio::io_context& { return gateway.hub().next_context(); }, bus, metrics,
-            config.api_keys) {}
+            config.api_keys) {
+    metrics.connection_limit(config.gateway.max_connections);
+  }
 
   // With --redis-url: the broker that makes this process one replica of
   // many; it hears about connections, carries client messages and feeds the

@@ -283,10 +283,16 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
                                          .Help("Client messages a lagging StreamClientMessages stream lost.")
                                          .Register(*registry_)
                                          .Add({});
-  grpc_requests_ = &prometheus::BuildCounter()
-                        .Name("notify_grpc_requests_total")
-                        .Help("gRPC requests completed, by method and status code.")
-                        .Register(*registry_);
+  auto& grpc_requests = prometheus::BuildCounter()
+                            .Name("notify_grpc_requests_total")
+                            .Help("gRPC requests completed, by method and status code.")
+                            .Register(*registry_);
+  for (std::size_t m = 0; m < grpc_counters_.size(); ++m) {
+    for (std::size_t code = 0; code < kGrpcCodes; ++code) {
+      grpc_counters_[m][code] =
+          &grpc_requests.Add({{"method", kGrpcMethodNames[m]}, {"code", std::string(kGrpcCodeNames[code])}});
+    }
+  }
   auto& durations = prometheus::BuildHistogram()
                         .Name("notify_grpc_request_duration_seconds")
                         .Help("gRPC request latency from arrival to status, by method.")
@@ -294,6 +300,11 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
   for (std::size_t i = 0; i < kGrpcMethodNames.size(); ++i) {
     grpc_durations_[i] = &durations.Add({{"method", kGrpcMethodNames[i]}}, latency_bounds());
   }
+  connections_max_ = &prometheus::BuildGauge()
+                          .Name("notify_connections_max")
+                          .Help("The WebSocket connection limit (--max-connections); 0 = unlimited.")
+                          .Register(*registry_)
+                          .Add({});
   prometheus::BuildGauge()
       .Name("notify_build_info")
       .Help("Always 1; the labels say which build is running.")
@@ -313,6 +324,9 @@ void Metrics::admin_auth_failed(AdminAuthFailure reason) {
   admin_auth_failures_[static_cast<std::size_t>(reason)]->Increment();
 }
 void Metrics::credentials_reloaded(bool ok) { credential_reloads_[ok ? 0 : 1]->Increment(); }
+void Metrics::connection_limit(std::size_t max_connections) {
+  connections_max_->Set(static_cast<double>(max_connections));
+}
 void Metrics::notification_received() { notifications_received_->Increment(); }
 void Metrics::broadcast_received() { broadcasts_received_->Increment(); }
 void Metrics::notify_stream_result(int status_code) {
@@ -327,14 +341,7 @@ void Metrics::client_message_stream_dropped() { client_messages_stream_dropped_-
 void Metrics::grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed) {
   const auto m = static_cast<std::size_t>(method);
   const auto code = (status_code >= 0 && status_code < static_cast<int>(kGrpcCodes)) ? status_code : 2;  // UNKNOWN
-  auto& slot = grpc_counters_[m][static_cast<std::size_t>(code)];
-  prometheus::Counter* counter = slot.load(std::memory_order_acquire);
-  if (counter == nullptr) {
-    // Family::Add is idempotent for equal labels, so racing threads agree.
-    counter = &grpc_requests_->Add({{"method", kGrpcMethodNames[m]}, {"code", std::string(kGrpcCodeNames[code])}});
-    slot.store(counter, std::memory_order_release);
-  }
-  counter->Increment();
+  grpc_counters_[m][static_cast<std::size_t>(code)]->Increment();
   grpc_durations_[m]->Observe(std::chrono::duration<double>(elapsed).count());
 }
 

@@ -3,7 +3,6 @@
 // once here; label values come from closed enums, never from request data.
 // Thread-safe: all methods may be called from any thread.
 #include <array>
-#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -91,6 +90,9 @@ class Metrics {
   void limit_hit(Limit limit);
   void admin_auth_failed(AdminAuthFailure reason);
   void credentials_reloaded(bool ok);
+  // --max-connections (0 = unlimited), exported so alerts can compare
+  // notify_connections_open with it.
+  void connection_limit(std::size_t max_connections);
   void notification_received();
   void broadcast_received();
   // One NotifyStream request answered: 0 (OK), 3 (INVALID_ARGUMENT) or 14 (UNAVAILABLE).
@@ -120,6 +122,7 @@ class Metrics {
   std::array<prometheus::Counter*, static_cast<std::size_t>(Limit::count)> limit_rejections_{};
   std::array<prometheus::Counter*, static_cast<std::size_t>(AdminAuthFailure::count)> admin_auth_failures_{};
   std::array<prometheus::Counter*, 2> credential_reloads_{};
+  prometheus::Gauge* connections_max_ = nullptr;
   prometheus::Counter* notifications_received_ = nullptr;
   prometheus::Counter* broadcasts_received_ = nullptr;
   std::array<prometheus::Counter*, 3> notify_stream_results_{};  // OK, INVALID_ARGUMENT, UNAVAILABLE
@@ -128,10 +131,10 @@ class Metrics {
   prometheus::Counter* client_messages_stream_dropped_ = nullptr;
 
   static constexpr std::size_t kGrpcCodes = kGrpcCodeNames.size();
-  prometheus::Family<prometheus::Counter>* grpc_requests_ = nullptr;
   std::array<prometheus::Histogram*, static_cast<std::size_t>(GrpcMethod::count)> grpc_durations_{};
-  // Filled on first use of each (method, code) pair: the set is finite.
-  std::array<std::array<std::atomic<prometheus::Counter*>, kGrpcCodes>, static_cast<std::size_t>(GrpcMethod::count)>
+  // Every (method, code) pair exists from the start with 0, so that rate()
+  // sees the first calls of a kind (a series born at 5 has no increase).
+  std::array<std::array<prometheus::Counter*, kGrpcCodes>, static_cast<std::size_t>(GrpcMethod::count)>
       grpc_counters_{};
 };
 

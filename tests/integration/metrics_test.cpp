@@ -28,6 +28,9 @@ TEST(MetricsEndpoint, CountsRealTraffic) {
   const std::string text = server.scrape();
   EXPECT_EQ(sample_value(text, "notify_connections_open"), 1);
   EXPECT_EQ(sample_value(text, "notify_connections_accepted_total"), 1);
+  EXPECT_EQ(sample_value(text, "notify_connections_max"),
+            static_cast<double>(server.app().config().gateway.max_connections));
+  EXPECT_GT(sample_value(text, "notify_connections_max"), 0);
   EXPECT_EQ(sample_value(text, "notify_handshake_failures_total{reason=\"invalid_user\"}"), 1);
   EXPECT_EQ(sample_value(text, "notify_notifications_received_total"), 1);
   EXPECT_EQ(sample_value(text, "notify_broadcasts_received_total"), 0);

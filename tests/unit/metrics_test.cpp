@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <sstream>
+
 #include "tests/support/test_server.hpp"
 
 namespace notify {
@@ -50,6 +52,24 @@ TEST(Metrics, GrpcRequestsByMethodAndCode) {
   EXPECT_EQ(sample_value(text, "notify_grpc_requests_total{code=\"UNIMPLEMENTED\",method=\"other\"}"), 1);
   EXPECT_EQ(text.find("RandomName12345"), std::string::npos);  // no unbounded label values
   EXPECT_EQ(sample_value(text, "notify_grpc_request_duration_seconds_count{method=\"Notify\"}"), 3);
+}
+
+// A series born with its first call would start above 0, and rate() would
+// never count that call: every pair is there, at 0, before any call.
+TEST(Metrics, EveryGrpcMethodAndCodeExistsFromTheStart) {
+  Metrics m(1);
+  const std::string text = m.scrape();
+  std::size_t series = 0;
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("notify_grpc_requests_total{", 0) == 0) {
+      ++series;
+      EXPECT_EQ(line.substr(line.rfind(' ') + 1), "0") << line;
+    }
+  }
+  EXPECT_EQ(series, 9u * 17u);
+  EXPECT_EQ(sample_value(text, "notify_grpc_requests_total{code=\"UNAVAILABLE\",method=\"Broadcast\"}"), 0);
+  EXPECT_EQ(sample_value(text, "notify_grpc_requests_total{code=\"DATA_LOSS\",method=\"other\"}"), 0);
 }
 
 TEST(Metrics, MethodPathsMapToBoundedLabels) {
