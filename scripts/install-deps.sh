@@ -20,9 +20,10 @@ run_packages=(
 # GoogleTest, the standard gRPC protos (reflection client), promtool, a real
 # browser and Node.js for the end-to-end test, clang + libFuzzer for the
 # fuzzers (llvm for symbolized reports), clang-format; real Redis servers and
-# Sentinels for the broker's tests.
+# Sentinels for the broker's tests; Python (standard library only) for the
+# monitoring test against a real Prometheus and the PrometheusRule check.
 test_packages=(libgtest-dev grpc-proto prometheus chromium nodejs clang-format clang libclang-rt-14-dev llvm
-  redis-server redis-sentinel)
+  redis-server redis-sentinel python3)
 # kubectl renders the Kubernetes overlays (tests/deploy/kubernetes_test.sh):
 # Debian's kubernetes-client, unless a kubectl from elsewhere is there (the
 # upstream "kubectl" package conflicts with it: both ship /usr/bin/kubectl).

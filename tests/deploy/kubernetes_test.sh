@@ -3,8 +3,9 @@
 # every kustomization (overlays/*, and deploy/kubernetes itself, kept for the
 # old `kubectl apply -k deploy/kubernetes`) is rendered with `kubectl
 # kustomize`, and every rendered object is validated offline against the
-# Kubernetes schemas, unknown fields included (validate-manifests.mjs, npm
-# kubernetes-models). The single and scaled overlays must also be what
+# Kubernetes schemas and the Prometheus Operator's CRDs, unknown fields
+# included (validate-manifests.mjs, npm kubernetes-models and
+# @kubernetes-models/prometheus-operator). The single and scaled overlays must also be what
 # deploy/README.md says (replicas, Redis or none, PodDisruptionBudget, drain
 # timings), and deploy/kubernetes must render exactly overlays/single.
 #
@@ -47,13 +48,14 @@ if validate "$here/fixtures/broken.yaml" >/dev/null 2>"$work/self-check"; then
   fail "validate-manifests.mjs accepted fixtures/broken.yaml"
 fi
 for expected in '/spec/replica: unknown field "replica"' '/spec/replicas: must be integer' \
-  'unknown apiVersion/kind "apps/v1"/"Deploymnt"' 'unknown apiVersion/kind "policy/v1beta9"/"PodDisruptionBudget"'; do
+  'unknown apiVersion/kind "apps/v1"/"Deploymnt"' 'unknown apiVersion/kind "policy/v1beta9"/"PodDisruptionBudget"' \
+  'ServiceMonitor/crd-unknown-field: /spec/endpoints/0/intervall: unknown field "intervall"'; do
   grep -qF -- "$expected" "$work/self-check" || {
     cat "$work/self-check" >&2
     fail "validate-manifests.mjs did not report: $expected"
   }
 done
-echo "ok: the validator rejects an unknown field, a wrong type, an unknown kind and apiVersion"
+echo "ok: the validator rejects an unknown field (also in a CRD), a wrong type, an unknown kind and apiVersion"
 
 render() {  # render DIR OUT
   if ! "$kubectl" kustomize "$1" >"$2" 2>"$work/stderr"; then
@@ -82,4 +84,8 @@ cmp -s "$work/top.yaml" "$work/single.yaml" || {
 echo "ok: deploy/kubernetes renders exactly overlays/single"
 echo -n "base/secret.example.yaml: "
 validate "$k8s/base/secret.example.yaml" || fail "deploy/kubernetes/base/secret.example.yaml"
+# The PrometheusRule is generated from the plain rules file: they must agree.
+python3 "$root/deploy/prometheus/make-prometheusrule.py" --check ||
+  fail "deploy/kubernetes/monitoring/prometheusrule.yaml differs from deploy/prometheus/notify-gateway.rules.yml"
+echo "ok: the PrometheusRule carries deploy/prometheus/notify-gateway.rules.yml"
 echo "ok: every overlay renders and validates"

@@ -51,14 +51,18 @@ docs.forEach((doc, i) => {
 if (objects.length === 0 && findings.length === 0) findings.push('no objects rendered');
 
 // kubernetes-models/<group>/<version> (core: kubernetes-models/v1) exports a
-// class per kind, carrying its apiVersion and kind.
+// class per kind, carrying its apiVersion and kind; the Prometheus Operator's
+// CRDs (ServiceMonitor, PrometheusRule, ...) come from their own package,
+// generated from the Operator's CRD schemas.
+const crdPackages = { 'monitoring.coreos.com': '@kubernetes-models/prometheus-operator' };
 async function modelFor(apiVersion, kind) {
   if (typeof apiVersion !== 'string' || !/^([a-z0-9.-]+\/)?v[0-9]+((alpha|beta)[0-9]+)?$/.test(apiVersion))
     return null;
   if (typeof kind !== 'string' || !/^[A-Z][A-Za-z0-9]*$/.test(kind)) return null;
+  const pkg = crdPackages[apiVersion.split('/')[0]] ?? 'kubernetes-models';
   let module;
   try {
-    module = await import(`kubernetes-models/${apiVersion}`);
+    module = await import(`${pkg}/${apiVersion}`);
   } catch {
     return null;
   }
@@ -143,7 +147,17 @@ if (expect !== null && findings.length === 0) {
   if (gw) {
     const pod = gw.spec.template;
     const container = pod.spec.containers.find((c) => c.name === 'notify-gateway');
-    const env = Object.fromEntries((container?.env ?? []).map((e) => [e.name, e.value]));
+    // The container's environment as the kubelet builds it: the ConfigMaps
+    // of envFrom first, then env, which wins.
+    const env = {};
+    for (const from of container?.envFrom ?? []) {
+      const cm = ofKind('ConfigMap').find((c) => c.metadata.name === from.configMapRef?.name);
+      check(cm !== undefined, `envFrom names a rendered ConfigMap (${JSON.stringify(from)})`);
+      Object.assign(env, cm?.data ?? {});
+    }
+    for (const e of container?.env ?? []) env[e.name] = e.value;
+    const maxConnections = Number(env.NOTIFY_MAX_CONNECTIONS);
+    check(Number.isInteger(maxConnections) && maxConnections > 0, 'NOTIFY_MAX_CONNECTIONS set (alerts compare with it)');
     const strategy = gw.spec.strategy ?? {};
     check(strategy.type === 'RollingUpdate' && strategy.rollingUpdate?.maxUnavailable === 0,
       'rolling update with maxUnavailable 0');
@@ -166,6 +180,43 @@ if (expect !== null && findings.length === 0) {
     const services = ofKind('Service').filter((s) => selects(s.spec.selector, pod.metadata.labels));
     check(services.length === 1 && services[0].metadata.name === 'notify-gateway',
       'exactly one Service, notify-gateway, selects the gateway pods');
+    check(preStopSeconds >= 3, `a preStop sleep of a few seconds (got ${preStopSeconds})`);
+
+    // Monitoring: the ServiceMonitor scrapes the gateway Service's metrics
+    // port; the PrometheusRule carries the alerts with what docs/runbook.md
+    // and the monitoring mixins expect of each.
+    const monitors = ofKind('ServiceMonitor');
+    check(monitors.length === 1, 'one ServiceMonitor');
+    const gwService = ofKind('Service').find((s) => s.metadata.name === 'notify-gateway');
+    if (monitors[0] && gwService) {
+      check(selects(monitors[0].spec.selector?.matchLabels, gwService.metadata.labels),
+        'the ServiceMonitor selects the notify-gateway Service');
+      check(monitors[0].spec.endpoints.some((e) => gwService.spec.ports.some((p) => p.name === e.port && p.port === Number(env.NOTIFY_METRICS_PORT))),
+        'the ServiceMonitor scrapes the Service port of NOTIFY_METRICS_PORT');
+    }
+    const ruleObjects = ofKind('PrometheusRule');
+    check(ruleObjects.length === 1, 'one PrometheusRule');
+    const alerts = (ruleObjects[0]?.spec.groups ?? []).flatMap((g) => g.rules).filter((r) => r.alert);
+    check(alerts.length >= 10, `alerts in the PrometheusRule (got ${alerts.length})`);
+    for (const a of alerts) {
+      check(/^NotifyGateway[A-Z][A-Za-z]+$/.test(a.alert), `alert ${a.alert} is CamelCase with the NotifyGateway prefix`);
+      check(['critical', 'warning', 'info'].includes(a.labels?.severity), `alert ${a.alert} has a severity`);
+      for (const k of ['summary', 'description', 'runbook_url'])
+        check(typeof a.annotations?.[k] === 'string' && a.annotations[k].length > 0, `alert ${a.alert} has ${k}`);
+      check(a.annotations?.runbook_url?.endsWith(`runbook.md#${a.alert.toLowerCase()}`), `alert ${a.alert}'s runbook_url points at its section`);
+    }
+
+    // Who may reach the gateway: everyone on the WebSocket port, a selected
+    // few on the admin and metrics ports.
+    const policies = ofKind('NetworkPolicy').filter((p) => selects(p.spec.podSelector?.matchLabels, pod.metadata.labels));
+    check(policies.length === 1, 'one NetworkPolicy selects the gateway pods');
+    const rulesFor = (port) => (policies[0]?.spec.ingress ?? []).filter((r) => (r.ports ?? []).some((p) => p.port === port));
+    check(rulesFor('http').some((r) => r.from === undefined), 'the WebSocket port is open to all');
+    for (const port of ['grpc', 'metrics']) {
+      const rules = rulesFor(port);
+      check(rules.length > 0 && rules.every((r) => (r.from ?? []).length > 0), `port ${port} is open only to selected peers`);
+    }
+
     const isRedis = (o) =>
       /redis/i.test(o?.metadata?.name ?? '') || /redis/i.test(o?.metadata?.labels?.['app.kubernetes.io/name'] ?? '');
 
@@ -174,11 +225,10 @@ if (expect !== null && findings.length === 0) {
       check(!('NOTIFY_REDIS_URL' in env) && !('NOTIFY_REDIS_PASSWORD_FILE' in env), 'no NOTIFY_REDIS_* setting');
       check(!all.some(isRedis), 'no Redis objects');
       check(ofKind('PodDisruptionBudget').length === 0, 'no PodDisruptionBudget');
-      check(preStop === undefined, 'no preStop hook (as before the overlays)');
+      check(ofKind('HorizontalPodAutoscaler').length === 0, 'no HorizontalPodAutoscaler (one replica without Redis)');
     } else {
       check(gw.spec.replicas === 3, `3 replicas (got ${gw.spec.replicas})`);
       check(strategy.rollingUpdate?.maxSurge === 1, 'rolling update with maxSurge 1');
-      check(preStopSeconds >= 3, `a preStop sleep of a few seconds (got ${preStopSeconds})`);
       const url = env.NOTIFY_REDIS_URL ?? '';
       const m = /^redis:\/\/([a-z0-9-]+):([0-9]+)$/.exec(url);
       check(m !== null, `NOTIFY_REDIS_URL is redis://SERVICE:PORT (got ${JSON.stringify(url)})`);
@@ -216,6 +266,34 @@ if (expect !== null && findings.length === 0) {
         const allowed = pdb.spec.maxUnavailable ?? gw.spec.replicas - pdb.spec.minAvailable;
         check(allowed >= 1 && allowed < gw.spec.replicas, 'the PodDisruptionBudget lets one pod go, not all');
       }
+      const hpas = ofKind('HorizontalPodAutoscaler');
+      check(hpas.length === 1, 'one HorizontalPodAutoscaler');
+      const hpa = hpas[0];
+      if (hpa) {
+        check(hpa.spec.scaleTargetRef.kind === 'Deployment' && hpa.spec.scaleTargetRef.name === 'notify-gateway',
+          'the HorizontalPodAutoscaler scales the gateway Deployment');
+        check(hpa.spec.minReplicas >= 2 && hpa.spec.minReplicas <= gw.spec.replicas && hpa.spec.maxReplicas > hpa.spec.minReplicas,
+          'the HorizontalPodAutoscaler keeps at least 2 replicas and can add more');
+        check(hpa.spec.metrics.some((m) => m.type === 'Resource' && m.resource.name === 'cpu'), 'the HPA scales on CPU');
+        const conns = hpa.spec.metrics.find((m) => m.type === 'Pods' && m.pods.metric.name === 'notify_connections_open');
+        check(conns !== undefined, 'the HPA scales on notify_connections_open per pod');
+        const target = Number(conns?.pods.target.averageValue);
+        check(target > 0 && target < maxConnections,
+          `the HPA's connection target ${target} is below NOTIFY_MAX_CONNECTIONS ${maxConnections}`);
+        check(hpa.spec.behavior?.scaleDown?.policies?.every((p) => p.type === 'Pods' && p.value === 1),
+          'the HPA removes one pod at a time');
+      }
+      const ingresses = ofKind('Ingress');
+      check(ingresses.length === 1, 'one Ingress');
+      const paths = (ingresses[0]?.spec.rules ?? []).flatMap((r) => r.http.paths);
+      check(paths.length > 0 && paths.every((p) => p.backend.service.name === 'notify-gateway' && p.backend.service.port.name === 'http'),
+        'the Ingress routes to the gateway Service\'s http port only');
+      check(Number(ingresses[0]?.metadata.annotations?.['nginx.ingress.kubernetes.io/proxy-read-timeout']) >= 3600,
+        'the Ingress keeps idle WebSockets for an hour');
+      const redisPolicies = ofKind('NetworkPolicy').filter((p) => redis && selects(p.spec.podSelector?.matchLabels, redis.spec.template.metadata.labels));
+      check(redisPolicies.length === 1 && redisPolicies[0].spec.ingress.every((r) =>
+        (r.from ?? []).length > 0 && r.from.every((f) => selects(f.podSelector?.matchLabels, pod.metadata.labels))),
+      'only gateway pods may reach Redis');
       const spread = pod.spec.topologySpreadConstraints ?? [];
       for (const key of ['topology.kubernetes.io/zone', 'kubernetes.io/hostname']) {
         check(spread.some((c) => c.topologyKey === key && selects(c.labelSelector?.matchLabels, pod.metadata.labels)),
