@@ -251,6 +251,16 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
                       .Register(*registry_);
   credential_reloads_[0] = &reloads.Add({{"result", "success"}});
   credential_reloads_[1] = &reloads.Add({{"result", "error"}});
+  // The keys in use came from a successful load (start-up refuses broken
+  // files), so 1 until a reload fails.
+  credentials_current_ = &prometheus::BuildGauge()
+                              .Name("notify_credentials_last_reload_successful")
+                              .Help(
+                                  "1 if the last credential load or reload succeeded, 0 if it failed and stale keys "
+                                  "are in use.")
+                              .Register(*registry_)
+                              .Add({});
+  credentials_current_->Set(1);
   notifications_received_ = &prometheus::BuildCounter()
                                  .Name("notify_notifications_received_total")
                                  .Help("Notify requests accepted.")
@@ -323,7 +333,10 @@ void Metrics::limit_hit(Limit limit) { limit_rejections_[static_cast<std::size_t
 void Metrics::admin_auth_failed(AdminAuthFailure reason) {
   admin_auth_failures_[static_cast<std::size_t>(reason)]->Increment();
 }
-void Metrics::credentials_reloaded(bool ok) { credential_reloads_[ok ? 0 : 1]->Increment(); }
+void Metrics::credentials_reloaded(bool ok) {
+  credential_reloads_[ok ? 0 : 1]->Increment();
+  credentials_current_->Set(ok ? 1 : 0);
+}
 void Metrics::connection_limit(std::size_t max_connections) {
   connections_max_->Set(static_cast<double>(max_connections));
 }

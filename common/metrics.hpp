@@ -122,6 +122,7 @@ class Metrics {
   std::array<prometheus::Counter*, static_cast<std::size_t>(Limit::count)> limit_rejections_{};
   std::array<prometheus::Counter*, static_cast<std::size_t>(AdminAuthFailure::count)> admin_auth_failures_{};
   std::array<prometheus::Counter*, 2> credential_reloads_{};
+  prometheus::Gauge* credentials_current_ = nullptr;
   prometheus::Gauge* connections_max_ = nullptr;
   prometheus::Counter* notifications_received_ = nullptr;
   prometheus::Counter* broadcasts_received_ = nullptr;

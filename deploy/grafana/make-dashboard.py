@@ -5,7 +5,10 @@ notify-gateway, from the panel list below (the one place to edit it).
     deploy/grafana/make-dashboard.py           # rewrite the JSON
     deploy/grafana/make-dashboard.py --check   # exit 1 if it is out of date (CI)
 
-Every query selects {job=~"$job", instance=~"$instance"} and uses
+Every query selects {namespace=~"$namespace", job=~"$job",
+instance=~"$instance"} (namespace: the Kubernetes namespace the
+ServiceMonitor's targets carry; empty outside Kubernetes, which "All"
+matches) and uses
 $__rate_interval, so it works with any Prometheus data source and scrape
 interval; tests/deploy/monitoring_test.py runs each of them against a real
 Prometheus scraping real gateways and requires data back.
@@ -19,7 +22,7 @@ from generated import write_or_check  # noqa: E402  (deploy/generated.py)
 
 OUT = pathlib.Path(__file__).resolve().parent / "notify-gateway.json"
 DS = {"type": "prometheus", "uid": "${datasource}"}
-S = 'job=~"$job", instance=~"$instance"'
+S = 'namespace=~"$namespace", job=~"$job", instance=~"$instance"'
 R = "$__rate_interval"
 SERVER_ERRORS = "UNAVAILABLE|INTERNAL|UNKNOWN|DEADLINE_EXCEEDED|RESOURCE_EXHAUSTED|DATA_LOSS"
 UNARY = "Notify|Broadcast|Disconnect|GetPresence"
@@ -251,7 +254,9 @@ def dashboard():
         "current": {}, "options": [], "regex": ""}
     job = var_query("job", "label_values(notify_build_info, job)")
     job.update({"includeAll": False, "multi": False})
-    instance = var_query("instance", 'label_values(notify_build_info{job=~"$job"}, instance)')
+    namespace = var_query("namespace", 'label_values(notify_build_info{job=~"$job"}, namespace)')
+    namespace.update({"includeAll": True, "multi": True, "allValue": ".*"})
+    instance = var_query("instance", 'label_values(notify_build_info{job=~"$job", namespace=~"$namespace"}, instance)')
     instance.update({"includeAll": True, "multi": True, "allValue": ".+"})
     return {
         "__requires": [{"type": "grafana", "id": "grafana", "name": "Grafana", "version": "10.4.0"},
@@ -276,7 +281,7 @@ def dashboard():
             {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
              "current": {}, "hide": 0, "includeAll": False, "multi": False, "options": [], "refresh": 1,
              "regex": ""},
-            job, instance]},
+            job, namespace, instance]},
         "time": {"from": "now-1h", "to": "now"},
         "timepicker": {},
         "timezone": "",

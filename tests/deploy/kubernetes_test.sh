@@ -7,7 +7,7 @@
 # included (validate-manifests.mjs, npm kubernetes-models and
 # @kubernetes-models/prometheus-operator). The single and scaled overlays must also be what
 # deploy/README.md says (replicas, Redis or none, PodDisruptionBudget, drain
-# timings), and deploy/kubernetes must render exactly overlays/single.
+# timings), and deploy/kubernetes must render exactly the base (no CRDs, no NetworkPolicy).
 #
 # CI's kubectl is Debian 12's kubernetes-client (1.20, kustomize v2.0.3), a
 # developer's is often newer: the kustomizations are written for both.
@@ -76,12 +76,19 @@ for overlay in "${overlays[@]}"; do
   validate "${expect[@]}" "$work/$overlay.yaml" || fail "overlays/$overlay (rendered: kubectl kustomize deploy/kubernetes/overlays/$overlay)"
 done
 
+# The old `kubectl apply -k deploy/kubernetes`: the base alone, so it needs
+# no CRDs and adds no NetworkPolicy to an existing install.
 render "$k8s" "$work/top.yaml"
-cmp -s "$work/top.yaml" "$work/single.yaml" || {
-  diff "$work/single.yaml" "$work/top.yaml" >&2 || true
-  fail "deploy/kubernetes renders otherwise than overlays/single"
+render "$k8s/base" "$work/base.yaml"
+cmp -s "$work/top.yaml" "$work/base.yaml" || {
+  diff "$work/base.yaml" "$work/top.yaml" >&2 || true
+  fail "deploy/kubernetes renders otherwise than deploy/kubernetes/base"
 }
-echo "ok: deploy/kubernetes renders exactly overlays/single"
+grep -qE '^kind: (ServiceMonitor|PrometheusRule|NetworkPolicy)$' "$work/top.yaml" &&
+  fail "deploy/kubernetes renders a CRD object or a NetworkPolicy"
+echo -n "deploy/kubernetes (the base alone): "
+validate "$work/top.yaml" || fail "deploy/kubernetes"
+echo "ok: deploy/kubernetes renders exactly the base, with no CRD object and no NetworkPolicy"
 echo -n "base/secret.example.yaml: "
 validate "$k8s/base/secret.example.yaml" || fail "deploy/kubernetes/base/secret.example.yaml"
 # The PrometheusRule is generated from the plain rules file: they must agree.

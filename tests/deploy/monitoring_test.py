@@ -124,7 +124,7 @@ def check_dashboard(root, dashboard):
     if re.search(r'"uid":\s*"(?!\$\{datasource\}|-- Grafana --|notify-gateway")', text):
         fail("a data source uid other than ${datasource} is hard-coded")
     variables = {v["name"]: v for v in dashboard["templating"]["list"]}
-    for name in ("datasource", "job", "instance"):
+    for name in ("datasource", "job", "namespace", "instance"):
         if name not in variables:
             fail(f"no ${name} variable")
     if variables.get("datasource", {}).get("type") != "datasource" or variables["datasource"].get("query") != "prometheus":
@@ -303,8 +303,9 @@ def finite(result):
     return [s for s in result if math.isfinite(float(s["value"][1]))]
 
 
-def substitute(expr, instance=".+"):
-    return expr.replace("$job", JOB).replace("$instance", instance).replace("$__rate_interval", RATE_INTERVAL)
+def substitute(expr, instance=".+", namespace=".*"):
+    return (expr.replace("$job", JOB).replace("$namespace", namespace).replace("$instance", instance)
+            .replace("$__rate_interval", RATE_INTERVAL))
 
 
 # ---------------------------------------------------------------- the run
@@ -514,17 +515,22 @@ scrape_configs:
             checked += 1
     log(f"ok: {checked} queries of {len(panels)} panels return data")
 
-    # The variables: job lists ours, instance lists the 3 replicas.
+    # The variables: job lists ours, namespace the one the targets carry,
+    # instance the 3 replicas; picking one selects it alone.
     jobs = api.get("/api/v1/label/job/values", **{"match[]": "notify_build_info"})
-    instances = api.get("/api/v1/label/instance/values", **{"match[]": f'notify_build_info{{job=~"{JOB}"}}'})
-    if JOB not in jobs or len(instances) != 3:
-        fail(f"variables: job values {jobs}, instance values {instances}")
+    namespaces = api.get("/api/v1/label/namespace/values", **{"match[]": f'notify_build_info{{job=~"{JOB}"}}'})
+    instances = api.get("/api/v1/label/instance/values",
+                        **{"match[]": f'notify_build_info{{job=~"{JOB}", namespace=~"test"}}'})
+    if JOB not in jobs or namespaces != ["test"] or len(instances) != 3:
+        fail(f"variables: job values {jobs}, namespace values {namespaces}, instance values {instances}")
     one = f"127.0.0.1:{gateways[0]['metrics']}"
-    per_instance = api.query(substitute('sum by (instance) (notify_connections_open{job=~"$job", instance=~"$instance"})',
-                                        instance=one))
+    sel = 'sum by (instance) (notify_connections_open{namespace=~"$namespace", job=~"$job", instance=~"$instance"})'
+    per_instance = api.query(substitute(sel, instance=one, namespace="test"))
     if [s["metric"].get("instance") for s in per_instance] != [one]:
         fail(f"$instance={one} selects {per_instance}")
-    log("ok: the job and instance variables list the job and its 3 replicas, and select one")
+    if api.query(substitute(sel, namespace="elsewhere")):
+        fail("$namespace=elsewhere still selects the test's replicas")
+    log("ok: the job, namespace and instance variables list the job, its namespace and its 3 replicas, and select")
 
     # ---- the rules, evaluated by Prometheus
     groups = api.get("/api/v1/rules")["groups"]

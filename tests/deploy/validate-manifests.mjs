@@ -227,7 +227,9 @@ if (expect !== null && findings.length === 0) {
       check(ofKind('PodDisruptionBudget').length === 0, 'no PodDisruptionBudget');
       check(ofKind('HorizontalPodAutoscaler').length === 0, 'no HorizontalPodAutoscaler (one replica without Redis)');
     } else {
-      check(gw.spec.replicas === 3, `3 replicas (got ${gw.spec.replicas})`);
+      // The HPA owns the count: the Deployment must not set one, or every
+      // `kubectl apply` would reset what the HPA chose.
+      check(gw.spec.replicas === undefined, `no replicas in the Deployment, the HPA owns them (got ${gw.spec.replicas})`);
       check(strategy.rollingUpdate?.maxSurge === 1, 'rolling update with maxSurge 1');
       const url = env.NOTIFY_REDIS_URL ?? '';
       const m = /^redis:\/\/([a-z0-9-]+):([0-9]+)$/.exec(url);
@@ -263,8 +265,10 @@ if (expect !== null && findings.length === 0) {
         check(selects(pdb.spec.selector?.matchLabels, pod.metadata.labels), 'the PodDisruptionBudget selects the gateway pods');
         check(!redis || !selects(pdb.spec.selector?.matchLabels, redis.spec.template.metadata.labels),
           'the PodDisruptionBudget does not select Redis');
-        const allowed = pdb.spec.maxUnavailable ?? gw.spec.replicas - pdb.spec.minAvailable;
-        check(allowed >= 1 && allowed < gw.spec.replicas, 'the PodDisruptionBudget lets one pod go, not all');
+        // Judged at the fewest replicas the HPA keeps.
+        const fewest = ofKind('HorizontalPodAutoscaler')[0]?.spec.minReplicas ?? gw.spec.replicas;
+        const allowed = pdb.spec.maxUnavailable ?? fewest - pdb.spec.minAvailable;
+        check(allowed >= 1 && allowed < fewest, 'the PodDisruptionBudget lets one pod go, not all');
       }
       const hpas = ofKind('HorizontalPodAutoscaler');
       check(hpas.length === 1, 'one HorizontalPodAutoscaler');
@@ -272,8 +276,8 @@ if (expect !== null && findings.length === 0) {
       if (hpa) {
         check(hpa.spec.scaleTargetRef.kind === 'Deployment' && hpa.spec.scaleTargetRef.name === 'notify-gateway',
           'the HorizontalPodAutoscaler scales the gateway Deployment');
-        check(hpa.spec.minReplicas >= 2 && hpa.spec.minReplicas <= gw.spec.replicas && hpa.spec.maxReplicas > hpa.spec.minReplicas,
-          'the HorizontalPodAutoscaler keeps at least 2 replicas and can add more');
+        check(hpa.spec.minReplicas === 3 && hpa.spec.maxReplicas > hpa.spec.minReplicas,
+          'the HorizontalPodAutoscaler keeps at least 3 replicas and can add more');
         check(hpa.spec.metrics.some((m) => m.type === 'Resource' && m.resource.name === 'cpu'), 'the HPA scales on CPU');
         const conns = hpa.spec.metrics.find((m) => m.type === 'Pods' && m.pods.metric.name === 'notify_connections_open');
         check(conns !== undefined, 'the HPA scales on notify_connections_open per pod');

@@ -1177,8 +1177,11 @@ TEST(SecurityReload, BrokenFilesKeepTheCurrentKeys) {
 
   // A JWKS file broken at runtime, noticed by the file watcher.
   replace_file(jwks, R"({"keys":[{"kty":"EC","kid":"k2","crv":"P-256","x":"AAAA")");
+  EXPECT_EQ(server.metric("notify_credentials_last_reload_successful"), 1);
   EXPECT_TRUE(eventually([&] { return counter(server, credential_reloads("error")) >= 1; }, 5s));
   EXPECT_EQ(counter(server, credential_reloads("success")), 0);
+  // Stale keys in use: the gauge the alert watches says so until a reload works.
+  EXPECT_EQ(server.metric("notify_credentials_last_reload_successful"), 0);
   expect_still_serving(k1, admin);
 
   // A valid JWKS with a broken API key file: all or nothing, nothing changes.
@@ -1190,6 +1193,12 @@ TEST(SecurityReload, BrokenFilesKeepTheCurrentKeys) {
   expect_refused(server.ws_port(), "/ws", bearer_header(ec_token(ec_key2(), "k2", "kai")), 401);
   expect_still_serving(k1, admin);
   expect_notified(*connected, "kai", admin);
+  EXPECT_EQ(server.metric("notify_credentials_last_reload_successful"), 0);
+
+  // Fixed: the next reload succeeds and the gauge is back to 1.
+  replace_file(keys, kFullKey + "\n");
+  EXPECT_TRUE(server.app().reload_credentials());
+  EXPECT_EQ(server.metric("notify_credentials_last_reload_successful"), 1);
 }
 
 TEST(SecurityReload, SighupReloadsCredentials) {
