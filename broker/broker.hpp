@@ -20,6 +20,7 @@
 // * Counts. LocalBroker counts the connections that took the frame.
 //   RedisBroker counts, at publish time, the connections the presence table
 //   lists on the replicas that are alive (docs/api.md says what that misses).
+//   Outcome::offline comes from the same source.
 //
 // Thread-safe: every method may be called from any thread.
 #include <cstdint>
@@ -42,6 +43,10 @@ struct Publication {
 struct Outcome {
   std::string error;  // empty: success; otherwise why the broker could not take the call (UNAVAILABLE)
   std::uint32_t count = 0;
+  // notify() only: the addressed users with no connection anywhere at
+  // publish time, in the order they were addressed (LocalBroker: on no event
+  // loop; RedisBroker: counted on no live replica by the presence table).
+  std::vector<std::string> offline;
   bool ok() const { return error.empty(); }
 };
 

@@ -1,5 +1,7 @@
 #include "broker/local_broker.hpp"
 
+#include <memory>
+
 #include "gateway/protocol.hpp"
 
 namespace notify::broker {
@@ -7,7 +9,7 @@ namespace notify::broker {
 namespace {
 
 gateway::Hub::CountCallback counted(Broker::Done done) {
-  return [done = std::move(done)](std::uint32_t n) { done(Outcome{.error = {}, .count = n}); };
+  return [done = std::move(done)](std::uint32_t n) { done(Outcome{.error = {}, .count = n, .offline = {}}); };
 }
 
 }  // namespace
@@ -19,7 +21,27 @@ gateway::FramePtr notification_frame(const Publication& p) {
 }
 
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
-  hub_.notify(std::move(users), notification_frame(publication), counted(std::move(done)));
+  auto deliver = [this, frame = notification_frame(publication), done = std::move(done)](
+                     std::vector<std::string> addressed, std::vector<std::string> offline) mutable {
+    hub_.notify(std::move(addressed), std::move(frame),
+                [done = std::move(done), offline = std::move(offline)](std::uint32_t n) mutable {
+                  done(Outcome{.error = {}, .count = n, .offline = std::move(offline)});
+                });
+  };
+  if (auto offline = hub_.offline(users)) {
+    deliver(std::move(users), std::move(*offline));
+    return;
+  }
+  // No user directory (more loops than it can track): ask every loop first.
+  auto shared_users = std::make_shared<std::vector<std::string>>(users);
+  hub_.presence(std::move(users),
+                [deliver = std::move(deliver), shared_users](std::vector<std::uint32_t> counts) mutable {
+                  std::vector<std::string> offline;
+                  for (std::size_t i = 0; i < counts.size(); ++i) {
+                    if (counts[i] == 0) offline.push_back((*shared_users)[i]);
+                  }
+                  deliver(std::move(*shared_users), std::move(offline));
+                });
 }
 
 void LocalBroker::broadcast(Publication publication, Done done) {

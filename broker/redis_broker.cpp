@@ -2,6 +2,7 @@
 
 #include <hiredis/hiredis.h>
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <future>
 #include <unordered_set>
@@ -47,6 +48,15 @@ std::string field_of(std::string_view channel) {
 
 std::string unavailable(std::size_t shard, const std::string& url, const std::string& why) {
   return "Redis shard " + std::to_string(shard) + " (" + url + ") unavailable: " + why;
+}
+
+// The answer of kPublish or kCount: one integer per field asked about.
+bool counts_reply(const redisReply* r, std::size_t fields) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements != fields) return false;
+  for (std::size_t i = 0; i < fields; ++i) {
+    if (r->element[i]->type != REDIS_REPLY_INTEGER) return false;
+  }
+  return true;
 }
 
 // An envelope from replica `node` with nothing set but what identifies it:
@@ -626,6 +636,9 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
       return;
     }
     std::unordered_map<Shard*, std::vector<std::string>> by_shard;
+    // Per shard, the fields in the order the script counts them, with their
+    // position in `fc`: a user field counted 0 is an offline user.
+    std::unordered_map<Shard*, std::vector<std::pair<std::size_t, std::string>>> fields_of;
     // Redis refuses the script once this replica has stopped waiting (see
     // kPublish), with a margin for the reply's way back.
     // The connection is dropped once its oldest unanswered command is
@@ -639,12 +652,14 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
       return now_ms - std::chrono::duration_cast<std::chrono::milliseconds>(since).count() +
              settings_.command_timeout.count() - margin + s.pub->clock_offset_ms();
     };
-    for (auto& [field, channel] : fc) {
+    for (std::size_t i = 0; i < fc.size(); ++i) {
+      auto& [field, channel] = fc[i];
       Shard* s = shard_for(channel);
       auto& args = by_shard[s];
       if (args.empty()) {
         args = {"EVAL", scripts::kPublish, "0", std::to_string(give_up(*s)), payload};
       }
+      fields_of[s].emplace_back(i, field);
       args.push_back(std::move(field));
       args.push_back(std::move(channel));
     }
@@ -652,7 +667,7 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
     for (auto& [s, args] : by_shard) {
       if (!s->pub->ready()) {
         metrics_.error(BrokerOp::publish);
-        if (done) done({.error = unavailable(s->index, s->config.describe(), s->pub_error), .count = 0});
+        if (done) done({.error = unavailable(s->index, s->config.describe(), s->pub_error), .count = 0, .offline = {}});
         return;
       }
     }
@@ -662,15 +677,22 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
       std::string error;
       Done done;
       Clock::time_point started;
+      std::vector<std::pair<std::size_t, std::string>> offline;  // (position in fc, user)
     };
-    auto g = std::make_shared<Gather>(Gather{by_shard.size(), 0, {}, std::move(done), started});
+    auto g = std::make_shared<Gather>(Gather{by_shard.size(), 0, {}, std::move(done), started, {}});
     metrics_.published(fc.size());
     for (auto& entry : by_shard) {
       Shard* s = entry.first;  // clang 14 cannot capture structured bindings
       auto& args = entry.second;
-      const bool sent = s->pub->command(args, [this, g, s](const redisReply* r) {
-        if (r != nullptr && r->type == REDIS_REPLY_INTEGER) {
-          g->total += static_cast<std::uint32_t>(std::max<long long>(0, r->integer));
+      auto fields = std::make_shared<const std::vector<std::pair<std::size_t, std::string>>>(std::move(fields_of[s]));
+      const bool sent = s->pub->command(args, [this, g, s, fields](const redisReply* r) {
+        if (counts_reply(r, fields->size())) {
+          for (std::size_t j = 0; j < fields->size(); ++j) {
+            const long long n = std::max<long long>(0, r->element[j]->integer);
+            g->total += static_cast<std::uint32_t>(n);
+            const auto& [position, field] = (*fields)[j];
+            if (n == 0 && field.starts_with("u:")) g->offline.emplace_back(position, field.substr(2));
+          }
         } else if (g->error.empty()) {
           g->error = unavailable(s->index, s->config.describe(), reply_text(r));
           metrics_.error(BrokerOp::publish);
@@ -686,12 +708,19 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
         }
         if (--g->pending > 0) return;
         metrics_.publish_latency(Clock::now() - g->started);
-        if (g->done)
-          g->done(g->error.empty() ? Outcome{.error = {}, .count = g->total} : Outcome{.error = g->error, .count = 0});
+        if (!g->done) return;
+        if (!g->error.empty()) {
+          g->done(Outcome{.error = g->error, .count = 0, .offline = {}});
+          return;
+        }
+        std::sort(g->offline.begin(), g->offline.end());
+        Outcome outcome{.error = {}, .count = g->total, .offline = {}};
+        for (auto& found : g->offline) outcome.offline.push_back(std::move(found.second));
+        g->done(std::move(outcome));
       });
       if (!sent) {
         if (g->error.empty()) g->error = unavailable(s->index, s->config.describe(), "could not send");
-        if (--g->pending == 0 && g->done) g->done({.error = g->error, .count = 0});
+        if (--g->pending == 0 && g->done) g->done({.error = g->error, .count = 0, .offline = {}});
       }
     }
   });
@@ -769,12 +798,9 @@ void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {
       std::vector<std::string> args{"EVAL", scripts::kCount, "0"};
       for (std::size_t i : idx) args.push_back("u:" + users[i]);
       auto finish = [this, g, s, idx](const redisReply* r) {
-        if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == idx.size()) {
-          for (std::size_t k = 0; k < idx.size(); ++k) {
-            const redisReply* e = r->element[k];
-            if (e->type == REDIS_REPLY_INTEGER)
-              g->counts[idx[k]] = static_cast<std::uint32_t>(std::max<long long>(0, e->integer));
-          }
+        if (counts_reply(r, idx.size())) {
+          for (std::size_t k = 0; k < idx.size(); ++k)
+            g->counts[idx[k]] = static_cast<std::uint32_t>(std::max<long long>(0, r->element[k]->integer));
         } else if (g->error.empty()) {
           g->error = unavailable(s->index, s->config.describe(), reply_text(r));
           metrics_.error(BrokerOp::presence);

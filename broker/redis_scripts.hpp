@@ -30,19 +30,19 @@ namespace notify::broker::scripts {
   "end\n"
 
 // ARGV: deadline (Redis time, ms), payload, then (field, channel) pairs.
-// Publishes the payload on each channel; returns the connections the fields
-// count on live replicas. Past the deadline it publishes nothing: the caller
+// Publishes the payload on each channel; returns, for each field in order,
+// the connections it counts on live replicas. Past the deadline it publishes nothing: the caller
 // has already answered UNAVAILABLE, and that must mean "not delivered" even
 // when Redis was only slow (a script queued behind DEBUG SLEEP or a long
 // command runs once Redis wakes up).
 inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "if now > tonumber(ARGV[1]) then return redis.error_reply('EXPIRED the caller gave up waiting') end\n"
-    "local total = 0\n"
+    "local out = {}\n"
     "for i = 3, #ARGV, 2 do\n"
     "  redis.call('PUBLISH', ARGV[i + 1], ARGV[2])\n"
-    "  total = total + count(ARGV[i])\n"
+    "  out[#out + 1] = count(ARGV[i])\n"
     "end\n"
-    "return total\n";
+    "return out\n";
 
 // ARGV: fields. Returns each field's count on live replicas.
 inline constexpr const char* kCount = NOTIFY_LUA_ALIVE

@@ -115,6 +115,12 @@ std::string result_line(std::size_t line, std::optional<std::uint64_t> sequence,
     out += ",\"id\":";
     append_json_string(out, ok->id());
     out += ",\"deliveredConnections\":" + std::to_string(ok->delivered_connections());
+    out += ",\"offlineUserIds\":[";
+    for (int i = 0; i < ok->offline_user_ids_size(); ++i) {
+      if (i > 0) out += ',';
+      append_json_string(out, ok->offline_user_ids(i));
+    }
+    out += ']';
   }
   out += ",\"code\":" + std::to_string(code) + ",\"status\":\"" + status_name(code) + "\"";
   if (code != 0) {

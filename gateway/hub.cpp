@@ -85,6 +85,15 @@ void Hub::close_all(std::uint16_t code, std::string reason, CountCallback done) 
   for_each_shard([code, shared_reason](Shard& s) { return s.close_all(code, *shared_reason); }, std::move(done));
 }
 
+std::optional<std::vector<std::string>> Hub::offline(const std::vector<std::string>& user_ids) const {
+  if (!directory_) return std::nullopt;
+  std::vector<std::string> out;
+  for (const auto& user : user_ids) {
+    if (directory_->loops_of(std::span<const std::string>(&user, 1)) == 0) out.push_back(user);
+  }
+  return out;
+}
+
 void Hub::presence(std::vector<std::string> user_ids, PresenceCallback done) {
   struct Gather {
     std::vector<std::string> users;

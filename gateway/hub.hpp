@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,10 @@ class Hub {
   void disconnect(std::vector<std::string> user_ids, std::uint16_t code, std::string reason, CountCallback done);
   // counts[i] = live connections of user_ids[i].
   void presence(std::vector<std::string> user_ids, PresenceCallback done);
+  // The users with no connection on any loop right now, in their order; no
+  // value when the hub keeps no user directory (more than
+  // UserDirectory::kMaxLoops loops): ask presence() then.
+  std::optional<std::vector<std::string>> offline(const std::vector<std::string>& user_ids) const;
   void close_all(std::uint16_t code, std::string reason, CountCallback done);
 
  private:

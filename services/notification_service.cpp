@@ -71,6 +71,7 @@ grpc::ServerUnaryReactor* NotificationService::Notify(grpc::CallbackServerContex
   response->set_id(n.id);
   deliver_notify(std::move(users), n, [this, reactor, response](broker::Outcome outcome) {
     response->set_delivered_connections(outcome.count);
+    for (auto& user : outcome.offline) response->add_offline_user_ids(std::move(user));
     finish(reactor, outcome.error);
   });
   return reactor;

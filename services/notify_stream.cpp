@@ -213,6 +213,7 @@ void NotifyStreamCall::complete(std::uint64_t sequence, const std::string& id, c
     service_.metrics_.notify_stream_result(0);
     result.set_id(id);
     result.set_delivered_connections(outcome.count);
+    for (const auto& user : outcome.offline) result.add_offline_user_ids(user);
   } else {
     service_.metrics_.notify_stream_result(grpc::StatusCode::UNAVAILABLE);
     result.set_code(grpc::StatusCode::UNAVAILABLE);

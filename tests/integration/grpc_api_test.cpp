@@ -88,6 +88,8 @@ TEST(GrpcApi, NotifySeveralUsersDeduplicatesAndKeepsCallerId) {
   ASSERT_TRUE(server.stub()->Notify(&ctx, req, &resp).ok());
   EXPECT_EQ(resp.id(), "comment-123");
   EXPECT_EQ(resp.delivered_connections(), 2u);
+  EXPECT_EQ(std::vector<std::string>(resp.offline_user_ids().begin(), resp.offline_user_ids().end()),
+            std::vector<std::string>{"nobody"});
   auto a = alice->next_json();
   ASSERT_TRUE(a);
   EXPECT_EQ(a->at("id"), "comment-123");
@@ -98,7 +100,26 @@ TEST(GrpcApi, NotifySeveralUsersDeduplicatesAndKeepsCallerId) {
 
 TEST(GrpcApi, NotifyToAbsentUserDeliversToNoConnection) {
   TestServer server;
-  EXPECT_EQ(notify(server, {"ghost"}, "like", "{}").delivered_connections(), 0u);
+  const auto resp = notify(server, {"ghost"}, "like", "{}");
+  EXPECT_EQ(resp.delivered_connections(), 0u);
+  ASSERT_EQ(resp.offline_user_ids_size(), 1);
+  EXPECT_EQ(resp.offline_user_ids(0), "ghost");
+}
+
+// The delivery report: who had no connection, in the order asked, each
+// once; a user whose last connection closed is offline again.
+TEST(GrpcApi, NotifyReportsTheOfflineUsersInRequestOrder) {
+  TestServer server;
+  auto bob = connect_user(server, "bob");
+  auto carol = connect_user(server, "carol");
+  const auto offline = [&](std::vector<std::string> users) {
+    const auto resp = notify(server, users, "like", "{}");
+    return std::vector<std::string>(resp.offline_user_ids().begin(), resp.offline_user_ids().end());
+  };
+  EXPECT_EQ(offline({"zed", "bob", "amy", "zed", "carol"}), (std::vector<std::string>{"zed", "amy"}));
+  EXPECT_EQ(offline({"bob", "carol"}), std::vector<std::string>{});
+  disconnect(server, {"carol"}, "bye");
+  EXPECT_TRUE(eventually([&] { return offline({"bob", "carol"}) == std::vector<std::string>{"carol"}; }));
 }
 
 TEST(GrpcApi, BroadcastWithoutTopicReachesEveryone) {

@@ -77,6 +77,10 @@ TEST(NotifyStream, EveryRequestGetsOneResultAndDeliveriesKeepTheRequestOrder) {
     EXPECT_EQ(r.code(), 0);
     EXPECT_TRUE(r.error_message().empty());
     EXPECT_EQ(r.delivered_connections(), sequence % 3 == 2 ? 0u : 2u);
+    EXPECT_EQ(r.offline_user_ids_size(), sequence % 3 == 2 ? 1 : 0);
+    if (r.offline_user_ids_size() == 1) {
+      EXPECT_EQ(r.offline_user_ids(0), "nobody");
+    }
     EXPECT_EQ(r.id().size(), sequence == 7 ? 11u : 36u);
   }
   EXPECT_EQ(out.results.at(7).id(), "caller-id-7");

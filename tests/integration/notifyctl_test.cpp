@@ -83,7 +83,7 @@ TEST(Notifyctl, NotifyDeliversToTheUsersAndPrintsTheResponseAsJson) {
 
   auto r = ctl(server, {"notify", "--user", "alice", "--event", "like", "--data", R"({"post":42})", "--id", "n-1"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(r.out, "{\"id\":\"n-1\",\"deliveredConnections\":1}\n");
+  EXPECT_EQ(r.out, "{\"id\":\"n-1\",\"deliveredConnections\":1,\"offlineUserIds\":[]}\n");
   EXPECT_EQ(r.err, "");
   auto frame = alice->next_of_type("notification");
   ASSERT_TRUE(frame);
@@ -106,10 +106,12 @@ TEST(Notifyctl, NotifyDeliversToTheUsersAndPrintsTheResponseAsJson) {
     EXPECT_TRUE(note->at("data").is_null());
   }
 
-  // Nobody connected: deliveredConnections is printed as 0, not left out.
-  r = ctl(server, {"notify", "--user", "dave", "--event", "like"});
+  // Nobody connected: deliveredConnections is printed as 0, not left out,
+  // and the offline users are listed for a fallback channel.
+  r = ctl(server, {"notify", "--user", "dave,alice,erin", "--event", "like"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  EXPECT_EQ(one_json_line(r).at("deliveredConnections"), 0);
+  EXPECT_EQ(one_json_line(r).at("deliveredConnections"), 1);
+  EXPECT_EQ(one_json_line(r).at("offlineUserIds"), json::parse(R"(["dave","erin"])"));
 }
 
 TEST(Notifyctl, ARequestTheGatewayRefusesExitsWith64PlusItsStatusCode) {
@@ -301,8 +303,10 @@ TEST(Notifyctl, StreamAnswersEveryLineInOrderAndDeliversTheValidOnes) {
   const auto lines = json_lines(r.out);
   ASSERT_EQ(lines.size(), 5u) << r.out;
 
-  EXPECT_EQ(lines[0],
-            json::parse(R"({"line":1,"sequence":0,"id":"s-1","deliveredConnections":1,"code":0,"status":"OK"})"));
+  EXPECT_EQ(
+      lines[0],
+      json::parse(
+          R"({"line":1,"sequence":0,"id":"s-1","deliveredConnections":1,"offlineUserIds":[],"code":0,"status":"OK"})"));
   // Refused before sending: no sequence.
   EXPECT_EQ(lines[1].at("line"), 3);
   EXPECT_FALSE(lines[1].as_object().contains("sequence"));
@@ -316,8 +320,10 @@ TEST(Notifyctl, StreamAnswersEveryLineInOrderAndDeliversTheValidOnes) {
   // An unknown field is not a NotifyRequest.
   EXPECT_EQ(lines[3].at("line"), 5);
   EXPECT_NE(std::string(lines[3].at("errorMessage").as_string()).find("not a NotifyRequest"), std::string::npos);
-  EXPECT_EQ(lines[4],
-            json::parse(R"({"line":6,"sequence":2,"id":"s-6","deliveredConnections":1,"code":0,"status":"OK"})"));
+  EXPECT_EQ(
+      lines[4],
+      json::parse(
+          R"({"line":6,"sequence":2,"id":"s-6","deliveredConnections":1,"offlineUserIds":["bob"],"code":0,"status":"OK"})"));
 
   // The valid lines reached alice, in order, and nothing else did.
   auto first = alice->next_of_type("notification");

@@ -326,6 +326,21 @@ TEST_F(RedisBroker, TwoShardsSpreadTheChannelsAndDeliverEverything) {
     EXPECT_EQ(data_of(*frame), std::to_string(i));
   }
   EXPECT_EQ(broadcast(replica(0), "", "all", "1").delivered_connections(), static_cast<unsigned>(kUsers));
+
+  // The delivery report across shards and replicas: every online user is
+  // counted wherever its channel and its connection are, and the offline
+  // ones come back in the order asked, whichever shard counted them.
+  std::vector<std::string> asked, expected_offline;
+  for (int i = 0; i < kUsers; ++i) {
+    asked.push_back("u" + std::to_string(i));
+    if (i % 4 == 0) {
+      asked.push_back("off" + std::to_string(i));
+      expected_offline.push_back("off" + std::to_string(i));
+    }
+  }
+  const auto resp = notify(replica(0), asked, "n", "1");
+  EXPECT_EQ(resp.delivered_connections(), static_cast<unsigned>(kUsers));
+  EXPECT_EQ(std::vector<std::string>(resp.offline_user_ids().begin(), resp.offline_user_ids().end()), expected_offline);
 }
 
 // A replica subscribes to a user's or a topic's channel only while one of
