@@ -38,6 +38,7 @@ struct Publication {
   std::string topic;      // empty: none (Notify) or everyone (Broadcast)
   std::string data_json;  // valid JSON text; empty means null
   std::int64_t ts_ms = 0;
+  std::string collapse_key;  // empty: none; else replaces older waiting frames with the same key and topic
 };
 
 struct Outcome {

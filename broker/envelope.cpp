@@ -82,6 +82,8 @@ std::string encode(const Envelope& e) {
       o["topic"] = e.publication.topic;
       o["data"] = e.publication.data_json;
       o["ts"] = e.publication.ts_ms;
+      // Only when set: a replica of an older version ignores it.
+      if (!e.publication.collapse_key.empty()) o["ck"] = e.publication.collapse_key;
       break;
     case Envelope::Kind::disconnect:
       o["reason"] = e.reason;
@@ -134,7 +136,9 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
          text(o, "event", p.event, why) && check(rules::valid_event(p.event), "malformed event", why) &&
          text(o, "topic", p.topic, why) &&
          check(p.topic.empty() || rules::valid_topic(p.topic), "malformed topic", why) &&
-         data(o, max_data_bytes, p.data_json, why) && integer(o, "ts", p.ts_ms, why);
+         data(o, max_data_bytes, p.data_json, why) && integer(o, "ts", p.ts_ms, why) &&
+         (!o.contains("ck") || (text(o, "ck", p.collapse_key, why) &&
+                                check(rules::valid_notification_id(p.collapse_key), "malformed collapse key", why)));
   } else if (kind == "d") {
     e.kind = Envelope::Kind::disconnect;
     ok = text(o, "reason", e.reason, why) &&

@@ -14,14 +14,20 @@ gateway::Hub::CountCallback counted(Broker::Done done) {
 
 }  // namespace
 
-gateway::FramePtr notification_frame(const Publication& p) {
-  return std::make_shared<const gateway::Frame>(
-      gateway::Frame::Kind::notification,
-      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms));
+gateway::FramePtr notification_frame(const Publication& p, Audience audience) {
+  std::string payload =
+      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms, p.collapse_key);
+  if (p.collapse_key.empty()) {
+    return std::make_shared<const gateway::Frame>(gateway::Frame::Kind::notification, payload);
+  }
+  // The scope: the stream the frame belongs to (the addressed user's own, a
+  // topic, or everyone) and the key.
+  const std::string stream = audience == Audience::users ? std::string("u") : p.topic.empty() ? "*" : "t:" + p.topic;
+  return std::make_shared<const gateway::Frame>(payload, stream + '\n' + p.collapse_key);
 }
 
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
-  auto deliver = [this, frame = notification_frame(publication), done = std::move(done)](
+  auto deliver = [this, frame = notification_frame(publication, Audience::users), done = std::move(done)](
                      std::vector<std::string> addressed, std::vector<std::string> offline) mutable {
     hub_.notify(std::move(addressed), std::move(frame),
                 [done = std::move(done), offline = std::move(offline)](std::uint32_t n) mutable {
@@ -45,7 +51,7 @@ void LocalBroker::notify(std::vector<std::string> users, Publication publication
 }
 
 void LocalBroker::broadcast(Publication publication, Done done) {
-  auto frame = notification_frame(publication);
+  auto frame = notification_frame(publication, Audience::subscribers);
   hub_.broadcast(std::move(publication.topic), std::move(frame), counted(std::move(done)));
 }
 

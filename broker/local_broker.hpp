@@ -7,8 +7,11 @@
 
 namespace notify::broker {
 
-// The frame every recipient of `p` shares, encoded once.
-gateway::FramePtr notification_frame(const Publication& p);
+// The frame every recipient of `p` shares, encoded once. The audience, a
+// Notify's users or a Broadcast's subscribers (a topic's, or everyone's when
+// the topic is empty), scopes its collapse key.
+enum class Audience { users, subscribers };
+gateway::FramePtr notification_frame(const Publication& p, Audience audience);
 
 class LocalBroker final : public Broker {
  public:

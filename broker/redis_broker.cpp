@@ -603,7 +603,7 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
   metrics_.received();
   switch (e->kind) {
     case Envelope::Kind::publication: {
-      auto frame = notification_frame(e->publication);
+      auto frame = notification_frame(e->publication, user ? Audience::users : Audience::subscribers);
       if (user) {
         hub_.notify({std::string(channel.substr(kUserChannel.size()))}, std::move(frame), nullptr);
       } else {

@@ -30,9 +30,14 @@ v1::Notification build_notification(const NotificationInput& input) {
   if (!input.id.empty() && !rules::valid_notification_id(input.id)) {
     throw UsageError("--id \"" + input.id + "\" is not a notification id (1 to 128 characters from [A-Za-z0-9_.:-])");
   }
+  if (!input.collapse_key.empty() && !rules::valid_notification_id(input.collapse_key)) {
+    throw UsageError("--collapse-key \"" + input.collapse_key +
+                     "\" is not a collapse key (1 to 128 characters from [A-Za-z0-9_.:-])");
+  }
   v1::Notification n;
   n.set_event(input.event);
   n.set_id(input.id);
+  n.set_collapse_key(input.collapse_key);
   if (input.data) {
     const std::string& data = *input.data;
     if (data.empty()) throw UsageError("--data is empty: give a JSON document, e.g. '{\"post\":42}' or null");

@@ -17,6 +17,7 @@ struct NotificationInput {
   std::string event;
   std::optional<std::string> data;  // --data, JSON text; absent means null
   std::string id;                   // --id; empty: the gateway generates one
+  std::string collapse_key;         // --collapse-key; empty: none
 };
 
 v1::NotifyRequest build_notify(const std::vector<std::string>& users, const NotificationInput& input);

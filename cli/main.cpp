@@ -44,6 +44,9 @@ void add_notification_flags(CLI::App& sub, NotificationFlags& f) {
                  "Payload: a JSON document (object, array, \"string\", number, true, false, null); "
                  "default null");
   sub.add_option("--id", f.input.id, "Notification id clients can de-duplicate on; default: the gateway makes one");
+  sub.add_option("--collapse-key", f.input.collapse_key,
+                 "Replaces the older notification with this key still waiting for a slow client (1-128 of "
+                 "[A-Za-z0-9_.:-]); default none");
 }
 
 NotificationInput notification_input(const CLI::App& sub, NotificationFlags& f) {

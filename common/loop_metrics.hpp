@@ -51,9 +51,10 @@ enum class ClientMessageType : std::size_t { subscribe, unsubscribe, ping, messa
 struct alignas(64) LoopMetrics {
   LoopCounter connections_accepted;  // WebSocket upgrades completed
   LoopCounter connections_closed;
-  LoopCounter frames_delivered;  // frames completely written to a socket
-  LoopCounter bytes_sent;        // WebSocket payload bytes of those frames
-  LoopCounter messages_dropped;  // frames discarded by the drop-oldest policy
+  LoopCounter frames_delivered;    // frames completely written to a socket
+  LoopCounter bytes_sent;          // WebSocket payload bytes of those frames
+  LoopCounter messages_dropped;    // frames discarded by the drop-oldest policy
+  LoopCounter messages_collapsed;  // waiting frames replaced by a newer one with their collapse key
   LoopCounter slow_consumer_closes;
   LoopGauge queued_bytes;  // payload bytes waiting in send queues
   std::array<LoopCounter, static_cast<std::size_t>(ClientMessageType::count)> client_messages;

@@ -107,6 +107,9 @@ class Metrics::LoopCollector : public prometheus::Collectable {
     add_counter("notify_messages_dropped_total",
                 "Queued frames discarded because a client's send queue was full (drop-oldest policy).",
                 &LoopMetrics::messages_dropped);
+    add_counter("notify_messages_collapsed_total",
+                "Frames waiting in a send queue replaced by a newer notification with the same collapse key.",
+                &LoopMetrics::messages_collapsed);
     add_counter("notify_slow_consumer_closes_total",
                 "Connections closed because their send queue was full (close policy).",
                 &LoopMetrics::slow_consumer_closes);

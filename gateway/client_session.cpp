@@ -236,6 +236,10 @@ bool ClientSession::enqueue(const FramePtr& frame) {
     metrics_.messages_dropped.add(result.dropped);
     metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.dropped_bytes));
   }
+  if (result.collapsed > 0) {
+    metrics_.messages_collapsed.add(result.collapsed);
+    metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.collapsed_bytes));
+  }
   if (!result.accepted) {
     if (ctx_.settings.queue.policy == OverflowPolicy::drop_oldest) {
       metrics_.messages_dropped.add();  // larger than the whole budget on its own

@@ -59,6 +59,10 @@ struct Frame {
         wire(encode(p, op)),
         payload(std::string_view(wire).substr(wire.size() - p.size())),
         created(std::chrono::steady_clock::now()) {}
+  // A notification with a collapse scope (see `collapse`).
+  Frame(std::string_view p, std::string collapse_scope) : Frame(Kind::notification, p) {
+    collapse = std::move(collapse_scope);
+  }
   // `payload` points into `wire`: a Frame stays where it was built.
   Frame(const Frame&) = delete;
   Frame& operator=(const Frame&) = delete;
@@ -67,6 +71,10 @@ struct Frame {
   std::string wire;                               // the whole frame as it goes on the wire
   std::string_view payload;                       // the message, inside `wire`
   std::chrono::steady_clock::time_point created;  // for the delivery latency histogram
+  // Empty, or the notification's collapse key with its stream (topic, or the
+  // user's own when none): a frame with the same scope pushed later replaces
+  // this one while it waits in a send queue.
+  std::string collapse;
 
   // Raw bytes sent as they are (the HTTP upgrade response). With `k` other
   // than wire, the last `message_bytes` of them are a frame's payload,

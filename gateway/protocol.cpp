@@ -192,9 +192,9 @@ std::variant<Request, Error> parse_request(std::string_view text) {
 }
 
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
-                                std::string_view data_json, std::int64_t ts_ms) {
+                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key) {
   std::string out;
-  out.reserve(64 + id.size() + event.size() + topic.size() + data_json.size());
+  out.reserve(80 + id.size() + event.size() + topic.size() + data_json.size() + collapse_key.size());
   out += "{\"type\":\"notification\",\"id\":";
   append_json_string(out, id);
   out += ",\"event\":";
@@ -207,6 +207,10 @@ std::string encode_notification(std::string_view id, std::string_view event, std
   out += data_json.empty() ? std::string_view("null") : data_json;
   out += ",\"ts\":";
   out += std::to_string(ts_ms);
+  if (!collapse_key.empty()) {
+    out += ",\"collapse_key\":";
+    append_json_string(out, collapse_key);
+  }
   out += '}';
   return out;
 }

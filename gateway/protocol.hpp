@@ -55,9 +55,9 @@ using notify::kMaxJsonDepth;
 inline constexpr std::size_t kMaxClientIdLength = 128;
 
 // Server frames. `data_json` must already be valid JSON (empty means null);
-// `topic` empty means none.
+// `topic` and `collapse_key` empty mean none.
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
-                                std::string_view data_json, std::int64_t ts_ms);
+                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key = {});
 // `expires_at` (unix seconds) is omitted when 0 (development identity).
 std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at);
 std::string encode_pong(std::string_view id_json);

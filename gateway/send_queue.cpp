@@ -18,7 +18,19 @@ bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
 std::string_view to_string(OverflowPolicy policy) { return policy == OverflowPolicy::close ? "close" : "drop-oldest"; }
 
 SendQueue::PushResult SendQueue::push(FramePtr frame) {
-  PushResult result{true, 0, 0};
+  PushResult result{true, 0, 0, 0, 0};
+  if (!frame->collapse.empty()) {
+    // The frame in flight belongs to the socket already; behind it, the
+    // older frame of this scope, if one waits, is stale now.
+    for (std::size_t i = head_ + (in_flight_ ? 1 : 0); i < frames_.size(); ++i) {
+      if (frames_[i]->collapse != frame->collapse) continue;
+      result.collapsed = 1;
+      result.collapsed_bytes = frames_[i]->payload.size();
+      bytes_ -= result.collapsed_bytes;
+      frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(i));
+      break;
+    }
+  }
   const std::size_t frame_bytes = frame->payload.size();
   auto fits = [&] { return size() < limits_->max_messages && bytes_ + frame_bytes <= limits_->max_bytes; };
   if (!fits()) {

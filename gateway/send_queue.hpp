@@ -35,10 +35,15 @@ class SendQueue {
     bool accepted;        // false: over the limit under the close policy, frame not queued
     std::size_t dropped;  // frames discarded to make room (drop_oldest)
     std::size_t dropped_bytes;
+    std::size_t collapsed = 0;  // waiting frames replaced by this one (same collapse scope)
+    std::size_t collapsed_bytes = 0;
   };
 
   explicit SendQueue(const QueueLimits& limits) : limits_(&limits) {}
 
+  // A frame with a collapse scope first removes the waiting frame of the same
+  // scope (at most one waits: each push removes the previous), never the one
+  // in flight, then queues like any other at the back.
   PushResult push(FramePtr frame);
 
   bool empty() const { return head_ == frames_.size(); }

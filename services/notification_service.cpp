@@ -7,7 +7,12 @@ namespace notify::services {
 namespace {
 
 broker::Publication publication(const ValidNotification& n, std::string topic) {
-  return {.id = n.id, .event = n.event, .topic = std::move(topic), .data_json = n.data_json, .ts_ms = unix_millis()};
+  return {.id = n.id,
+          .event = n.event,
+          .topic = std::move(topic),
+          .data_json = n.data_json,
+          .ts_ms = unix_millis(),
+          .collapse_key = n.collapse_key};
 }
 
 }  // namespace

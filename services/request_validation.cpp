@@ -31,9 +31,13 @@ grpc::Status validate_notification(const v1::Notification& n, bool present, cons
   if (!n.id().empty() && !rules::valid_notification_id(n.id())) {
     return invalid("notification.id must be empty or 1 to 128 characters from [A-Za-z0-9_.:-]");
   }
+  if (!n.collapse_key().empty() && !rules::valid_notification_id(n.collapse_key())) {
+    return invalid("notification.collapse_key must be empty or 1 to 128 characters from [A-Za-z0-9_.:-]");
+  }
   out.id = n.id().empty() ? new_uuid_v7() : n.id();
   out.event = n.event();
   out.data_json = n.data_json();
+  out.collapse_key = n.collapse_key();
   return grpc::Status::OK;
 }
 

@@ -14,7 +14,8 @@ namespace notify::services {
 struct ValidNotification {
   std::string id;  // the request's id, or a fresh UUIDv7
   std::string event;
-  std::string data_json;  // validated JSON; empty means null
+  std::string data_json;     // validated JSON; empty means null
+  std::string collapse_key;  // empty: none
 };
 
 grpc::Status validate_notification(const v1::Notification& n, bool present, const ServiceSettings& settings,

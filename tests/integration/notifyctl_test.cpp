@@ -114,6 +114,20 @@ TEST(Notifyctl, NotifyDeliversToTheUsersAndPrintsTheResponseAsJson) {
   EXPECT_EQ(one_json_line(r).at("offlineUserIds"), json::parse(R"(["dave","erin"])"));
 }
 
+TEST(Notifyctl, ACollapseKeyReachesTheClientAndABadOneIsAUsageError) {
+  TestServer server;
+  auto alice = connect_user(server, "alice");
+  auto r = ctl(server, {"notify", "--user", "alice", "--event", "count", "--data", "7", "--collapse-key", "views:42"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("collapse_key"), "views:42");
+
+  r = ctl(server, {"broadcast", "--event", "count", "--collapse-key", "no spaces"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--collapse-key \"no spaces\" is not a collapse key"), std::string::npos) << r.err;
+}
+
 TEST(Notifyctl, ARequestTheGatewayRefusesExitsWith64PlusItsStatusCode) {
   TestServer server({"--max-ids-per-request", "2"});
   auto r = ctl(server, {"notify", "--user", "a,b,c", "--event", "like"});

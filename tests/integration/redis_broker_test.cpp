@@ -98,6 +98,22 @@ TEST_F(RedisBroker, NotifyThroughOneReplicaReachesEveryConnectionOnEveryReplicaO
   }
   EXPECT_GE(replica(0).metric("notify_broker_messages_published_total"), kCount / 3.0);
   EXPECT_EQ(replica(0).metric("notify_broker_up{shard=\"0\"}"), 1);
+  EXPECT_EQ(resp.offline_user_ids_size(), 1);
+
+  // A collapse key travels through Redis to the other replicas' clients.
+  v1::NotifyRequest keyed;
+  keyed.add_user_ids("alice");
+  keyed.mutable_notification()->set_event("count");
+  keyed.mutable_notification()->set_collapse_key("views:42");
+  v1::NotifyResponse keyed_resp;
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  ASSERT_TRUE(replica(0).stub()->Notify(&ctx, keyed, &keyed_resp).ok());
+  for (auto* client : {alice_b.get(), alice_c.get()}) {
+    auto frame = client->next_of_type("notification");
+    ASSERT_TRUE(frame);
+    EXPECT_EQ(frame->at("collapse_key"), "views:42");
+  }
 }
 
 // NotifyStream on top of the broker: each result counts the connections on

@@ -4,6 +4,7 @@
 
 #include <boost/asio.hpp>
 #include <fstream>
+#include <map>
 
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
@@ -191,6 +192,49 @@ TEST(SlowConsumer, DropOldestPolicyKeepsTheConnectionAndTheNewest) {
   EXPECT_FALSE(slow->closed());
   slow->send(R"({"type":"ping"})");
   EXPECT_TRUE(slow->next_of_type("pong"));
+}
+
+// With a collapse key, a client that falls behind keeps at most one waiting
+// frame per key: under the close policy it is never closed, and when it reads
+// again it gets the latest value of each key, in order, and fewer frames.
+TEST(SlowConsumer, CollapseKeysKeepAFallingBehindClientWithTheLatestValues) {
+  TestServer server(flags("close"));
+  auto slow = slow_client(server);
+  auto stub = server.stub();
+  const std::string pad = std::string(kPayload, 'x');
+  for (int i = 0; i < kBroadcasts; ++i) {
+    v1::NotifyRequest req;
+    req.add_user_ids("slow");
+    req.mutable_notification()->set_event("count");
+    req.mutable_notification()->set_collapse_key(i % 2 == 0 ? "views" : "likes");
+    req.mutable_notification()->set_data_json("{\"pad\":\"" + pad + "\",\"seq\":" + std::to_string(i) + "}");
+    v1::NotifyResponse resp;
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    ASSERT_TRUE(stub->Notify(&ctx, req, &resp).ok());
+    ASSERT_EQ(resp.delivered_connections(), 1u) << "closed after " << i;
+  }
+  EXPECT_EQ(server.metric("notify_slow_consumer_closes_total"), 0);
+  EXPECT_GT(server.metric("notify_messages_collapsed_total"), 0);
+  EXPECT_LE(queued_bytes(server), static_cast<std::int64_t>(3 * (kPayload + 200)));
+
+  slow->start_reading();
+  int last_seq = -1;
+  std::size_t notifications = 0;
+  std::map<std::string, int> latest;
+  while (auto frame = slow->next_json(std::chrono::milliseconds(2000))) {
+    if (frame->at("type") != "notification") continue;
+    const int seq = static_cast<int>(frame->at("data").at("seq").as_int64());
+    EXPECT_GT(seq, last_seq);  // order kept, nothing duplicated
+    last_seq = seq;
+    ++notifications;
+    latest[std::string(frame->at("collapse_key").as_string())] = seq;
+    if (latest.size() == 2 && latest["views"] == kBroadcasts - 2 && latest["likes"] == kBroadcasts - 1) break;
+  }
+  EXPECT_EQ(latest["views"], kBroadcasts - 2);
+  EXPECT_EQ(latest["likes"], kBroadcasts - 1);
+  EXPECT_LT(notifications, static_cast<std::size_t>(kBroadcasts));
+  EXPECT_FALSE(slow->closed());
 }
 
 }  // namespace

@@ -107,7 +107,8 @@ Envelope publication() {
                    .event = "like",
                    .topic = "post:42",
                    .data_json = R"({"post":42,"s":"é\n"})",
-                   .ts_ms = 1700000000123};
+                   .ts_ms = 1700000000123,
+                   .collapse_key = {}};
   return e;
 }
 
@@ -122,6 +123,15 @@ TEST(Envelope, RoundTripsEveryKind) {
   EXPECT_EQ(p->publication.topic, "post:42");
   EXPECT_EQ(p->publication.data_json, R"({"post":42,"s":"é\n"})") << "data must travel byte for byte";
   EXPECT_EQ(p->publication.ts_ms, 1700000000123);
+  EXPECT_EQ(p->publication.collapse_key, "");
+
+  Envelope keyed = publication();
+  keyed.publication.collapse_key = "views:42";
+  EXPECT_NE(encode(keyed).find("\"ck\":\"views:42\""), std::string::npos);
+  EXPECT_EQ(encode(publication()).find("\"ck\""), std::string::npos) << "absent unless set, for older replicas";
+  auto k = decode(encode(keyed), 1024, why);
+  ASSERT_TRUE(k) << why;
+  EXPECT_EQ(k->publication.collapse_key, "views:42");
 
   Envelope d{
       .kind = Envelope::Kind::disconnect, .node = "n", .publication = {}, .reason = "bye", .message = {}, .probe = 0};
@@ -170,6 +180,7 @@ TEST(Envelope, RefusesWhatNoReplicaWouldSend) {
       {with([](Envelope& e) { e.publication.event = "bad event"; }), "malformed event"},
       {with([](Envelope& e) { e.publication.topic = "bad topic"; }), "malformed topic"},
       {with([](Envelope& e) { e.publication.id = ""; }), "malformed id"},
+      {with([](Envelope& e) { e.publication.collapse_key = "bad key"; }), "malformed collapse key"},
       {R"({"v":1,"k":"d","node":"x","reason":")" + std::string(200, 'r') + "\"}", "malformed reason"},
       {R"({"v":1,"k":"m","node":"x","id":"m","user":"bad user","conn":"c","data":"1","cid":"","ts":1})",
        "malformed user"},

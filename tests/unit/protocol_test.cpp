@@ -186,6 +186,9 @@ TEST(ProtocolEncode, NotificationWithTopicAndNullData) {
   const auto v = boost::json::parse(encode_notification("n-2", "view", "post:1", "", 5));
   EXPECT_EQ(v.at("topic"), "post:1");
   EXPECT_TRUE(v.at("data").is_null());
+  EXPECT_FALSE(v.as_object().contains("collapse_key"));
+  const auto keyed = boost::json::parse(encode_notification("n-3", "view", "post:1", "120", 5, "views"));
+  EXPECT_EQ(keyed.at("collapse_key"), "views");
 }
 
 TEST(ProtocolEncode, EscapesStrings) {

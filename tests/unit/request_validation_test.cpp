@@ -37,6 +37,22 @@ TEST_F(RequestValidation, KeepsCallerId) {
   ValidNotification out;
   ASSERT_TRUE(validate_notification(n, true, settings_, out).ok());
   EXPECT_EQ(out.id, "order-17");
+  EXPECT_EQ(out.collapse_key, "");
+}
+
+TEST_F(RequestValidation, CollapseKeysFollowTheIdRules) {
+  v1::Notification n;
+  n.set_event("view");
+  n.set_collapse_key("views:post-42");
+  ValidNotification out;
+  ASSERT_TRUE(validate_notification(n, true, settings_, out).ok());
+  EXPECT_EQ(out.collapse_key, "views:post-42");
+  for (const std::string& bad : std::vector<std::string>{"views 42", std::string(129, 'k'), "caf\xc3\xa9"}) {
+    n.set_collapse_key(bad);
+    const auto s = validate_notification(n, true, settings_, out);
+    EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT) << bad;
+    EXPECT_NE(s.error_message().find("notification.collapse_key"), std::string::npos) << bad;
+  }
 }
 
 TEST_F(RequestValidation, RejectsWithFieldNames) {

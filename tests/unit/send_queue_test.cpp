@@ -10,6 +10,60 @@ namespace {
 
 FramePtr frame(std::size_t bytes, char fill = 'x') { return make_control_frame(std::string(bytes, fill)); }
 
+FramePtr keyed(std::string payload, std::string scope) {
+  return std::make_shared<const Frame>(payload, std::move(scope));
+}
+
+std::vector<std::string> waiting(SendQueue& q) {
+  std::vector<std::string> out;
+  while (!q.empty()) {
+    out.emplace_back(q.begin_write()->payload);
+    q.end_write();
+  }
+  return out;
+}
+
+// A newer frame with the same collapse scope replaces the waiting one and
+// goes to the back; other scopes, unkeyed frames and the frame in flight
+// stay.
+TEST(SendQueue, ACollapseKeyReplacesTheWaitingFrameOfItsScope) {
+  QueueLimits limits{100, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(keyed("views 1", "t:post\nviews"));
+  q.push(frame(3, 'a'));
+  q.push(keyed("likes 1", "t:post\nlikes"));
+  q.push(keyed("views u", "u\nviews"));  // the user's own stream: another scope
+  const auto r = q.push(keyed("views 2", "t:post\nviews"));
+  EXPECT_TRUE(r.accepted);
+  EXPECT_EQ(r.collapsed, 1u);
+  EXPECT_EQ(r.collapsed_bytes, 7u);
+  EXPECT_EQ(q.push(keyed("views 3", "t:post\nviews")).collapsed, 1u);
+  EXPECT_EQ(q.bytes(), 3u + 7u + 7u + 7u);
+  EXPECT_EQ(waiting(q), (std::vector<std::string>{"aaa", "likes 1", "views u", "views 3"}));
+}
+
+TEST(SendQueue, TheFrameInFlightIsNeverCollapsed) {
+  QueueLimits limits{100, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(keyed("views 1", "*\nviews"));
+  q.begin_write();  // on the socket now
+  EXPECT_EQ(q.push(keyed("views 2", "*\nviews")).collapsed, 0u);
+  EXPECT_EQ(q.push(keyed("views 3", "*\nviews")).collapsed, 1u);
+  EXPECT_EQ(q.size(), 2u);
+  q.end_write();
+  EXPECT_EQ(waiting(q), std::vector<std::string>{"views 3"});
+}
+
+// Collapsing makes room before the limits are judged: a client that keeps
+// falling behind on one counter never overflows its queue.
+TEST(SendQueue, CollapsingKeepsAFallingBehindClientWithinItsLimits) {
+  QueueLimits limits{2, 1000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(frame(1));
+  for (int i = 0; i < 50; ++i) EXPECT_TRUE(q.push(keyed("v" + std::to_string(i), "u\nviews")).accepted);
+  EXPECT_EQ(waiting(q), (std::vector<std::string>{"x", "v49"}));
+}
+
 TEST(SendQueue, QueuesWithinLimits) {
   QueueLimits limits{4, 100, OverflowPolicy::close};
   SendQueue q(limits);
