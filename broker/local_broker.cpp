@@ -27,17 +27,25 @@ gateway::FramePtr notification_frame(const Publication& p, Audience audience) {
 }
 
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
-  auto deliver = [this, frame = notification_frame(publication, Audience::users), done = std::move(done)](
-                     std::vector<std::string> addressed, std::vector<std::string> offline) mutable {
+  auto frame = notification_frame(publication, Audience::users);
+  if (hub_.tracks_users()) {
+    // Filled by notify() before any loop runs, so before `done` can run.
+    auto offline = std::make_shared<std::vector<std::string>>();
+    hub_.notify(
+        std::move(users), std::move(frame),
+        [done = std::move(done), offline](std::uint32_t n) {
+          done(Outcome{.error = {}, .count = n, .offline = std::move(*offline)});
+        },
+        offline.get());
+    return;
+  }
+  auto deliver = [this, frame = std::move(frame), done = std::move(done)](std::vector<std::string> addressed,
+                                                                          std::vector<std::string> offline) mutable {
     hub_.notify(std::move(addressed), std::move(frame),
                 [done = std::move(done), offline = std::move(offline)](std::uint32_t n) mutable {
                   done(Outcome{.error = {}, .count = n, .offline = std::move(offline)});
                 });
   };
-  if (auto offline = hub_.offline(users)) {
-    deliver(std::move(users), std::move(*offline));
-    return;
-  }
   // No user directory (more loops than it can track): ask every loop first.
   auto shared_users = std::make_shared<std::vector<std::string>>(users);
   hub_.presence(std::move(users),

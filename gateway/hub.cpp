@@ -58,9 +58,20 @@ void Hub::for_each_shard(std::function<std::size_t(Shard&)> work, CountCallback 
   }
 }
 
-void Hub::notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done) {
+void Hub::notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done,
+                 std::vector<std::string>* offline) {
   auto users = std::make_shared<const std::vector<std::string>>(std::move(user_ids));
-  const std::uint64_t mask = directory_ ? directory_->loops_of(*users) : ~0ull;
+  std::uint64_t mask = ~0ull;
+  if (directory_) {
+    // One lookup per user, as loops_of(all users) would do, telling who is
+    // offline on the way.
+    mask = 0;
+    for (const auto& user : *users) {
+      const std::uint64_t loops = directory_->loops_of(std::span<const std::string>(&user, 1));
+      if (loops == 0 && offline != nullptr) offline->push_back(user);
+      mask |= loops;
+    }
+  }
   for_each_shard([users, frame](Shard& s) { return s.deliver_to_users(*users, frame); }, std::move(done), mask);
 }
 
@@ -83,15 +94,6 @@ void Hub::disconnect(std::vector<std::string> user_ids, std::uint16_t code, std:
 void Hub::close_all(std::uint16_t code, std::string reason, CountCallback done) {
   auto shared_reason = std::make_shared<const std::string>(std::move(reason));
   for_each_shard([code, shared_reason](Shard& s) { return s.close_all(code, *shared_reason); }, std::move(done));
-}
-
-std::optional<std::vector<std::string>> Hub::offline(const std::vector<std::string>& user_ids) const {
-  if (!directory_) return std::nullopt;
-  std::vector<std::string> out;
-  for (const auto& user : user_ids) {
-    if (directory_->loops_of(std::span<const std::string>(&user, 1)) == 0) out.push_back(user);
-  }
-  return out;
 }
 
 void Hub::presence(std::vector<std::string> user_ids, PresenceCallback done) {

@@ -7,7 +7,6 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,17 +32,19 @@ class Hub {
 
   // To every connection of the users (ids must be unique). Only the loops
   // that hold one of them get the task; if none does, `done(0)` runs at once
-  // on the calling thread.
-  void notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done);
+  // on the calling thread. With `offline` (and tracks_users()), the users
+  // with no connection on any loop are appended to it, in their order,
+  // before any loop runs the task, so `done` may read it.
+  void notify(std::vector<std::string> user_ids, FramePtr frame, CountCallback done,
+              std::vector<std::string>* offline = nullptr);
   // To every subscriber of `topic`, or every connection when it is empty.
   void broadcast(std::string topic, FramePtr frame, CountCallback done);
   void disconnect(std::vector<std::string> user_ids, std::uint16_t code, std::string reason, CountCallback done);
   // counts[i] = live connections of user_ids[i].
   void presence(std::vector<std::string> user_ids, PresenceCallback done);
-  // The users with no connection on any loop right now, in their order; no
-  // value when the hub keeps no user directory (more than
-  // UserDirectory::kMaxLoops loops): ask presence() then.
-  std::optional<std::vector<std::string>> offline(const std::vector<std::string>& user_ids) const;
+  // Whether notify() can tell who is offline: the hub keeps a user directory
+  // (at most UserDirectory::kMaxLoops loops).
+  bool tracks_users() const { return directory_ != nullptr; }
   void close_all(std::uint16_t code, std::string reason, CountCallback done);
 
  private:

@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "broker/local_broker.hpp"
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
 
@@ -169,6 +170,60 @@ TEST_F(HubTest, NotifyToOfflineUsersCompletesAtOnceOnTheCallingThread) {
   });
   EXPECT_EQ(ran_on, std::this_thread::get_id());
   EXPECT_EQ(delivered, 0u);
+}
+
+TEST_F(HubTest, NotifyTellsWhoIsOfflineInTheOrderAsked) {
+  add(0, "alice");
+  add(1, "bob");
+  ASSERT_TRUE(hub_->tracks_users());
+  std::vector<std::string> offline;
+  std::promise<std::uint32_t> result;
+  hub_->notify(
+      {"carol", "bob", "dave", "alice"}, notification("n"), [&](std::uint32_t n) { result.set_value(n); }, &offline);
+  EXPECT_EQ(result.get_future().get(), 2u);
+  EXPECT_EQ(offline, (std::vector<std::string>{"carol", "dave"}));
+}
+
+// Past UserDirectory::kMaxLoops the hub keeps no directory: the local broker
+// asks every loop for presence first, and still reports who is offline.
+TEST(LocalBrokerManyLoops, OfflineUsersAreFoundWithoutAUserDirectory) {
+  constexpr std::size_t kLoops = UserDirectory::kMaxLoops + 1;
+  Metrics metrics(kLoops);
+  EventLoops loops(kLoops);
+  std::vector<std::unique_ptr<Shard>> shards;
+  std::vector<Shard*> ptrs;
+  for (std::size_t i = 0; i < kLoops; ++i) {
+    shards.push_back(std::make_unique<Shard>(i, loops.context(i), metrics.loop(i)));
+    ptrs.push_back(shards.back().get());
+  }
+  Hub hub(ptrs);
+  loops.start();
+  ASSERT_FALSE(hub.tracks_users());
+  Recorder alice("alice");
+  const auto on_last_loop = [&](std::function<void()> fn) {
+    std::promise<void> done;
+    boost::asio::post(loops.context(kLoops - 1), [&] {
+      fn();
+      done.set_value();
+    });
+    done.get_future().wait();
+  };
+  on_last_loop([&] { shards.back()->add(&alice); });
+  broker::LocalBroker broker(hub);
+  std::promise<broker::Outcome> result;
+  broker.notify(
+      {"ghost", "alice", "nobody"},
+      broker::Publication{.id = "n-1", .event = "like", .topic = {}, .data_json = {}, .ts_ms = 1, .collapse_key = {}},
+      [&](broker::Outcome o) { result.set_value(std::move(o)); });
+  const broker::Outcome outcome = result.get_future().get();
+  EXPECT_TRUE(outcome.ok());
+  EXPECT_EQ(outcome.count, 1u);
+  EXPECT_EQ(outcome.offline, (std::vector<std::string>{"ghost", "nobody"}));
+  on_last_loop([&] {
+    EXPECT_EQ(alice.frames.size(), 1u);
+    shards.back()->remove(&alice, {});
+  });
+  loops.stop();
 }
 
 TEST_F(HubTest, AUserStaysRoutedToALoopUntilItsLastConnectionThereLeaves) {
