@@ -693,6 +693,11 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
             const auto& [position, field] = (*fields)[j];
             if (n == 0 && field.starts_with("u:")) g->offline.emplace_back(position, field.substr(2));
           }
+        } else if (r != nullptr && r->type != REDIS_REPLY_ERROR) {
+          // The script ran, so it published: calling that a failure would
+          // make the backend retry into a duplicate. Counts unknown: 0.
+          log::warn("unexpected reply to a publish; counted as 0 connections",
+                    {{"shard", s->index}, {"reply", reply_text(r)}});
         } else if (g->error.empty()) {
           g->error = unavailable(s->index, s->config.describe(), reply_text(r));
           metrics_.error(BrokerOp::publish);

@@ -19,6 +19,16 @@ std::string_view to_string(OverflowPolicy policy) { return policy == OverflowPol
 
 SendQueue::PushResult SendQueue::push(FramePtr frame) {
   PushResult result{true, 0, 0, 0, 0};
+  const std::size_t frame_bytes = frame->payload.size();
+  // A frame that could not fit even beside nothing but the frame in flight
+  // is refused before anything is removed for it (under close the
+  // connection goes either way; under drop-oldest nothing is sacrificed,
+  // not even the older frame of its collapse key).
+  const std::size_t in_flight_bytes = in_flight_ ? frames_[head_]->payload.size() : 0;
+  if (in_flight_bytes + frame_bytes > limits_->max_bytes || (in_flight_ ? 2u : 1u) > limits_->max_messages) {
+    result.accepted = false;
+    return result;
+  }
   if (!frame->collapse.empty()) {
     // The frame in flight belongs to the socket already; behind it, the
     // older frame of this scope, if one waits, is stale now.
@@ -31,14 +41,9 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
       break;
     }
   }
-  const std::size_t frame_bytes = frame->payload.size();
   auto fits = [&] { return size() < limits_->max_messages && bytes_ + frame_bytes <= limits_->max_bytes; };
   if (!fits()) {
     if (limits_->policy == OverflowPolicy::close) {
-      result.accepted = false;
-      return result;
-    }
-    if (frame_bytes > limits_->max_bytes) {  // could never fit: don't sacrifice others for it
       result.accepted = false;
       return result;
     }
@@ -57,10 +62,9 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
       result.dropped_bytes += victim_bytes;
     }
     compact();
-    if (!fits()) {  // the frame in flight leaves too little room
-      result.accepted = false;
-      return result;
-    }
+    // The check at the top made sure that the frame fits beside the one in
+    // flight, which is all that is left at worst.
+    assert(fits());
   }
   bytes_ += frame_bytes;
   frames_.push_back(std::move(frame));

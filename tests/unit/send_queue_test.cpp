@@ -64,6 +64,31 @@ TEST(SendQueue, CollapsingKeepsAFallingBehindClientWithinItsLimits) {
   EXPECT_EQ(waiting(q), (std::vector<std::string>{"x", "v49"}));
 }
 
+// A frame that could never be queued removes nothing for itself: the older
+// value of its key stays (drop-oldest keeps the connection, so the client
+// still gets that one).
+TEST(SendQueue, ARefusedFrameDoesNotTakeTheOlderValueOfItsKeyWithIt) {
+  QueueLimits limits{10, 100, OverflowPolicy::drop_oldest};
+  SendQueue q(limits);
+  q.push(keyed("a", "u\nviews"));
+  EXPECT_EQ(q.push(keyed("b", "u\nviews")).collapsed, 1u);
+  const auto too_big = q.push(keyed(std::string(200, 'c'), "u\nviews"));
+  EXPECT_FALSE(too_big.accepted);
+  EXPECT_EQ(too_big.collapsed, 0u);
+  EXPECT_EQ(too_big.dropped, 0u);
+
+  // Beside a frame in flight that leaves too little room: refused, nothing
+  // removed either.
+  q.begin_write();  // "b" on the socket
+  q.push(frame(10));
+  q.push(keyed("d", "u\nlikes"));
+  const auto r = q.push(keyed(std::string(100, 'e'), "u\nlikes"));
+  EXPECT_FALSE(r.accepted);
+  EXPECT_EQ(r.collapsed + r.dropped, 0u);
+  q.end_write();
+  EXPECT_EQ(waiting(q), (std::vector<std::string>{std::string(10, 'x'), "d"}));
+}
+
 TEST(SendQueue, QueuesWithinLimits) {
   QueueLimits limits{4, 100, OverflowPolicy::close};
   SendQueue q(limits);
