@@ -83,7 +83,7 @@ for _ in $(seq 50); do
 done
 expect "notifyctl presence" "$presence" '{"connections":{"alice":1}}'
 expect "notifyctl notify" "$(ctl notify --user alice --event like --data '{"post":42}')" \
-  '{"id":"*","deliveredConnections":1}'
+  '{"id":"*","deliveredConnections":1,"offlineUserIds":[]}'
 expect "notifyctl disconnect" "$(ctl disconnect --user alice --reason bye)" '{"closedConnections":1}'
 received=$(timeout 5 cat <&4 | tr -d '\0' || true)
 exec 4<&-
