@@ -27,34 +27,28 @@ gateway::FramePtr notification_frame(const Publication& p, Audience audience) {
 }
 
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
-  auto frame = notification_frame(publication, Audience::users);
-  if (hub_.tracks_users()) {
-    // Filled by notify() before any loop runs, so before `done` can run.
-    auto offline = std::make_shared<std::vector<std::string>>();
+  // With a user directory the hub fills `offline` before any loop runs, so
+  // before `done` can; without one (more loops than it tracks) it is filled
+  // here first, from every loop's presence.
+  auto deliver = [this, frame = notification_frame(publication, Audience::users), done = std::move(done)](
+                     std::vector<std::string> addressed, std::shared_ptr<std::vector<std::string>> offline) {
     hub_.notify(
-        std::move(users), std::move(frame),
-        [done = std::move(done), offline](std::uint32_t n) {
-          done(Outcome{.error = {}, .count = n, .offline = std::move(*offline)});
-        },
+        std::move(addressed), frame,
+        [done, offline](std::uint32_t n) { done(Outcome{.error = {}, .count = n, .offline = std::move(*offline)}); },
         offline.get());
+  };
+  auto offline = std::make_shared<std::vector<std::string>>();
+  if (hub_.tracks_users()) {
+    deliver(std::move(users), std::move(offline));
     return;
   }
-  auto deliver = [this, frame = std::move(frame), done = std::move(done)](std::vector<std::string> addressed,
-                                                                          std::vector<std::string> offline) mutable {
-    hub_.notify(std::move(addressed), std::move(frame),
-                [done = std::move(done), offline = std::move(offline)](std::uint32_t n) mutable {
-                  done(Outcome{.error = {}, .count = n, .offline = std::move(offline)});
-                });
-  };
-  // No user directory (more loops than it can track): ask every loop first.
   auto shared_users = std::make_shared<std::vector<std::string>>(users);
   hub_.presence(std::move(users),
-                [deliver = std::move(deliver), shared_users](std::vector<std::uint32_t> counts) mutable {
-                  std::vector<std::string> offline;
+                [deliver = std::move(deliver), shared_users, offline](std::vector<std::uint32_t> counts) {
                   for (std::size_t i = 0; i < counts.size(); ++i) {
-                    if (counts[i] == 0) offline.push_back((*shared_users)[i]);
+                    if (counts[i] == 0) offline->push_back((*shared_users)[i]);
                   }
-                  deliver(std::move(*shared_users), std::move(offline));
+                  deliver(std::move(*shared_users), offline);
                 });
 }
 

@@ -63,11 +63,10 @@ void Hub::notify(std::vector<std::string> user_ids, FramePtr frame, CountCallbac
   auto users = std::make_shared<const std::vector<std::string>>(std::move(user_ids));
   std::uint64_t mask = ~0ull;
   if (directory_) {
-    // One lookup per user, as loops_of(all users) would do, telling who is
-    // offline on the way.
+    // One lookup per user, telling who is offline on the way.
     mask = 0;
     for (const auto& user : *users) {
-      const std::uint64_t loops = directory_->loops_of(std::span<const std::string>(&user, 1));
+      const std::uint64_t loops = directory_->loops_of(user);
       if (loops == 0 && offline != nullptr) offline->push_back(user);
       mask |= loops;
     }

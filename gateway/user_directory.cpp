@@ -23,15 +23,11 @@ void UserDirectory::leave(std::string_view user, std::size_t loop) {
   if (it->second == 0) s.loops.erase(it);
 }
 
-std::uint64_t UserDirectory::loops_of(std::span<const std::string> users) const {
-  std::uint64_t mask = 0;
-  for (const auto& user : users) {
-    const Stripe& s = stripe(user);
-    std::lock_guard lock(s.mu);
-    const auto it = s.loops.find(user);
-    if (it != s.loops.end()) mask |= it->second;
-  }
-  return mask;
+std::uint64_t UserDirectory::loops_of(std::string_view user) const {
+  const Stripe& s = stripe(user);
+  std::lock_guard lock(s.mu);
+  const auto it = s.loops.find(user);
+  return it == s.loops.end() ? 0 : it->second;
 }
 
 std::size_t UserDirectory::user_count() const {

@@ -13,7 +13,6 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
-#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -28,8 +27,8 @@ class UserDirectory {
   void join(std::string_view user, std::size_t loop);
   void leave(std::string_view user, std::size_t loop);
 
-  // Bit i set: loop i holds a connection of at least one of `users`.
-  std::uint64_t loops_of(std::span<const std::string> users) const;
+  // Bit i set: loop i holds a connection of `user`; 0: the user is offline.
+  std::uint64_t loops_of(std::string_view user) const;
   std::size_t user_count() const;
 
  private:

@@ -64,6 +64,23 @@ void flood(TestServer& server, std::int64_t& peak_queued) {
   }
 }
 
+// Reads the notifications a slow client gets once it reads again, checking
+// that their "seq" only rises (order kept, nothing duplicated), until
+// `enough(frame, seq)` or 2 s without one; returns how many it read.
+template <class Enough>
+std::size_t read_rising(WsClient& client, int& last_seq, Enough&& enough) {
+  std::size_t notifications = 0;
+  while (auto frame = client.next_json(std::chrono::milliseconds(2000))) {
+    if (frame->at("type") != "notification") continue;
+    const int seq = static_cast<int>(frame->at("data").at("seq").as_int64());
+    EXPECT_GT(seq, last_seq);
+    last_seq = seq;
+    ++notifications;
+    if (enough(*frame, seq)) break;
+  }
+  return notifications;
+}
+
 std::unique_ptr<WsClient> slow_client(TestServer& server) {
   WsOptions options;
   options.start_reading = false;
@@ -178,15 +195,8 @@ TEST(SlowConsumer, DropOldestPolicyKeepsTheConnectionAndTheNewest) {
 
   slow->start_reading();
   int last_seq = -1;
-  std::size_t notifications = 0;
-  while (auto frame = slow->next_json(std::chrono::milliseconds(2000))) {
-    if (frame->at("type") != "notification") continue;
-    const int seq = static_cast<int>(frame->at("data").at("seq").as_int64());
-    EXPECT_GT(seq, last_seq);  // order kept, nothing duplicated
-    last_seq = seq;
-    ++notifications;
-    if (seq == kBroadcasts - 1) break;
-  }
+  const std::size_t notifications =
+      read_rising(*slow, last_seq, [](const boost::json::value&, int seq) { return seq == kBroadcasts - 1; });
   EXPECT_EQ(last_seq, kBroadcasts - 1);  // the newest always survives
   EXPECT_LT(notifications, static_cast<std::size_t>(kBroadcasts));
   EXPECT_FALSE(slow->closed());
@@ -220,17 +230,11 @@ TEST(SlowConsumer, CollapseKeysKeepAFallingBehindClientWithTheLatestValues) {
 
   slow->start_reading();
   int last_seq = -1;
-  std::size_t notifications = 0;
   std::map<std::string, int> latest;
-  while (auto frame = slow->next_json(std::chrono::milliseconds(2000))) {
-    if (frame->at("type") != "notification") continue;
-    const int seq = static_cast<int>(frame->at("data").at("seq").as_int64());
-    EXPECT_GT(seq, last_seq);  // order kept, nothing duplicated
-    last_seq = seq;
-    ++notifications;
-    latest[std::string(frame->at("collapse_key").as_string())] = seq;
-    if (latest.size() == 2 && latest["views"] == kBroadcasts - 2 && latest["likes"] == kBroadcasts - 1) break;
-  }
+  const std::size_t notifications = read_rising(*slow, last_seq, [&](const boost::json::value& frame, int seq) {
+    latest[std::string(frame.at("collapse_key").as_string())] = seq;
+    return latest.size() == 2 && latest["views"] == kBroadcasts - 2 && latest["likes"] == kBroadcasts - 1;
+  });
   EXPECT_EQ(latest["views"], kBroadcasts - 2);
   EXPECT_EQ(latest["likes"], kBroadcasts - 1);
   EXPECT_LT(notifications, static_cast<std::size_t>(kBroadcasts));
