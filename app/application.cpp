@@ -140,7 +140,12 @@ void Application::start() {
                           {"grpc_port", c_->grpc.port()},
                           {"metrics_port", c_->gateway.metrics_port()},
                           {"threads", g.threads},
-                          {"slow_consumer_policy", gateway::to_string(g.queue.policy)}});
+                          {"slow_consumer_policy", gateway::to_string(g.queue.policy)},
+                          {"history_size", g.history.max_entries},
+                          {"history_ttl_ms", g.history.ttl.count()}});
+  if (g.history.max_entries == 0 && !c_->config.redis.shards.empty()) {
+    log::info("history is not kept with --redis-url yet: notifications carry no offsets and resume is refused");
+  }
 }
 
 bool Application::reload_credentials() {

@@ -74,6 +74,10 @@ std::string apply_redis(Config& c, const std::string& urls, const std::string& p
   } catch (const std::exception& e) {
     return e.what();
   }
+  // History in Redis (so that a client can resume on any replica) is not
+  // built yet: with several replicas, each process's own history would give
+  // one stream different offsets on each, so none is kept.
+  if (!r.shards.empty()) c.gateway.history.max_entries = 0;
   r.presence_ttl = seconds_to_ms(presence_ttl);
   r.command_timeout = seconds_to_ms(timeout);
   r.max_data_bytes = std::max(c.services.max_payload_bytes, c.gateway.max_message_bytes);
@@ -162,6 +166,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   double handshake_timeout = 10;
   double idle_timeout = 60;
   double close_timeout = 5;
+  double history_ttl = 300;
   double shutdown_timeout = 10;
   std::string allowed_origins;
   std::string public_topics;
@@ -228,6 +233,18 @@ ConfigResult parse_config(int argc, const char* const* argv) {
                  "(discard the oldest queued frames)")
       ->envname("NOTIFY_SLOW_CONSUMER_POLICY")
       ->check(CLI::IsMember({"close", "drop-oldest"}))
+      ->capture_default_str();
+  cli.add_option("--history-size", g.history.max_entries,
+                 "Notifications kept per stream (a user's, a topic's, everyone's) for clients that resume after a "
+                 "reconnect; 0 turns history, offsets and resume off")
+      ->envname("NOTIFY_HISTORY_SIZE")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{100'000}))
+      ->capture_default_str();
+  cli.add_option("--history-ttl", history_ttl,
+                 "Seconds a notification stays in history; a stream idle this long is forgotten (its next "
+                 "notification starts a new epoch)")
+      ->envname("NOTIFY_HISTORY_TTL")
+      ->check(CLI::Range(1.0, 7.0 * 86400))
       ->capture_default_str();
   cli.add_option("--max-topics-per-connection", g.max_topics_per_connection, "Topics one connection may subscribe to")
       ->envname("NOTIFY_MAX_TOPICS_PER_CONNECTION")
@@ -412,6 +429,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   g.handshake_timeout = seconds_to_ms(handshake_timeout);
   g.idle_timeout = seconds_to_ms(idle_timeout);
   g.close_timeout = seconds_to_ms(close_timeout);
+  g.history.ttl = seconds_to_ms(history_ttl);
   c.shutdown_timeout = seconds_to_ms(shutdown_timeout);
   c.jwt_policy.leeway = std::chrono::seconds(static_cast<std::int64_t>(jwt_leeway));
   if (const char* secret = std::getenv("NOTIFY_JWT_SECRET")) c.jwt_keys.secret = secret;

@@ -14,26 +14,38 @@ gateway::Hub::CountCallback counted(Broker::Done done) {
 
 }  // namespace
 
-gateway::FramePtr notification_frame(const Publication& p, Audience audience) {
+gateway::FramePtr notification_frame(const Publication& p, Audience audience,
+                                     const gateway::protocol::Position* position) {
   std::string payload =
-      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms, p.collapse_key);
+      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms, p.collapse_key, position);
+  std::shared_ptr<gateway::Frame> frame;
   if (p.collapse_key.empty()) {
-    return std::make_shared<const gateway::Frame>(gateway::Frame::Kind::notification, payload);
+    frame = std::make_shared<gateway::Frame>(gateway::Frame::Kind::notification, payload);
+  } else {
+    // The scope: the stream the frame belongs to (the addressed user's own,
+    // a topic, or everyone) and the key.
+    const std::string stream = audience == Audience::users ? std::string("u") : p.topic.empty() ? "*" : "t:" + p.topic;
+    frame = std::make_shared<gateway::Frame>(payload, stream + '\n' + p.collapse_key);
   }
-  // The scope: the stream the frame belongs to (the addressed user's own, a
-  // topic, or everyone) and the key.
-  const std::string stream = audience == Audience::users ? std::string("u") : p.topic.empty() ? "*" : "t:" + p.topic;
-  return std::make_shared<const gateway::Frame>(payload, stream + '\n' + p.collapse_key);
+  if (position != nullptr) {
+    frame->stream = position->stream;
+    frame->epoch = position->epoch;
+    frame->offset = position->offset;
+  }
+  return frame;
 }
 
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
   // With a user directory the hub fills `offline` before any loop runs, so
   // before `done` can; without one (more loops than it tracks) it is filled
   // here first, from every loop's presence.
-  auto deliver = [this, frame = notification_frame(publication, Audience::users), done = std::move(done)](
+  auto deliver = [this, publication = std::move(publication), done = std::move(done)](
                      std::vector<std::string> addressed, std::shared_ptr<std::vector<std::string>> offline) {
     hub_.notify(
-        std::move(addressed), frame,
+        std::move(addressed),
+        [&publication](const gateway::protocol::Position* position) {
+          return notification_frame(publication, Audience::users, position);
+        },
         [done, offline](std::uint32_t n) { done(Outcome{.error = {}, .count = n, .offline = std::move(*offline)}); },
         offline.get());
   };
@@ -53,8 +65,13 @@ void LocalBroker::notify(std::vector<std::string> users, Publication publication
 }
 
 void LocalBroker::broadcast(Publication publication, Done done) {
-  auto frame = notification_frame(publication, Audience::subscribers);
-  hub_.broadcast(std::move(publication.topic), std::move(frame), counted(std::move(done)));
+  std::string topic = publication.topic;
+  hub_.broadcast(
+      std::move(topic),
+      [&publication](const gateway::protocol::Position* position) {
+        return notification_frame(publication, Audience::subscribers, position);
+      },
+      counted(std::move(done)));
 }
 
 void LocalBroker::disconnect(std::vector<std::string> users, std::string reason, Done done) {

@@ -4,14 +4,17 @@
 #include "broker/broker.hpp"
 #include "gateway/frame.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/protocol.hpp"
 
 namespace notify::broker {
 
 // The frame every recipient of `p` shares, encoded once. The audience, a
 // Notify's users or a Broadcast's subscribers (a topic's, or everyone's when
-// the topic is empty), scopes its collapse key.
+// the topic is empty), scopes its collapse key. `position`: the frame's place
+// in history, if kept (then the frame belongs to that stream alone).
 enum class Audience { users, subscribers };
-gateway::FramePtr notification_frame(const Publication& p, Audience audience);
+gateway::FramePtr notification_frame(const Publication& p, Audience audience,
+                                     const gateway::protocol::Position* position = nullptr);
 
 class LocalBroker final : public Broker {
  public:

@@ -46,7 +46,7 @@ class LoopHistogram {
   LoopCounter sum_ns_;
 };
 
-enum class ClientMessageType : std::size_t { subscribe, unsubscribe, ping, message, refresh, invalid, count };
+enum class ClientMessageType : std::size_t { subscribe, unsubscribe, ping, message, refresh, resume, invalid, count };
 
 struct alignas(64) LoopMetrics {
   LoopCounter connections_accepted;  // WebSocket upgrades completed
@@ -56,11 +56,14 @@ struct alignas(64) LoopMetrics {
   LoopCounter messages_dropped;    // frames discarded by the drop-oldest policy
   LoopCounter messages_collapsed;  // waiting frames replaced by a newer one with their collapse key
   LoopCounter slow_consumer_closes;
-  LoopGauge queued_bytes;  // payload bytes waiting in send queues
+  LoopCounter streams_resumed;        // streams a resume replayed (or found current)
+  LoopCounter streams_resume_failed;  // streams a resume could not cover (resume_failed sent)
+  LoopGauge queued_bytes;             // payload bytes waiting in send queues
   std::array<LoopCounter, static_cast<std::size_t>(ClientMessageType::count)> client_messages;
   LoopHistogram delivery_latency;  // notification accepted -> written to the socket
 
   void client_message(ClientMessageType type) { client_messages[static_cast<std::size_t>(type)].add(); }
+  void resume(bool ok) { (ok ? streams_resumed : streams_resume_failed).add(); }
 };
 
 }  // namespace notify

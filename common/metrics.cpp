@@ -35,7 +35,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> k
     "Health", "Reflection", "other"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
-    "subscribe", "unsubscribe", "ping", "message", "refresh", "invalid"};
+    "subscribe", "unsubscribe", "ping", "message", "refresh", "resume", "invalid"};
 
 prometheus::Histogram::BucketBoundaries latency_bounds() {
   return prometheus::Histogram::BucketBoundaries(kLatencyBuckets.begin(), kLatencyBuckets.end());
@@ -113,6 +113,12 @@ class Metrics::LoopCollector : public prometheus::Collectable {
     add_counter("notify_slow_consumer_closes_total",
                 "Connections closed because their send queue was full (close policy).",
                 &LoopMetrics::slow_consumer_closes);
+    add_counter("notify_streams_resumed_total",
+                "Streams a client resumed: it got every notification it missed from history.",
+                &LoopMetrics::streams_resumed);
+    add_counter("notify_streams_resume_failed_total",
+                "Streams a client could not resume (history lost or too short): it was sent resume_failed.",
+                &LoopMetrics::streams_resume_failed);
     out.push_back(family("notify_send_queue_bytes", "Payload bytes waiting in client send queues.", MetricType::Gauge));
     out.back().metric.push_back(gauge_value(sum(&LoopMetrics::queued_bytes)));
 

@@ -5,6 +5,8 @@
 
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "common/validation.hpp"
+#include "gateway/hub.hpp"
 
 namespace notify::gateway {
 
@@ -32,7 +34,8 @@ ClientSession::ClientSession(Shard& shard, GatewayContext& context, UpgradeDecis
       granted_topics_(std::move(decision.topics)),
       slot_(std::move(slot)),
       rate_tokens_(context.settings.client_message_burst),
-      rate_refilled_(std::chrono::steady_clock::now()) {}
+      rate_refilled_(std::chrono::steady_clock::now()),
+      holding_(decision.resume && context.history != nullptr) {}
 
 ClientSession::~ClientSession() {
   // Normally done when the read side ends; here too in case the loop was
@@ -48,7 +51,13 @@ void ClientSession::opened(std::string* welcome_out) {
   metrics_.connections_accepted.add();
   log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
   track_expiry();
-  std::string welcome = protocol::encode_welcome(connection_id_, user_id_, expires_at_);
+  if (ctx_.history != nullptr) {
+    // Positions are read after joining the shard: every frame with a higher
+    // offset reaches this connection, every lower one is filtered out.
+    follow(Hub::user_stream(user_id_));
+    follow(Hub::topic_stream({}));
+  }
+  std::string welcome = protocol::encode_welcome(connection_id_, user_id_, expires_at_, floors_);
   if (welcome_out != nullptr) {
     *welcome_out = std::move(welcome);
     return;
@@ -86,7 +95,16 @@ void ClientSession::handle_text(std::string_view text) {
     return;
   }
   auto& request = std::get<protocol::Request>(parsed);
+  if (request.type == protocol::RequestType::resume) {
+    metrics_.client_message(ClientMessageType::resume);
+    handle_resume(request);
+    return;
+  }
+  // Any other first message ends the wait for a resume.
+  if (holding_) release_held();
   switch (request.type) {
+    case protocol::RequestType::resume:
+      return;  // handled above
     case protocol::RequestType::subscribe:
       metrics_.client_message(ClientMessageType::subscribe);
       handle_subscribe(request);
@@ -101,6 +119,9 @@ void ClientSession::handle_text(std::string_view text) {
       if (it != topics_.end()) {
         topics_.erase(it);
         shard_.unsubscribe(this, request.topic);
+        std::erase_if(floors_, [stream = Hub::topic_stream(request.topic)](const protocol::Position& p) {
+          return p.stream == stream;
+        });
       }
       reply(protocol::encode_unsubscribed(request.topic, request.id_json));
       return;
@@ -137,8 +158,124 @@ void ClientSession::handle_subscribe(protocol::Request& request) {
     }
     topics_.push_back(request.topic);
     shard_.subscribe(this, request.topic);
+    if (ctx_.history != nullptr) {
+      reply(protocol::encode_subscribed(request.topic, request.id_json, &follow(Hub::topic_stream(request.topic))));
+      return;
+    }
+  } else if (ctx_.history != nullptr) {
+    reply(protocol::encode_subscribed(request.topic, request.id_json, floor_of(Hub::topic_stream(request.topic))));
+    return;
   }
   reply(protocol::encode_subscribed(request.topic, request.id_json));
+}
+
+protocol::Position& ClientSession::follow(std::string stream) {
+  auto [epoch, head] = ctx_.history->position(stream, unix_millis());
+  floors_.push_back(protocol::Position{std::move(stream), std::move(epoch), head});
+  return floors_.back();
+}
+
+protocol::Position* ClientSession::floor_of(std::string_view stream) {
+  for (auto& f : floors_) {
+    if (f.stream == stream) return &f;
+  }
+  return nullptr;
+}
+
+bool ClientSession::deliver_positioned(const FramePtr& frame) {
+  if (state_ != State::open) return false;
+  if (holding_) {
+    held_bytes_ += frame->payload.size();
+    if (held_bytes_ > ctx_.settings.queue.max_bytes || held_.size() >= ctx_.settings.queue.max_messages) {
+      metrics_.slow_consumer_closes.add();
+      held_.clear();
+      holding_ = false;
+      log::debug("slow consumer closed while a resume was awaited", {{"connection", connection_id_}});
+      close(protocol::close_code::slow_consumer, "slow consumer: too much arrived while waiting for resume");
+      return false;
+    }
+    held_.push_back(frame);
+    return true;
+  }
+  protocol::Position* floor = floor_of(frame->stream);
+  if (floor != nullptr) {
+    // Sent already (replayed by a resume), or from before this connection
+    // followed the stream.
+    if (floor->epoch == frame->epoch && frame->offset <= floor->offset) return false;
+    floor->epoch = frame->epoch;
+    floor->offset = frame->offset;
+  }
+  return enqueue(frame);
+}
+
+void ClientSession::release_held() {
+  holding_ = false;
+  std::vector<FramePtr> held = std::move(held_);
+  held_.clear();
+  held_bytes_ = 0;
+  for (const FramePtr& frame : held) {
+    if (!deliver_positioned(frame)) continue;
+  }
+}
+
+void ClientSession::handle_resume(protocol::Request& request) {
+  if (resumed_ || (!holding_ && ctx_.history != nullptr)) {
+    reply(protocol::encode_error(
+        {"bad_request",
+         resumed_ ? "a connection resumes once" : "announce the resume on the upgrade (?resume=1) and send it first",
+         request.id_json}));
+    return;
+  }
+  resumed_ = true;
+  const std::int64_t now = unix_millis();
+  std::vector<History::Entry> entries;
+  for (protocol::Position& wanted : request.streams) {
+    if (ctx_.history == nullptr) {
+      reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, "no_history", request.id_json));
+      continue;
+    }
+    protocol::Position* floor = floor_of(wanted.stream);
+    if (floor == nullptr && wanted.stream.starts_with("topic:")) {
+      // Resuming a topic subscribes to it, with the checks of subscribe.
+      const std::string topic = wanted.stream.substr(6);
+      const char* refused = !rules::valid_topic(topic)                                  ? "unknown_stream"
+                            : !may_subscribe(topic)                                     ? "forbidden_topic"
+                            : topics_.size() >= ctx_.settings.max_topics_per_connection ? "too_many_topics"
+                                                                                        : nullptr;
+      if (refused != nullptr) {
+        reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, refused, request.id_json));
+        continue;
+      }
+      topics_.push_back(topic);
+      shard_.subscribe(this, topic);
+      floor = &follow(wanted.stream);
+    }
+    if (floor == nullptr) {  // another user's stream, or no stream at all
+      reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, "unknown_stream", request.id_json));
+      continue;
+    }
+    std::uint64_t head = 0;
+    std::string epoch;
+    const auto result = ctx_.history->read_after(wanted.stream, wanted.epoch, wanted.offset, now, entries, head, epoch);
+    // Live delivery goes on after the head either way: held frames at or
+    // below it are in the replay, or in the gap the client is told about.
+    floor->epoch = std::move(epoch);
+    floor->offset = head;
+    if (result != History::Resume::ok) {
+      const char* reason = result == History::Resume::too_old ? "too_old"
+                           : result == History::Resume::ahead ? "ahead"
+                                                              : "epoch_changed";
+      metrics_.resume(false);
+      reply(protocol::encode_resume_failed(*floor, reason, request.id_json));
+      continue;
+    }
+    metrics_.resume(true);
+    for (const History::Entry& e : entries) {
+      if (!enqueue(e.frame)) break;  // closed (send queue full): the client resumes again
+    }
+  }
+  reply(protocol::encode_resumed(floors_, request.id_json));
+  release_held();
 }
 
 void ClientSession::handle_refresh(protocol::Request& request) {
@@ -238,7 +375,8 @@ bool ClientSession::enqueue(const FramePtr& frame) {
   }
   if (result.collapsed > 0) {
     metrics_.messages_collapsed.add(result.collapsed);
-    metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.collapsed_bytes));
+    metrics_.queued_bytes.add(static_cast<std::int64_t>(result.marker_bytes) -
+                              static_cast<std::int64_t>(result.collapsed_bytes));
   }
   if (!result.accepted) {
     if (ctx_.settings.queue.policy == OverflowPolicy::drop_oldest) {
@@ -294,6 +432,8 @@ void ClientSession::leave_shard() {
   // Frames not yet started will never be written (a frame partly written
   // is finished first: the wire must stay well-formed).
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+  held_.clear();
+  held_bytes_ = 0;
   if (!registered_) return;
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();

@@ -31,7 +31,10 @@ class ClientSession : public Subscriber {
   ClientSession& operator=(const ClientSession&) = delete;
 
   std::string_view user_id() const override { return user_id_; }
-  bool deliver(const FramePtr& frame) override { return enqueue(frame); }
+  bool deliver(const FramePtr& frame) override {
+    if (frame->offset != 0) return deliver_positioned(frame);
+    return enqueue(frame);
+  }
   bool close(std::uint16_t code, std::string reason) override;
   void expire() override;
 
@@ -83,6 +86,9 @@ class ClientSession : public Subscriber {
   void arm_close_timer();
   void cancel_close_timer();
   bool enqueue(const FramePtr& frame);
+  // History: a frame with a place in a stream passes the stream's floor,
+  // or waits while a resume is announced.
+  bool deliver_positioned(const FramePtr& frame);
   const std::string& connection_id() const { return connection_id_; }
 
   // What a delivery touches comes first.
@@ -100,6 +106,12 @@ class ClientSession : public Subscriber {
   void handle_message(protocol::Request& request);
   void handle_subscribe(protocol::Request& request);
   void handle_refresh(protocol::Request& request);
+  void handle_resume(protocol::Request& request);
+  // Ends the wait for a resume: what was held goes out, past the floors.
+  void release_held();
+  // Starts following `stream` from its current head (a topic subscription).
+  protocol::Position& follow(std::string stream);
+  protocol::Position* floor_of(std::string_view stream);
   bool may_subscribe(std::string_view topic) const;
   bool take_rate_token();
   void track_expiry();
@@ -117,6 +129,17 @@ class ClientSession : public Subscriber {
   double rate_tokens_;  // token bucket for client frames
   std::chrono::steady_clock::time_point rate_refilled_;
   std::size_t invalid_messages_ = 0;
+
+  // History on: per stream followed (the user's own, "all", each topic), the
+  // last offset this connection was sent, or the head when it started to
+  // follow; frames at or below it are not sent again.
+  std::vector<protocol::Position> floors_;
+  // A resume was announced on the upgrade and has not come yet: live
+  // notifications wait here (bounded like the send queue).
+  bool holding_ = false;
+  bool resumed_ = false;
+  std::vector<FramePtr> held_;
+  std::size_t held_bytes_ = 0;
 };
 
 }  // namespace notify::gateway

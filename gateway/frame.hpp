@@ -75,6 +75,15 @@ struct Frame {
   // user's own when none): a frame with the same scope pushed later replaces
   // this one while it waits in a send queue.
   std::string collapse;
+  // A notification kept in history (gateway/history.hpp) carries its place
+  // there: the stream ("user:<id>", "topic:<name>" or "all"), the epoch and
+  // the offset (from 1; 0 for a frame outside history).
+  std::string stream;
+  std::string epoch;
+  std::uint64_t offset = 0;
+  // A "skipped" marker (SendQueue) stands for offsets skipped_from..offset
+  // of `stream`, replaced by newer notifications with their collapse keys.
+  std::uint64_t skipped_from = 0;
 
   // Raw bytes sent as they are (the HTTP upgrade response). With `k` other
   // than wire, the last `message_bytes` of them are a frame's payload,

@@ -9,6 +9,7 @@
 #include "common/metrics.hpp"
 
 #include "gateway/connection_limiter.hpp"
+#include "gateway/history.hpp"
 #include "gateway/settings.hpp"
 #include "gateway/upstream.hpp"
 
@@ -25,6 +26,7 @@ struct GatewayContext {
   ConnectionLimiter limiter;
   boost::asio::ssl::context* tls = nullptr;  // set when the WebSocket port serves TLS
   std::atomic<bool> draining{false};         // set once on shutdown; /readyz answers 503
+  History* history = nullptr;                // null: notifications are not kept (--history-size 0)
 };
 
 }  // namespace notify::gateway

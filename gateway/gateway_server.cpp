@@ -1,7 +1,9 @@
 #include "gateway/gateway_server.hpp"
 
+#include <algorithm>
 #include <thread>
 
+#include "common/ids.hpp"
 #include "common/log.hpp"
 #include "gateway/protocol.hpp"
 
@@ -34,6 +36,25 @@ GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, 
     shard_ptrs.push_back(shards_.back().get());
   }
   hub_ = std::make_unique<Hub>(std::move(shard_ptrs));
+  if (settings.history.max_entries > 0) {
+    // A new epoch for every process: positions from a previous run are
+    // never taken for positions in this one.
+    history_ = std::make_unique<History>(settings.history, new_connection_id().substr(0, 12));
+    hub_->attach_history(history_.get());
+    context_.history = history_.get();
+  }
+}
+
+void GatewayServer::schedule_prune() {
+  // Streams idle longer than the ttl are forgotten; checked a few times per ttl.
+  const auto interval = std::clamp<std::chrono::milliseconds>(settings_.history.ttl / 4, std::chrono::milliseconds(250),
+                                                              std::chrono::milliseconds(60'000));
+  prune_timer_->expires_after(interval);
+  prune_timer_->async_wait([this](boost::system::error_code ec) {
+    if (ec) return;
+    history_->prune(unix_millis());
+    schedule_prune();
+  });
 }
 
 GatewayServer::~GatewayServer() { stop(); }
@@ -59,6 +80,10 @@ void GatewayServer::start() {
   listeners_.push_back(std::move(metrics_listener));
 
   for (auto& l : listeners_) l->start();
+  if (history_) {
+    prune_timer_ = std::make_unique<asio::steady_timer>(shards_.front()->context());
+    schedule_prune();
+  }
   loops_.start();
 }
 
@@ -98,6 +123,7 @@ void GatewayServer::stop() {
   // destroys the handlers still queued, and with them the sessions they kept
   // alive, while the shards those sessions leave still exist.
   for (auto& shard : shards_) shard->release_timer();
+  prune_timer_.reset();
   loops_.destroy();
 }
 

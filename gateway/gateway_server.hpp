@@ -38,6 +38,7 @@ class GatewayServer {
   std::uint16_t ws_port() const { return ws_port_; }
   std::uint16_t metrics_port() const { return metrics_port_; }
   Hub& hub() { return *hub_; }
+  History* history() { return history_.get(); }
   bool draining() const { return context_.draining.load(); }
 
   // Readiness goes false, new upgrades get 503, every connection is closed
@@ -58,6 +59,9 @@ class GatewayServer {
   EventLoops loops_;
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Hub> hub_;
+  std::unique_ptr<History> history_;  // null without history
+  std::unique_ptr<boost::asio::steady_timer> prune_timer_;
+  void schedule_prune();
   std::vector<std::shared_ptr<Listener>> listeners_;
   std::uint16_t ws_port_ = 0;
   std::uint16_t metrics_port_ = 0;

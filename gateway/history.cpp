@@ -19,9 +19,27 @@ History::Stream& History::find_or_create(Stripe& s, std::string_view stream, std
 }
 
 void History::trim(Stream& st, std::int64_t now_ms) const {
-  while (st.entries.size() > limits_.max_entries) st.entries.pop_front();
   const std::int64_t oldest = now_ms - limits_.ttl.count();
-  while (!st.entries.empty() && st.entries.front().stored_ms < oldest) st.entries.pop_front();
+  while (!st.entries.empty() && (st.entries.size() > limits_.max_entries || st.entries.front().stored_ms < oldest)) {
+    st.trimmed_through = st.entries.front().offset;
+    st.entries.pop_front();
+  }
+}
+
+void History::collapse(Stream& st, std::string_view scope) {
+  for (auto it = st.entries.begin(); it != st.entries.end(); ++it) {
+    if (it->frame->collapse == scope) {
+      st.entries.erase(it);
+      return;  // at most one is kept: each append removes the previous
+    }
+  }
+}
+
+std::pair<std::string, std::uint64_t> History::position(std::string_view stream, std::int64_t now_ms) {
+  Stripe& s = stripe(stream);
+  std::lock_guard lock(s.mu);
+  const Stream& st = find_or_create(s, stream, now_ms);
+  return {st.epoch, st.head};
 }
 
 History::Resume History::read_after(std::string_view stream, std::string_view epoch, std::uint64_t offset,
@@ -44,9 +62,9 @@ History::Resume History::read_after(std::string_view stream, std::string_view ep
   current_epoch = st.epoch;
   if (epoch != st.epoch) return Resume::epoch_changed;
   if (offset > st.head) return Resume::ahead;
-  // The first offset still kept; with none kept, the next one to come.
-  const std::uint64_t first = st.entries.empty() ? st.head + 1 : st.entries.front().offset;
-  if (offset + 1 < first) return Resume::too_old;
+  // Entries trimmed for size or age are lost to a client behind them;
+  // collapsed ones are not (a newer entry with their key is kept).
+  if (offset < st.trimmed_through) return Resume::too_old;
   for (const Entry& e : st.entries) {
     if (e.offset > offset) out.push_back(e);
   }

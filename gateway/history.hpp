@@ -1,12 +1,10 @@
 #pragma once
 // The recent notifications of each stream, kept so that a client that
-// reconnects can be given what it missed (issue 13: history and resume; not
-// wired to the delivery path yet). A stream is a user's own notifications, a
-// topic's, or everyone's; its notifications get consecutive offsets from 1,
-// and an epoch that names this history of the stream: when the history is
-// lost (this process restarted, or the stream was idle longer than the ttl
-// and forgotten), the next notification starts a new epoch at offset 1, so a
-// position from before can never be mistaken for one of the new history.
+// reconnects can be given what it missed (docs/protocol.md#history-and-resume). A stream is a user's own notifications,
+// a topic's, or everyone's; its notifications get consecutive offsets from 1, and an epoch that names this history of
+// the stream: when the history is lost (this process restarted, or the stream was idle longer than the ttl and
+// forgotten), the next notification starts a new epoch at offset 1, so a position from before can never be mistaken for
+// one of the new history.
 //
 // Bounded per stream by entries and by age. Thread-safe: streams live in
 // striped maps, each stripe under its own mutex, like UserDirectory.
@@ -27,7 +25,7 @@
 namespace notify::gateway {
 
 struct HistoryLimits {
-  std::size_t max_entries = 100;              // per stream, at least 1
+  std::size_t max_entries = 100;              // per stream (History needs at least 1; 0 in settings: no history)
   std::chrono::milliseconds ttl{5 * 60'000};  // entries older than this are dropped
 };
 
@@ -57,6 +55,7 @@ class History {
     Stream& st = find_or_create(s, stream, now_ms);
     const std::uint64_t offset = ++st.head;
     FramePtr frame = make(offset, std::string_view(st.epoch));
+    if (!frame->collapse.empty()) collapse(st, frame->collapse);
     st.entries.push_back(Entry{offset, now_ms, frame});
     st.last_ms = now_ms;
     trim(st, now_ms);
@@ -71,6 +70,11 @@ class History {
   Resume read_after(std::string_view stream, std::string_view epoch, std::uint64_t offset, std::int64_t now_ms,
                     std::vector<Entry>& out, std::uint64_t& head, std::string& current_epoch);
 
+  // The stream's epoch and last offset; a stream without history gets its
+  // epoch now, so that a client can hold a position in it before its first
+  // notification.
+  std::pair<std::string, std::uint64_t> position(std::string_view stream, std::int64_t now_ms);
+
   // Forgets the streams whose newest entry is older than the ttl; returns
   // how many. Their next notification starts a new epoch.
   std::size_t prune(std::int64_t now_ms);
@@ -83,6 +87,7 @@ class History {
   struct Stream {
     std::string epoch;
     std::uint64_t head = 0;
+    std::uint64_t trimmed_through = 0;  // the highest offset dropped for size or age (not collapsed)
     std::int64_t last_ms = 0;
     std::deque<Entry> entries;
   };
@@ -98,6 +103,9 @@ class History {
   Stripe& stripe(std::string_view stream) { return stripes_[Hash{}(stream) % kStripes]; }
   Stream& find_or_create(Stripe& s, std::string_view stream, std::int64_t now_ms);
   void trim(Stream& st, std::int64_t now_ms) const;
+  // Removes the entry with this collapse scope, if one is kept: the new one
+  // replaces it.
+  static void collapse(Stream& st, std::string_view scope);
 
   HistoryLimits limits_;
   std::string node_epoch_;

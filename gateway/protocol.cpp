@@ -122,6 +122,31 @@ void append_id(std::string& out, std::string_view id_json) {
   }
 }
 
+// ,"stream":"...","epoch":"...","offset":N
+void append_position(std::string& out, const Position& p) {
+  out += ",\"stream\":";
+  append_json_string(out, p.stream);
+  out += ",\"epoch\":";
+  append_json_string(out, p.epoch);
+  out += ",\"offset\":";
+  out += std::to_string(p.offset);
+}
+
+// ,"streams":{"<stream>":{"epoch":"...","offset":N},...}
+void append_streams(std::string& out, std::span<const Position> streams) {
+  out += ",\"streams\":{";
+  for (std::size_t i = 0; i < streams.size(); ++i) {
+    if (i > 0) out += ',';
+    append_json_string(out, streams[i].stream);
+    out += ":{\"epoch\":";
+    append_json_string(out, streams[i].epoch);
+    out += ",\"offset\":";
+    out += std::to_string(streams[i].offset);
+    out += '}';
+  }
+  out += '}';
+}
+
 }  // namespace
 
 std::variant<Request, Error> parse_request(std::string_view text) {
@@ -185,14 +210,43 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     req.data_json = raw && !escaped_key ? std::string(*raw) : json::serialize(*data);
     return req;
   }
+  if (kind == "resume") {
+    req.type = RequestType::resume;
+    const auto* streams = obj.if_contains("streams");
+    if (streams == nullptr || !streams->is_object()) {
+      return error("bad_request", "\"resume\" needs an object member \"streams\"", req.id_json);
+    }
+    if (streams->get_object().size() > kMaxResumeStreams) {
+      return error("bad_request", "\"resume\" may name at most " + std::to_string(kMaxResumeStreams) + " streams",
+                   req.id_json);
+    }
+    for (const auto& [name, where] : streams->get_object()) {
+      const json::object* w = where.if_object();
+      const json::value* epoch = w != nullptr ? w->if_contains("epoch") : nullptr;
+      const json::value* offset = w != nullptr ? w->if_contains("offset") : nullptr;
+      const bool offset_ok =
+          offset != nullptr && ((offset->is_int64() && offset->get_int64() >= 0) || offset->is_uint64());
+      if (epoch == nullptr || !epoch->is_string() || epoch->get_string().size() > 128 || !offset_ok) {
+        return error("bad_request", "each stream of \"resume\" needs {\"epoch\": string, \"offset\": integer >= 0}",
+                     req.id_json);
+      }
+      if (name.size() > 160) return error("bad_request", "stream name too long", req.id_json);
+      req.streams.push_back(
+          Position{std::string(name), std::string(epoch->get_string()),
+                   offset->is_uint64() ? offset->get_uint64() : static_cast<std::uint64_t>(offset->get_int64())});
+    }
+    return req;
+  }
   // Echo the type only when short, so the reply can't be used to amplify.
   const std::string shown = kind.size() <= 64 ? " \"" + std::string(kind) + "\"" : std::string();
-  return error("unknown_type", "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message or refresh",
+  return error("unknown_type",
+               "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message, refresh or resume",
                req.id_json);
 }
 
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
-                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key) {
+                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key,
+                                const Position* position) {
   std::string out;
   out.reserve(80 + id.size() + event.size() + topic.size() + data_json.size() + collapse_key.size());
   out += "{\"type\":\"notification\",\"id\":";
@@ -211,11 +265,13 @@ std::string encode_notification(std::string_view id, std::string_view event, std
     out += ",\"collapse_key\":";
     append_json_string(out, collapse_key);
   }
+  if (position != nullptr) append_position(out, *position);
   out += '}';
   return out;
 }
 
-std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at) {
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at,
+                           std::span<const Position> streams) {
   std::string out = "{\"type\":\"welcome\",\"connection_id\":";
   append_json_string(out, connection_id);
   out += ",\"user_id\":";
@@ -224,6 +280,7 @@ std::string encode_welcome(std::string_view connection_id, std::string_view user
     out += ",\"expires_at\":";
     out += std::to_string(expires_at);
   }
+  if (!streams.empty()) append_streams(out, streams);
   out += '}';
   return out;
 }
@@ -245,7 +302,7 @@ std::string encode_pong(std::string_view id_json) {
 
 namespace {
 std::string encode_topic_reply(std::string_view type, std::string_view topic, std::string_view id_json,
-                               std::string_view reason = {}) {
+                               std::string_view reason = {}, const Position* position = nullptr) {
   std::string out = "{\"type\":\"";
   out += type;
   out += "\",\"topic\":";
@@ -255,13 +312,41 @@ std::string encode_topic_reply(std::string_view type, std::string_view topic, st
     out += ",\"reason\":";
     append_json_string(out, reason);
   }
+  if (position != nullptr) append_position(out, *position);
   out += '}';
   return out;
 }
 }  // namespace
 
-std::string encode_subscribed(std::string_view topic, std::string_view id_json) {
-  return encode_topic_reply("subscribed", topic, id_json);
+std::string encode_subscribed(std::string_view topic, std::string_view id_json, const Position* position) {
+  return encode_topic_reply("subscribed", topic, id_json, {}, position);
+}
+
+std::string encode_skipped(const Position& position, std::uint64_t from) {
+  std::string out = "{\"type\":\"skipped\"";
+  append_position(out, position);
+  out += ",\"from\":";
+  out += std::to_string(from);
+  out += '}';
+  return out;
+}
+
+std::string encode_resume_failed(const Position& position, std::string_view reason, std::string_view id_json) {
+  std::string out = "{\"type\":\"resume_failed\"";
+  append_position(out, position);
+  out += ",\"reason\":";
+  append_json_string(out, reason);
+  append_id(out, id_json);
+  out += '}';
+  return out;
+}
+
+std::string encode_resumed(std::span<const Position> streams, std::string_view id_json) {
+  std::string out = "{\"type\":\"resumed\"";
+  append_streams(out, streams);
+  append_id(out, id_json);
+  out += '}';
+  return out;
 }
 
 std::string encode_unsubscribed(std::string_view topic, std::string_view id_json, std::string_view reason) {

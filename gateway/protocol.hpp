@@ -3,9 +3,11 @@
 // encoding what the server sends. Pure functions, no I/O; thread-safe.
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "common/json_text.hpp"
 
@@ -23,14 +25,26 @@ inline constexpr std::uint16_t token_expired = 4001;     // the token expired an
 inline constexpr std::uint16_t slow_consumer = 4008;     // send queue overflow (close policy)
 }  // namespace close_code
 
-enum class RequestType { subscribe, unsubscribe, ping, message, refresh };
+enum class RequestType { subscribe, unsubscribe, ping, message, refresh, resume };
+
+// A place in a stream's history (docs/protocol.md#history-and-resume): the
+// stream ("user:<id>", "topic:<name>" or "all"), its epoch, and the last
+// offset seen (0: none yet).
+struct Position {
+  std::string stream;
+  std::string epoch;
+  std::uint64_t offset = 0;
+};
+// The most streams one resume may name.
+inline constexpr std::size_t kMaxResumeStreams = 1024;
 
 struct Request {
   RequestType type;
-  std::string topic;      // subscribe / unsubscribe
-  std::string token;      // refresh
-  std::string data_json;  // message: the "data" member as the client wrote it
-  std::string id_json;    // the optional "id" member as JSON text, echoed in replies; empty if absent
+  std::string topic;              // subscribe / unsubscribe
+  std::string token;              // refresh
+  std::string data_json;          // message: the "data" member as the client wrote it
+  std::string id_json;            // the optional "id" member as JSON text, echoed in replies; empty if absent
+  std::vector<Position> streams;  // resume: where the client is, in the order written
 };
 
 struct Error {
@@ -56,12 +70,29 @@ inline constexpr std::size_t kMaxClientIdLength = 128;
 
 // Server frames. `data_json` must already be valid JSON (empty means null);
 // `topic` and `collapse_key` empty mean none.
+// `position`: the frame's place in history ("stream", "epoch", "offset"), if kept.
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
-                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key = {});
-// `expires_at` (unix seconds) is omitted when 0 (development identity).
-std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at);
+                                std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key = {},
+                                const Position* position = nullptr);
+// `expires_at` (unix seconds) is omitted when 0 (development identity);
+// `streams` (the positions of the streams the connection follows from the
+// start, with history on) when empty.
+std::string encode_welcome(std::string_view connection_id, std::string_view user_id, std::int64_t expires_at,
+                           std::span<const Position> streams = {});
 std::string encode_pong(std::string_view id_json);
-std::string encode_subscribed(std::string_view topic, std::string_view id_json);
+// `position`: the topic stream's position when the subscription started (history on).
+std::string encode_subscribed(std::string_view topic, std::string_view id_json, const Position* position = nullptr);
+// History and resume.
+// Notifications `from`..position.offset of the stream were replaced by newer
+// ones with their collapse keys before they could be sent: the client sees
+// every offset, and no gap.
+std::string encode_skipped(const Position& position, std::uint64_t from);
+// The stream can't be resumed from where the client was (`reason`:
+// epoch_changed, too_old, ahead, unknown_stream, forbidden_topic,
+// too_many_topics, no_history); `position` is where live delivery goes on.
+std::string encode_resume_failed(const Position& position, std::string_view reason, std::string_view id_json);
+// Replay is over: every stream's position; live notifications follow.
+std::string encode_resumed(std::span<const Position> streams, std::string_view id_json);
 // `reason` is set when the server drops the subscription itself ("forbidden"
 // after a refresh whose token no longer grants the topic).
 std::string encode_unsubscribed(std::string_view topic, std::string_view id_json, std::string_view reason = {});

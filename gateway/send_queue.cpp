@@ -2,6 +2,8 @@
 
 #include <cassert>
 
+#include "gateway/protocol.hpp"
+
 namespace notify::gateway {
 
 bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
@@ -18,7 +20,7 @@ bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
 std::string_view to_string(OverflowPolicy policy) { return policy == OverflowPolicy::close ? "close" : "drop-oldest"; }
 
 SendQueue::PushResult SendQueue::push(FramePtr frame) {
-  PushResult result{true, 0, 0, 0, 0};
+  PushResult result{true, 0, 0, 0, 0, 0};
   const std::size_t frame_bytes = frame->payload.size();
   // A frame that could not fit even beside nothing but the frame in flight
   // is refused before anything is removed for it (under close the
@@ -37,7 +39,13 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
       result.collapsed = 1;
       result.collapsed_bytes = frames_[i]->payload.size();
       bytes_ -= result.collapsed_bytes;
-      frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(i));
+      if (frames_[i]->offset == 0) {
+        frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(i));
+        break;
+      }
+      // A frame with an offset leaves a marker in its place, so that the
+      // client sees every offset of the stream and no gap.
+      result.marker_bytes = leave_marker(i, head_ + (in_flight_ ? 1 : 0), result.collapsed_bytes);
       break;
     }
   }
@@ -69,6 +77,43 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
   bytes_ += frame_bytes;
   frames_.push_back(std::move(frame));
   return result;
+}
+
+std::size_t SendQueue::leave_marker(std::size_t i, std::size_t first_waiting, std::size_t& released) {
+  const Frame& old = *frames_[i];
+  // Markers of the same stream on either side, with the offsets right
+  // before or after, merge with it: a flood of keyed notifications leaves
+  // one marker, not one per notification.
+  auto marker_next_to = [&](std::size_t j, bool before) {
+    if (j < first_waiting || j >= frames_.size()) return false;
+    const Frame& m = *frames_[j];
+    return m.skipped_from != 0 && m.stream == old.stream && m.epoch == old.epoch &&
+           (before ? m.offset + 1 == old.offset : m.skipped_from == old.offset + 1);
+  };
+  const bool merge_before = i > 0 && marker_next_to(i - 1, true);
+  const bool merge_after = marker_next_to(i + 1, false);
+  const std::uint64_t from = merge_before ? frames_[i - 1]->skipped_from : old.offset;
+  const std::uint64_t to = merge_after ? frames_[i + 1]->offset : old.offset;
+  auto marker =
+      std::make_shared<Frame>(Frame::Kind::control, protocol::encode_skipped({old.stream, old.epoch, to}, from));
+  marker->stream = old.stream;
+  marker->epoch = old.epoch;
+  marker->offset = to;
+  marker->skipped_from = from;
+  std::size_t start = merge_before ? i - 1 : i;
+  std::size_t end = merge_after ? i + 2 : i + 1;
+  // Their bytes leave with them (the replaced frame's were taken off already).
+  for (std::size_t j = start; j < end; ++j) {
+    if (j == i) continue;
+    bytes_ -= frames_[j]->payload.size();
+    released += frames_[j]->payload.size();
+  }
+  const std::size_t marker_bytes = marker->payload.size();
+  frames_[start] = std::move(marker);
+  frames_.erase(frames_.begin() + static_cast<std::ptrdiff_t>(start + 1),
+                frames_.begin() + static_cast<std::ptrdiff_t>(end));
+  bytes_ += marker_bytes;
+  return marker_bytes;
 }
 
 const FramePtr& SendQueue::begin_write() {

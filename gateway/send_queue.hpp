@@ -37,13 +37,15 @@ class SendQueue {
     std::size_t dropped_bytes;
     std::size_t collapsed = 0;  // waiting frames replaced by this one (same collapse scope)
     std::size_t collapsed_bytes = 0;
+    std::size_t marker_bytes = 0;  // a "skipped" marker took the place of the replaced frame (it had an offset)
   };
 
   explicit SendQueue(const QueueLimits& limits) : limits_(&limits) {}
 
   // A frame with a collapse scope first removes the waiting frame of the same
   // scope (at most one waits: each push removes the previous), never the one
-  // in flight, then queues like any other at the back.
+  // in flight, then queues like any other at the back. A replaced frame with
+  // an offset (history) leaves a small "skipped" marker in its place.
   PushResult push(FramePtr frame);
 
   bool empty() const { return head_ == frames_.size(); }
@@ -85,6 +87,10 @@ class SendQueue {
 
  private:
   void pop_front();
+  // Puts a "skipped" marker in place of frames_[i] (whose bytes are already
+  // off the count), merged with adjacent markers of its stream (their bytes
+  // are added to `released`); returns the marker's bytes.
+  std::size_t leave_marker(std::size_t i, std::size_t first_waiting, std::size_t& released);
   // Releases storage when empty, drops the consumed prefix when it dominates.
   void compact();
 

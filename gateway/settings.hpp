@@ -8,6 +8,7 @@
 #include "auth/client_address.hpp"
 #include "auth/origin_policy.hpp"
 #include "auth/topic_grants.hpp"
+#include "gateway/history.hpp"
 #include "gateway/send_queue.hpp"
 
 namespace notify::gateway {
@@ -23,6 +24,9 @@ struct GatewaySettings {
   std::size_t max_topics_per_connection = 100;
   std::size_t max_invalid_messages = 10;  // protocol errors before close 1008
   QueueLimits queue;
+  // Notifications kept per stream for clients that resume
+  // (--history-size, --history-ttl); max_entries 0: no history.
+  HistoryLimits history;
 
   std::chrono::milliseconds handshake_timeout{10'000};  // HTTP request head and WebSocket upgrade
   std::chrono::milliseconds idle_timeout{60'000};       // ping after half of it, close after all of it

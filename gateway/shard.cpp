@@ -1,6 +1,7 @@
 #include "gateway/shard.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <chrono>
 
 #include "common/ids.hpp"
@@ -42,6 +43,25 @@ Shard::Shard(std::size_t index, boost::asio::io_context& context, LoopMetrics& m
       context_(context),
       metrics_(metrics),
       expiry_timer_(std::make_unique<boost::asio::steady_timer>(context)) {}
+
+void Shard::enqueue(std::function<void()> task) {
+  std::lock_guard lock(inbox_mu_);
+  inbox_.push_back(std::move(task));
+  if (inbox_scheduled_) return;
+  inbox_scheduled_ = true;
+  boost::asio::post(context_, [this] { drain_inbox(); });
+}
+
+void Shard::drain_inbox() {
+  {
+    std::lock_guard lock(inbox_mu_);
+    running_.swap(inbox_);
+    inbox_scheduled_ = false;
+  }
+  // Tasks enqueued meanwhile (by these ones too) go to the next drain, behind these.
+  for (auto& task : running_) task();
+  running_.clear();
+}
 
 Shard::ExpiryHandle Shard::track_expiry(Subscriber* s, std::int64_t unix_ms) {
   const auto handle = expiries_.emplace(unix_ms, s);

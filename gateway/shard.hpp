@@ -7,8 +7,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <string_view>
@@ -56,6 +58,13 @@ class Shard {
   LoopMetrics& metrics() { return metrics_; }
   // The clock the deliver_* fan-outs share; see FanoutClock.
   FanoutClock& fanout_clock() { return clock_; }
+
+  // Runs `task` on the loop after every task enqueued before it, from any
+  // thread. Asio's post alone does not promise that: a post from the loop's
+  // own thread waits in a thread-private queue and can be overtaken by one
+  // from another thread. Delivery relies on it: frames of a stream reach a
+  // connection in the order their offsets were given (gateway/history.hpp).
+  void enqueue(std::function<void()> task);
 
   // From now on the shard tells `directory` which users it holds (call
   // before the loop runs; the hub does).
@@ -116,6 +125,12 @@ class Shard {
   std::shared_ptr<UserDirectory> directory_;  // may be null (tests)
   ChannelObserver* observer_ = nullptr;       // null without a Redis broker
   TopicIndex topics_;
+
+  void drain_inbox();
+  std::mutex inbox_mu_;
+  std::vector<std::function<void()>> inbox_;    // under inbox_mu_
+  bool inbox_scheduled_ = false;                // under inbox_mu_: a drain is posted
+  std::vector<std::function<void()>> running_;  // loop thread only
 
   void arm_expiry_timer();
   void on_expiry_timer();

@@ -116,6 +116,16 @@ UpgradeDecision decide_upgrade(const UpgradeRequest& request, const GatewaySetti
                         "bearer.<token>, or ?token=<token>");
   }
   if (notify_offered) d.subprotocol = kSubprotocol;
+  {
+    const auto params = target->params();
+    if (const auto it = params.find("resume"); it != params.end()) {
+      const std::string v = (*it).has_value ? std::string((*it).value) : std::string("1");
+      if (v != "1" && v != "0") {
+        return refuse(http::status::bad_request, HandshakeFailure::bad_request, "?resume= must be 1 or 0");
+      }
+      d.resume = v == "1";
+    }
+  }
   d.accept = true;
   return d;
 }

@@ -36,6 +36,7 @@ struct UpgradeDecision {
   bool all_topics = false;      // development identity: any topic
   auth::TopicGrants topics;     // from the token's "topics" claim
   std::string subprotocol;      // to select in the 101 response, or empty
+  bool resume = false;          // ?resume=1: a resume message follows the welcome; hold live notifications
 };
 
 using UpgradeRequest = boost::beast::http::request<boost::beast::http::string_body>;

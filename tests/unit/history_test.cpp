@@ -131,5 +131,39 @@ TEST(History, ThenSeesOffsetsInOrderAcrossThreads) {
   for (std::size_t i = 0; i < handed_on.size(); ++i) ASSERT_EQ(handed_on[i], i + 1);
 }
 
+TEST(History, ACollapseKeyKeepsOnlyTheLatestAndIsNoLoss) {
+  Fixture f;
+  auto keyed = [&](std::string scope) {
+    std::uint64_t got = 0;
+    f.history.append(
+        "user:alice", 1'000,
+        [&](std::uint64_t offset, std::string_view) {
+          got = offset;
+          return std::make_shared<const Frame>(std::to_string(offset), std::move(scope));
+        },
+        [](const FramePtr&) {});
+    return got;
+  };
+  keyed("u\nviews");       // 1
+  f.append("user:alice");  // 2
+  keyed("u\nviews");       // 3: replaces 1
+  keyed("u\nlikes");       // 4
+  keyed("u\nviews");       // 5: replaces 3
+  const std::string epoch = f.epoch_of("user:alice");
+  // A client at 0 missed 1 and 3, but only as older values of 5: not lost.
+  EXPECT_EQ(f.after("user:alice", epoch, 0), (std::pair{History::Resume::ok, std::vector<std::uint64_t>{2, 4, 5}}));
+  EXPECT_EQ(f.after("user:alice", epoch, 2).second, (std::vector<std::uint64_t>{4, 5}));
+}
+
+TEST(History, APositionFixesTheEpochBeforeTheFirstNotification) {
+  Fixture f;
+  const auto [epoch, head] = f.history.position("user:alice", 1'000);
+  EXPECT_EQ(head, 0u);
+  EXPECT_FALSE(epoch.empty());
+  f.append("user:alice");
+  EXPECT_EQ(f.after("user:alice", epoch, 0), (std::pair{History::Resume::ok, std::vector<std::uint64_t>{1}}));
+  EXPECT_EQ(f.history.position("user:alice", 1'000), (std::pair{epoch, std::uint64_t{1}}));
+}
+
 }  // namespace
 }  // namespace notify::gateway

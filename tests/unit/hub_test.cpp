@@ -4,12 +4,15 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <thread>
 
 #include "broker/local_broker.hpp"
+#include "common/ids.hpp"
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
 
@@ -328,6 +331,70 @@ TEST(SubscriberSet, SwapRemoveKeepsPositionsConsistent) {
   for (int i = 0; i < 50; ++i) EXPECT_EQ(set.contains(rs[static_cast<std::size_t>(i)].get()), i % 2 == 1);
   for (int i = 1; i < 50; i += 2) EXPECT_TRUE(set.erase(rs[static_cast<std::size_t>(i)].get()));
   EXPECT_TRUE(set.empty());
+}
+
+TEST(ShardInbox, TasksRunInTheOrderTheyWereEnqueuedFromAnyThread) {
+  // Asio alone lets a post from the loop's own thread be overtaken by one
+  // from elsewhere; the inbox must not.
+  Metrics metrics(1);
+  EventLoops loops(1);
+  Shard shard(0, loops.context(0), metrics.loop(0));
+  loops.start();
+  std::vector<int> order;  // loop thread only
+  std::promise<void> done;
+  constexpr int kEach = 2000;
+  std::atomic<int> next{0};
+  auto enqueue_next = [&] {
+    const int n = next.fetch_add(1);
+    shard.enqueue([&order, n] { order.push_back(n); });
+  };
+  std::mutex mu;  // makes "enqueued before" well defined across the two threads
+  boost::asio::post(loops.context(0), [&] {
+    for (int i = 0; i < kEach; ++i) {
+      std::lock_guard lock(mu);
+      enqueue_next();
+    }
+  });
+  for (int i = 0; i < kEach; ++i) {
+    std::lock_guard lock(mu);
+    enqueue_next();
+  }
+  // Runs after everything above was enqueued, so it comes last.
+  while (next.load() < 2 * kEach) std::this_thread::yield();
+  shard.enqueue([&] { done.set_value(); });
+  done.get_future().wait();
+  loops.stop();
+  ASSERT_EQ(order.size(), static_cast<std::size_t>(2 * kEach));
+  for (int i = 0; i < 2 * kEach; ++i) ASSERT_EQ(order[i], i);
+}
+
+TEST_F(HubTest, WithHistoryEachUserGetsAFrameNumberedInTheirOwnStream) {
+  History history({}, "node");
+  hub_->attach_history(&history);
+  Recorder* alice = add(0, "alice");
+  Recorder* bob = add(1, "bob");
+  std::promise<std::uint32_t> result;
+  hub_->notify(
+      {"alice", "bob", "carol"},
+      [](const protocol::Position* p) {
+        auto f = std::make_shared<Frame>(Frame::Kind::notification, p->stream + "#" + std::to_string(p->offset));
+        f->stream = p->stream;
+        f->offset = p->offset;
+        return FramePtr(f);
+      },
+      [&](std::uint32_t n) { result.set_value(n); });
+  EXPECT_EQ(result.get_future().get(), 2u);
+  on_loop(0, [&] {
+    ASSERT_EQ(alice->frames.size(), 1u);
+    EXPECT_EQ(alice->frames[0]->payload, "user:alice#1");
+  });
+  on_loop(1, [&] {
+    ASSERT_EQ(bob->frames.size(), 1u);
+    EXPECT_EQ(bob->frames[0]->payload, "user:bob#1");
+  });
+  // Carol is offline, but her notification is kept for when she resumes.
+  EXPECT_EQ(history.position("user:carol", unix_millis()).second, 1u);
+  hub_->attach_history(nullptr);
 }
 
 }  // namespace

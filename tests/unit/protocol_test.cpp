@@ -210,5 +210,62 @@ TEST(ProtocolEncode, RepliesEchoTheRequestId) {
   EXPECT_EQ(encode_unsubscribed("t", "", "forbidden"), R"({"type":"unsubscribed","topic":"t","reason":"forbidden"})");
 }
 
+TEST(ProtocolParse, ResumeListsItsStreamsInOrder) {
+  const auto r = parse_ok(
+      R"({"type":"resume","id":3,"streams":{"user:alice":{"epoch":"e-1","offset":7},"topic:news":{"epoch":"","offset":0}}})");
+  EXPECT_EQ(r.type, RequestType::resume);
+  EXPECT_EQ(r.id_json, "3");
+  ASSERT_EQ(r.streams.size(), 2u);
+  EXPECT_EQ(r.streams[0].stream, "user:alice");
+  EXPECT_EQ(r.streams[0].epoch, "e-1");
+  EXPECT_EQ(r.streams[0].offset, 7u);
+  EXPECT_EQ(r.streams[1].stream, "topic:news");
+  EXPECT_EQ(r.streams[1].offset, 0u);
+  // Offsets beyond int64 still parse (JSON integers up to 2^64-1).
+  EXPECT_EQ(
+      parse_ok(R"({"type":"resume","streams":{"all":{"epoch":"e","offset":18446744073709551615}}})").streams[0].offset,
+      18446744073709551615ull);
+}
+
+TEST(ProtocolParse, ResumeRefusesMalformedPositions) {
+  for (const char* text : {
+           R"({"type":"resume"})",
+           R"({"type":"resume","streams":[]})",
+           R"({"type":"resume","streams":{"all":3}})",
+           R"({"type":"resume","streams":{"all":{"offset":1}}})",
+           R"({"type":"resume","streams":{"all":{"epoch":"e","offset":-1}}})",
+           R"({"type":"resume","streams":{"all":{"epoch":"e","offset":1.5}}})",
+           R"({"type":"resume","streams":{"all":{"epoch":7,"offset":1}}})",
+       }) {
+    EXPECT_EQ(parse_error(text).code, "bad_request") << text;
+  }
+  std::string many = R"({"type":"resume","streams":{)";
+  for (std::size_t i = 0; i <= kMaxResumeStreams; ++i) {
+    many += (i ? "," : "") + std::string("\"topic:t") + std::to_string(i) + R"(":{"epoch":"e","offset":0})";
+  }
+  EXPECT_EQ(parse_error(many + "}}").code, "bad_request");
+}
+
+TEST(ProtocolEncode, HistoryFramesHaveTheDocumentedShape) {
+  const Position p{"user:alice", "abc-1", 42};
+  EXPECT_EQ(
+      boost::json::parse(encode_notification("n1", "like", "", "{}", 5, "", &p)),
+      boost::json::parse(
+          R"({"type":"notification","id":"n1","event":"like","data":{},"ts":5,"stream":"user:alice","epoch":"abc-1","offset":42})"));
+  EXPECT_EQ(boost::json::parse(encode_skipped(p, 40)),
+            boost::json::parse(R"({"type":"skipped","stream":"user:alice","epoch":"abc-1","offset":42,"from":40})"));
+  EXPECT_EQ(
+      boost::json::parse(encode_resume_failed(p, "too_old", "9")),
+      boost::json::parse(
+          R"({"type":"resume_failed","stream":"user:alice","epoch":"abc-1","offset":42,"reason":"too_old","id":9})"));
+  const std::vector<Position> streams = {p, {"all", "abc-2", 0}};
+  EXPECT_EQ(
+      boost::json::parse(encode_resumed(streams, "")),
+      boost::json::parse(
+          R"({"type":"resumed","streams":{"user:alice":{"epoch":"abc-1","offset":42},"all":{"epoch":"abc-2","offset":0}}})"));
+  EXPECT_EQ(boost::json::parse(encode_welcome("c", "alice", 0, streams)).at("streams").at("all").at("epoch"), "abc-2");
+  EXPECT_EQ(boost::json::parse(encode_subscribed("news", "1", &p)).at("offset"), 42);
+}
+
 }  // namespace
 }  // namespace notify::gateway::protocol

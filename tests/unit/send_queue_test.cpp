@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/json.hpp>
 #include <string>
 #include <vector>
 
@@ -40,6 +41,61 @@ TEST(SendQueue, ACollapseKeyReplacesTheWaitingFrameOfItsScope) {
   EXPECT_EQ(q.push(keyed("views 3", "t:post\nviews")).collapsed, 1u);
   EXPECT_EQ(q.bytes(), 3u + 7u + 7u + 7u);
   EXPECT_EQ(waiting(q), (std::vector<std::string>{"aaa", "likes 1", "views u", "views 3"}));
+}
+
+// A frame of a stream with history.
+FramePtr positioned(std::uint64_t offset, std::string scope, std::string stream = "user:alice") {
+  auto f = std::make_shared<Frame>("n" + std::to_string(offset), std::move(scope));
+  f->stream = std::move(stream);
+  f->epoch = "e";
+  f->offset = offset;
+  return f;
+}
+
+// With history, a replaced frame leaves a "skipped" marker for its offset,
+// and markers of one stream that meet merge: the client sees every offset,
+// and a flood of keyed notifications costs one marker.
+TEST(SendQueue, ReplacedFramesWithOffsetsLeaveMergedMarkers) {
+  QueueLimits limits{100, 10'000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(positioned(1, "u\nviews"));
+  q.push(positioned(2, "u\nlikes"));
+  std::size_t marker_bytes = 0;
+  std::size_t released = 0;
+  for (std::uint64_t o = 3; o <= 10; ++o) {
+    const auto r = q.push(positioned(o, o % 2 ? "u\nviews" : "u\nlikes"));
+    EXPECT_EQ(r.collapsed, 1u);
+    marker_bytes += r.marker_bytes;
+    released += r.collapsed_bytes;
+  }
+  const std::size_t queued = q.bytes();
+  const std::vector<std::string> got = waiting(q);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(boost::json::parse(got[0]),
+            boost::json::parse(R"({"type":"skipped","stream":"user:alice","epoch":"e","offset":8,"from":1})"));
+  EXPECT_EQ(got[1], "n9");
+  EXPECT_EQ(got[2], "n10");
+  // The queue's count is what is left, and what the session adds and takes
+  // off its gauge (pushed + markers - released) comes to the same.
+  EXPECT_EQ(queued, got[0].size() + got[1].size() + got[2].size());
+  const std::size_t pushed = 9 * 2 + 3;
+  EXPECT_EQ(pushed + marker_bytes - released, queued);
+}
+
+TEST(SendQueue, MarkersOfOtherStreamsOrNotAdjacentOffsetsStaySeparate) {
+  QueueLimits limits{100, 10'000, OverflowPolicy::close};
+  SendQueue q(limits);
+  q.push(positioned(1, "u\nviews"));
+  q.push(positioned(5, "t:news\nviews", "topic:news"));
+  q.push(positioned(2, "u\nviews"));                     // marker 1..1
+  q.push(positioned(6, "t:news\nviews", "topic:news"));  // marker 5..5, another stream
+  const std::vector<std::string> got = waiting(q);
+  ASSERT_EQ(got.size(), 4u);
+  EXPECT_EQ(boost::json::parse(got[0]).at("offset"), 1);
+  EXPECT_EQ(boost::json::parse(got[1]).at("stream"), "topic:news");
+  EXPECT_EQ(boost::json::parse(got[1]).at("type"), "skipped");
+  EXPECT_EQ(got[2], "n2");
+  EXPECT_EQ(got[3], "n6");
 }
 
 TEST(SendQueue, TheFrameInFlightIsNeverCollapsed) {
