@@ -1,6 +1,7 @@
 #include "gateway/client_session.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
 #include <cstdio>
 
 #include "common/ids.hpp"
@@ -35,7 +36,7 @@ ClientSession::ClientSession(Shard& shard, GatewayContext& context, UpgradeDecis
       slot_(std::move(slot)),
       rate_tokens_(context.settings.client_message_burst),
       rate_refilled_(std::chrono::steady_clock::now()),
-      holding_(decision.resume && context.history != nullptr) {}
+      awaiting_resume_(decision.resume && context.history != nullptr) {}
 
 ClientSession::~ClientSession() {
   // Normally done when the read side ends; here too in case the loop was
@@ -51,19 +52,71 @@ void ClientSession::opened(std::string* welcome_out) {
   metrics_.connections_accepted.add();
   log::debug("connection open", {{"connection", connection_id_}, {"user", user_id_}, {"loop", shard_.index()}});
   track_expiry();
-  if (ctx_.history != nullptr) {
-    // Positions are read after joining the shard: every frame with a higher
-    // offset reaches this connection, every lower one is filtered out.
-    follow(Hub::user_stream(user_id_));
-    follow(Hub::topic_stream({}));
+  if (ctx_.history == nullptr) {
+    send_welcome(welcome_out);
+    return;
   }
+  // Positions are read once the connection is in its loop's indexes (and,
+  // with Redis, once this replica receives the streams): every frame with a
+  // higher offset reaches the connection; lower ones are filtered out. Until
+  // they are known, live frames are held and client messages wait.
+  begin_wait();
+  const bool now = ctx_.history->synchronous();
+  ctx_.history->positions(
+      {Hub::user_stream(user_id_), Hub::topic_stream({})},
+      [this, self = now ? nullptr : keep_alive(), welcome_out = now ? welcome_out : nullptr](
+          std::string error, std::vector<protocol::Position> positions) mutable {
+        in_loop(std::move(self), [this, welcome_out, error = std::move(error),
+                                  positions = std::move(positions)]() mutable {
+          if (error.empty()) {
+            floors_ = std::move(positions);
+          } else {
+            // The connection works, without history: no floors, no resume.
+            history_off_ = true;
+            awaiting_resume_ = false;
+            log::warn("history unavailable for a new connection", {{"connection", connection_id_}, {"error", error}});
+          }
+          send_welcome(welcome_out);
+          end_wait();
+        });
+      });
+}
+
+void ClientSession::send_welcome(std::string* welcome_out) {
   std::string welcome = protocol::encode_welcome(connection_id_, user_id_, expires_at_, floors_);
   if (welcome_out != nullptr) {
-    *welcome_out = std::move(welcome);
+    *welcome_out = std::move(welcome);  // the transport sends it, then calls close_if_draining()
     return;
   }
   reply(std::move(welcome));
   close_if_draining();
+}
+
+template <class F>
+void ClientSession::in_loop(std::shared_ptr<ClientSession> self, F&& f) {
+  if (self == nullptr) {  // a synchronous backend: already on the loop
+    if (state_ == State::open) f();
+    return;
+  }
+  boost::asio::post(shard_.context(), [self = std::move(self), f = std::forward<F>(f)]() mutable {
+    if (self->state_ == State::open) f();
+  });
+}
+
+void ClientSession::begin_wait() {
+  waiting_ = true;
+  holding_ = true;
+}
+
+void ClientSession::end_wait() {
+  waiting_ = false;
+  if (!awaiting_resume_) release_held();
+  // Client messages that came meanwhile, in order, until one waits again.
+  while (!waiting_ && !deferred_.empty() && state_ == State::open) {
+    std::string text = std::move(deferred_.front());
+    deferred_.erase(deferred_.begin());
+    handle_text(text);
+  }
 }
 
 void ClientSession::close_if_draining() {
@@ -84,6 +137,16 @@ void ClientSession::on_client_message(bool text, std::string_view payload) {
     close(protocol::close_code::unsupported_data, "binary frames are not supported");
     return;
   }
+  if (waiting_) {
+    // History is being read for this connection: later messages wait, so
+    // that replies keep their order (a few; the rate limit bounds them too).
+    if (deferred_.size() >= kMaxDeferred) {
+      close(protocol::close_code::policy_violation, "too many messages before the welcome or resume completed");
+      return;
+    }
+    deferred_.emplace_back(payload);
+    return;
+  }
   handle_text(payload);
 }
 
@@ -101,7 +164,10 @@ void ClientSession::handle_text(std::string_view text) {
     return;
   }
   // Any other first message ends the wait for a resume.
-  if (holding_) release_held();
+  if (awaiting_resume_) {
+    awaiting_resume_ = false;
+    release_held();
+  }
   switch (request.type) {
     case protocol::RequestType::resume:
       return;  // handled above
@@ -158,21 +224,34 @@ void ClientSession::handle_subscribe(protocol::Request& request) {
     }
     topics_.push_back(request.topic);
     shard_.subscribe(this, request.topic);
-    if (ctx_.history != nullptr) {
-      reply(protocol::encode_subscribed(request.topic, request.id_json, &follow(Hub::topic_stream(request.topic))));
+    if (has_history()) {
+      // Where the topic's stream starts for this connection: read once it
+      // receives the topic (the same rule as for the welcome).
+      std::string stream = Hub::topic_stream(request.topic);
+      floors_.push_back(protocol::Position{stream, {}, 0});
+      begin_wait();
+      const bool now = ctx_.history->synchronous();
+      ctx_.history->positions(
+          {std::move(stream)}, [this, self = now ? nullptr : keep_alive(), topic = request.topic, id = request.id_json](
+                                   std::string error, std::vector<protocol::Position> positions) mutable {
+            in_loop(std::move(self), [this, topic = std::move(topic), id = std::move(id), error = std::move(error),
+                                      positions = std::move(positions)]() mutable {
+              protocol::Position* floor = floor_of(Hub::topic_stream(topic));
+              if (error.empty() && floor != nullptr && positions.size() == 1) *floor = std::move(positions[0]);
+              if (!error.empty()) {
+                log::warn("history unavailable for a subscription", {{"connection", connection_id_}, {"error", error}});
+              }
+              reply(protocol::encode_subscribed(topic, id, floor));
+              end_wait();
+            });
+          });
       return;
     }
-  } else if (ctx_.history != nullptr) {
+  } else if (has_history()) {
     reply(protocol::encode_subscribed(request.topic, request.id_json, floor_of(Hub::topic_stream(request.topic))));
     return;
   }
   reply(protocol::encode_subscribed(request.topic, request.id_json));
-}
-
-protocol::Position& ClientSession::follow(std::string stream) {
-  auto [epoch, head] = ctx_.history->position(stream, unix_millis());
-  floors_.push_back(protocol::Position{std::move(stream), std::move(epoch), head});
-  return floors_.back();
 }
 
 protocol::Position* ClientSession::floor_of(std::string_view stream) {
@@ -219,7 +298,7 @@ void ClientSession::release_held() {
 }
 
 void ClientSession::handle_resume(protocol::Request& request) {
-  if (resumed_ || (!holding_ && ctx_.history != nullptr)) {
+  if (resumed_ || (!awaiting_resume_ && has_history())) {
     reply(protocol::encode_error(
         {"bad_request",
          resumed_ ? "a connection resumes once" : "announce the resume on the upgrade (?resume=1) and send it first",
@@ -227,55 +306,84 @@ void ClientSession::handle_resume(protocol::Request& request) {
     return;
   }
   resumed_ = true;
-  const std::int64_t now = unix_millis();
-  std::vector<History::Entry> entries;
+  awaiting_resume_ = false;
+  // Per stream asked, in order: what to read, or why not at once.
+  struct Asked {
+    std::string stream;
+    const char* refused = nullptr;
+  };
+  std::vector<Asked> asked;
+  std::vector<protocol::Position> to_read;
   for (protocol::Position& wanted : request.streams) {
-    if (ctx_.history == nullptr) {
-      reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, "no_history", request.id_json));
-      continue;
+    Asked a{wanted.stream};
+    if (!has_history()) {
+      a.refused = "no_history";
+    } else if (floor_of(wanted.stream) == nullptr) {
+      if (!wanted.stream.starts_with("topic:")) {
+        a.refused = "unknown_stream";  // another user's stream, or no stream at all
+      } else {
+        // Resuming a topic subscribes to it, with the checks of subscribe.
+        const std::string topic = wanted.stream.substr(6);
+        a.refused = !rules::valid_topic(topic)                                  ? "unknown_stream"
+                    : !may_subscribe(topic)                                     ? "forbidden_topic"
+                    : topics_.size() >= ctx_.settings.max_topics_per_connection ? "too_many_topics"
+                                                                                : nullptr;
+        if (a.refused == nullptr) {
+          topics_.push_back(topic);
+          shard_.subscribe(this, topic);
+          floors_.push_back(protocol::Position{wanted.stream, {}, 0});
+        }
+      }
     }
-    protocol::Position* floor = floor_of(wanted.stream);
-    if (floor == nullptr && wanted.stream.starts_with("topic:")) {
-      // Resuming a topic subscribes to it, with the checks of subscribe.
-      const std::string topic = wanted.stream.substr(6);
-      const char* refused = !rules::valid_topic(topic)                                  ? "unknown_stream"
-                            : !may_subscribe(topic)                                     ? "forbidden_topic"
-                            : topics_.size() >= ctx_.settings.max_topics_per_connection ? "too_many_topics"
-                                                                                        : nullptr;
-      if (refused != nullptr) {
-        reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, refused, request.id_json));
+    if (a.refused == nullptr) to_read.push_back(std::move(wanted));
+    asked.push_back(std::move(a));
+  }
+  begin_wait();  // live frames stay held until the replay is queued
+  auto finish = [this, asked = std::move(asked), id = request.id_json](std::string error,
+                                                                       std::vector<StreamRead> reads) {
+    std::size_t next = 0;
+    for (const Asked& a : asked) {
+      if (a.refused != nullptr) {
+        reply(protocol::encode_resume_failed({a.stream, {}, 0}, a.refused, id));
         continue;
       }
-      topics_.push_back(topic);
-      shard_.subscribe(this, topic);
-      floor = &follow(wanted.stream);
+      protocol::Position* floor = floor_of(a.stream);
+      StreamRead* read = error.empty() && next < reads.size() ? &reads[next] : nullptr;
+      ++next;
+      if (read == nullptr) {
+        metrics_.resume(false);
+        reply(protocol::encode_resume_failed(floor != nullptr ? *floor : protocol::Position{a.stream, {}, 0},
+                                             "unavailable", id));
+        continue;
+      }
+      // Live delivery goes on after the head either way: held frames at or
+      // below it are in the replay, or in the gap the client is told about.
+      if (floor != nullptr) *floor = read->position;
+      if (!read->failure.empty()) {
+        metrics_.resume(false);
+        reply(protocol::encode_resume_failed(read->position, read->failure, id));
+        continue;
+      }
+      metrics_.resume(true);
+      for (const FramePtr& frame : read->frames) {
+        if (!enqueue(frame)) break;  // closed (send queue full): the client resumes again
+      }
     }
-    if (floor == nullptr) {  // another user's stream, or no stream at all
-      reply(protocol::encode_resume_failed({wanted.stream, {}, 0}, "unknown_stream", request.id_json));
-      continue;
-    }
-    std::uint64_t head = 0;
-    std::string epoch;
-    const auto result = ctx_.history->read_after(wanted.stream, wanted.epoch, wanted.offset, now, entries, head, epoch);
-    // Live delivery goes on after the head either way: held frames at or
-    // below it are in the replay, or in the gap the client is told about.
-    floor->epoch = std::move(epoch);
-    floor->offset = head;
-    if (result != History::Resume::ok) {
-      const char* reason = result == History::Resume::too_old ? "too_old"
-                           : result == History::Resume::ahead ? "ahead"
-                                                              : "epoch_changed";
-      metrics_.resume(false);
-      reply(protocol::encode_resume_failed(*floor, reason, request.id_json));
-      continue;
-    }
-    metrics_.resume(true);
-    for (const History::Entry& e : entries) {
-      if (!enqueue(e.frame)) break;  // closed (send queue full): the client resumes again
-    }
+    if (!error.empty())
+      log::warn("history unavailable for a resume", {{"connection", connection_id_}, {"error", error}});
+    reply(protocol::encode_resumed(floors_, id));
+    end_wait();
+  };
+  if (to_read.empty()) {
+    finish({}, {});
+    return;
   }
-  reply(protocol::encode_resumed(floors_, request.id_json));
-  release_held();
+  const bool now = ctx_.history->synchronous();
+  ctx_.history->read_after(std::move(to_read), [this, self = now ? nullptr : keep_alive(), finish = std::move(finish)](
+                                                   std::string error, std::vector<StreamRead> reads) mutable {
+    in_loop(std::move(self), [finish = std::move(finish), error = std::move(error),
+                              reads = std::move(reads)]() mutable { finish(std::move(error), std::move(reads)); });
+  });
 }
 
 void ClientSession::handle_refresh(protocol::Request& request) {
@@ -434,6 +542,7 @@ void ClientSession::leave_shard() {
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
   held_.clear();
   held_bytes_ = 0;
+  deferred_.clear();
   if (!registered_) return;
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();

@@ -68,7 +68,8 @@ class ClientSession : public Subscriber {
   // The handshake completed: joins the shard and sends the welcome (then
   // closes with 1001 if the server is shutting down). With `welcome_out`,
   // the welcome's payload is stored there for the transport to send, and the
-  // transport calls close_if_draining() once it has.
+  // transport calls close_if_draining() once it has; it stays empty when the
+  // welcome must wait for history (Redis), which then sends it as a reply.
   void opened(std::string* welcome_out = nullptr);
   void close_if_draining();
   // A complete message from the client.
@@ -107,11 +108,19 @@ class ClientSession : public Subscriber {
   void handle_subscribe(protocol::Request& request);
   void handle_refresh(protocol::Request& request);
   void handle_resume(protocol::Request& request);
-  // Ends the wait for a resume: what was held goes out, past the floors.
+  // Ends the hold: what was held goes out, past the floors.
   void release_held();
-  // Starts following `stream` from its current head (a topic subscription).
-  protocol::Position& follow(std::string stream);
   protocol::Position* floor_of(std::string_view stream);
+  bool has_history() const { return ctx_.history != nullptr && !history_off_; }
+  void send_welcome(std::string* welcome_out);
+  // History is being read for this connection: live frames are held and
+  // client messages wait (deferred_) until end_wait().
+  void begin_wait();
+  void end_wait();
+  // Runs `f` on the loop if the session is still open: at once when `self`
+  // is null (a synchronous backend answered inside the call), else posted.
+  template <class F>
+  void in_loop(std::shared_ptr<ClientSession> self, F&& f);
   bool may_subscribe(std::string_view topic) const;
   bool take_rate_token();
   void track_expiry();
@@ -134,10 +143,16 @@ class ClientSession : public Subscriber {
   // last offset this connection was sent, or the head when it started to
   // follow; frames at or below it are not sent again.
   std::vector<protocol::Position> floors_;
-  // A resume was announced on the upgrade and has not come yet: live
-  // notifications wait here (bounded like the send queue).
+  // Live notifications wait in held_ (bounded like the send queue) while
+  // history is read for the connection, and while an announced resume has
+  // not come yet.
+  static constexpr std::size_t kMaxDeferred = 16;
   bool holding_ = false;
+  bool waiting_ = false;
+  bool awaiting_resume_ = false;  // ?resume=1, and no message yet
   bool resumed_ = false;
+  bool history_off_ = false;  // history could not be reached when the connection opened
+  std::vector<std::string> deferred_;
   std::vector<FramePtr> held_;
   std::size_t held_bytes_ = 0;
 };

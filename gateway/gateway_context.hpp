@@ -26,7 +26,7 @@ struct GatewayContext {
   ConnectionLimiter limiter;
   boost::asio::ssl::context* tls = nullptr;  // set when the WebSocket port serves TLS
   std::atomic<bool> draining{false};         // set once on shutdown; /readyz answers 503
-  History* history = nullptr;                // null: notifications are not kept (--history-size 0)
+  HistoryBackend* history = nullptr;         // null: notifications are not kept (--history-size 0)
 };
 
 }  // namespace notify::gateway

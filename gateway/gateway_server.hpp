@@ -27,6 +27,12 @@ class GatewayServer {
   // sink, and who hears about connections and topic subscriptions (the Redis
   // broker, which needs the hub and so comes after this server).
   void set_upstream(UpstreamSink* upstream) { context_.upstream = upstream; }
+  // History kept elsewhere (Redis) instead of in this process; null: none.
+  void set_history_backend(HistoryBackend* backend) {
+    hub_->attach_history(nullptr);
+    history_.reset();
+    context_.history = backend;
+  }
   void set_channel_observer(ChannelObserver* observer) {
     for (auto& shard : shards_) shard->attach_observer(observer);
   }

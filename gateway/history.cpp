@@ -1,5 +1,7 @@
 #include "gateway/history.hpp"
 
+#include "common/ids.hpp"
+
 namespace notify::gateway {
 
 History::History(HistoryLimits limits, std::string node_epoch) : limits_(limits), node_epoch_(std::move(node_epoch)) {
@@ -86,6 +88,47 @@ std::size_t History::prune(std::int64_t now_ms) {
     }
   }
   return removed;
+}
+
+void History::positions(std::vector<std::string> streams, PositionsDone done) {
+  const std::int64_t now = unix_millis();
+  std::vector<protocol::Position> out;
+  out.reserve(streams.size());
+  for (std::string& stream : streams) {
+    auto [epoch, head] = position(stream, now);
+    out.push_back(protocol::Position{std::move(stream), std::move(epoch), head});
+  }
+  done({}, std::move(out));
+}
+
+const char* History::reason(Resume r) {
+  switch (r) {
+    case Resume::ok:
+      return "";
+    case Resume::too_old:
+      return "too_old";
+    case Resume::ahead:
+      return "ahead";
+    case Resume::epoch_changed:
+      break;
+  }
+  return "epoch_changed";
+}
+
+void History::read_after(std::vector<protocol::Position> wanted, ReadDone done) {
+  const std::int64_t now = unix_millis();
+  std::vector<StreamRead> reads;
+  reads.reserve(wanted.size());
+  std::vector<Entry> entries;
+  for (protocol::Position& w : wanted) {
+    StreamRead r;
+    r.position.stream = w.stream;
+    const Resume result = read_after(w.stream, w.epoch, w.offset, now, entries, r.position.offset, r.position.epoch);
+    r.failure = reason(result);
+    for (Entry& e : entries) r.frames.push_back(std::move(e.frame));
+    reads.push_back(std::move(r));
+  }
+  done({}, std::move(reads));
 }
 
 std::size_t History::stream_count() const {

@@ -20,16 +20,51 @@
 #include <unordered_map>
 #include <vector>
 
+#include <functional>
+
 #include "gateway/frame.hpp"
+#include "gateway/protocol.hpp"
 
 namespace notify::gateway {
+
+// What a resume reads for one stream.
+struct StreamRead {
+  // The stream's epoch and last offset now (stream named); live delivery
+  // goes on after it.
+  protocol::Position position;
+  // Empty: `frames` holds every notification after the client's position,
+  // oldest first. Otherwise why not, for resume_failed (too_old,
+  // epoch_changed, ahead), and `frames` is empty.
+  std::string failure;
+  std::vector<FramePtr> frames;
+};
+
+// Where history lives, as the client sessions see it: in this process
+// (History) or in Redis (broker::RedisBroker). Callbacks run once, on any
+// thread (a session posts back to its loop); `error` set: history can't be
+// reached now.
+class HistoryBackend {
+ public:
+  using PositionsDone = std::function<void(std::string error, std::vector<protocol::Position> positions)>;
+  using ReadDone = std::function<void(std::string error, std::vector<StreamRead> reads)>;
+
+  virtual ~HistoryBackend() = default;
+  // True when callbacks run before the call returns (in-process).
+  virtual bool synchronous() const = 0;
+  // The current position of each stream, in order; a stream without history
+  // gets its epoch now. Call once the connection receives the streams' live
+  // notifications: every later offset reaches it.
+  virtual void positions(std::vector<std::string> streams, PositionsDone done) = 0;
+  // For each position, what came after it (same order). Same rule.
+  virtual void read_after(std::vector<protocol::Position> wanted, ReadDone done) = 0;
+};
 
 struct HistoryLimits {
   std::size_t max_entries = 100;              // per stream (History needs at least 1; 0 in settings: no history)
   std::chrono::milliseconds ttl{5 * 60'000};  // entries older than this are dropped
 };
 
-class History {
+class History final : public HistoryBackend {
  public:
   struct Entry {
     std::uint64_t offset;
@@ -80,6 +115,14 @@ class History {
   std::size_t prune(std::int64_t now_ms);
   std::size_t stream_count() const;
   const HistoryLimits& limits() const { return limits_; }
+
+  // The resume_failed reason for a result ("" for ok).
+  static const char* reason(Resume r);
+
+  // HistoryBackend, answered at once.
+  bool synchronous() const override { return true; }
+  void positions(std::vector<std::string> streams, PositionsDone done) override;
+  void read_after(std::vector<protocol::Position> wanted, ReadDone done) override;
 
  private:
   static constexpr std::size_t kStripes = 64;

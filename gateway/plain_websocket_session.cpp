@@ -49,11 +49,16 @@ void PlainWebSocketSession::run(std::string_view key, std::string_view subprotoc
   std::string welcome;
   opened(&welcome);
   std::string bytes = websocket_accept_response(key, subprotocol);
-  unsigned char header[kMaxFrameHeaderBytes];
-  bytes.append(reinterpret_cast<const char*>(header), encode_frame_header(welcome.size(), header));
-  bytes.append(welcome);
-  // Counted as a delivered frame (the welcome) once written, like any reply.
-  enqueue(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes), Frame::Kind::control, welcome.size()));
+  if (welcome.empty()) {
+    // The welcome waits for history (Redis): it follows as a reply.
+    enqueue(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes)));
+  } else {
+    unsigned char header[kMaxFrameHeaderBytes];
+    bytes.append(reinterpret_cast<const char*>(header), encode_frame_header(welcome.size(), header));
+    bytes.append(welcome);
+    // Counted as a delivered frame (the welcome) once written, like any reply.
+    enqueue(std::make_shared<const Frame>(Frame::Verbatim{}, std::move(bytes), Frame::Kind::control, welcome.size()));
+  }
   if (!writer_.accepting()) {  // the client is already gone
     end();
     return;
