@@ -41,6 +41,7 @@ struct Application::Components {
         config.redis, gateway.hub(), [this](const gateway::UpstreamMessage& m) { return bus.publish(m); }, metrics);
     gateway.set_upstream(r.get());
     gateway.set_channel_observer(r.get());
+    gateway.set_history_backend(config.redis.history_size > 0 ? r.get() : nullptr);
     bus.set_consumer_observer([b = r.get()](int delta) { b->consumers_changed(delta); });
     return r;
   }
@@ -142,10 +143,10 @@ void Application::start() {
                           {"threads", g.threads},
                           {"slow_consumer_policy", gateway::to_string(g.queue.policy)},
                           {"history_size", g.history.max_entries},
-                          {"history_ttl_ms", g.history.ttl.count()}});
-  if (g.history.max_entries == 0 && !c_->config.redis.shards.empty()) {
-    log::info("history is not kept with --redis-url yet: notifications carry no offsets and resume is refused");
-  }
+                          {"history_ttl_ms", g.history.ttl.count()},
+                          {"history_in", g.history.max_entries == 0        ? "nowhere (off)"
+                                         : c_->config.redis.shards.empty() ? "this process"
+                                                                           : "redis"}});
 }
 
 bool Application::reload_credentials() {

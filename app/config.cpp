@@ -74,10 +74,10 @@ std::string apply_redis(Config& c, const std::string& urls, const std::string& p
   } catch (const std::exception& e) {
     return e.what();
   }
-  // History in Redis (so that a client can resume on any replica) is not
-  // built yet: with several replicas, each process's own history would give
-  // one stream different offsets on each, so none is kept.
-  if (!r.shards.empty()) c.gateway.history.max_entries = 0;
+  // With Redis, history lives there (so a client resumes on any replica),
+  // not in the process.
+  r.history_size = c.gateway.history.max_entries;
+  r.history_ttl = c.gateway.history.ttl;
   r.presence_ttl = seconds_to_ms(presence_ttl);
   r.command_timeout = seconds_to_ms(timeout);
   r.max_data_bytes = std::max(c.services.max_payload_bytes, c.gateway.max_message_bytes);

@@ -31,7 +31,8 @@ BrokerMetrics::BrokerMetrics(Metrics& metrics, std::size_t shards) {
                      .Name("notify_broker_errors_total")
                      .Help("Redis operations that failed (publish, presence, subscribe, sync of presence)")
                      .Register(registry);
-  for (const char* op : {"publish", "presence", "subscribe", "sync"}) errors_.push_back(&errors.Add({{"op", op}}));
+  for (const char* op : {"publish", "presence", "subscribe", "sync", "history"})
+    errors_.push_back(&errors.Add({{"op", op}}));
   published_ = &prometheus::BuildCounter()
                     .Name("notify_broker_messages_published_total")
                     .Help("Messages published to Redis channels (one per user or topic channel)")

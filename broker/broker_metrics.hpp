@@ -10,7 +10,7 @@
 
 namespace notify::broker {
 
-enum class BrokerOp : std::size_t { publish, presence, subscribe, sync, count };
+enum class BrokerOp : std::size_t { publish, presence, subscribe, sync, history, count };
 
 class BrokerMetrics {
  public:

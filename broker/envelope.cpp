@@ -1,5 +1,6 @@
 #include "broker/envelope.hpp"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "common/json_text.hpp"
@@ -66,6 +67,22 @@ bool data(const json::object& o, std::size_t max_bytes, std::string& out, std::s
 bool check(bool ok, std::string_view what, std::string& why) {
   if (!ok) why = std::string(what);
   return ok;
+}
+
+// The place in history the publish script added: a stream named as the
+// channel is (user:<id>, topic:<t>, all), an epoch, an offset from 1.
+bool position(const json::object& o, gateway::protocol::Position& p, std::string& why) {
+  std::int64_t offset = 0;
+  if (!text(o, "st", p.stream, why) || !text(o, "ep", p.epoch, why) || !integer(o, "o", offset, why)) return false;
+  const bool stream_ok =
+      p.stream == "all" ||
+      (p.stream.starts_with("user:") && rules::valid_user_id(std::string_view(p.stream).substr(5))) ||
+      (p.stream.starts_with("topic:") && rules::valid_topic(std::string_view(p.stream).substr(6)));
+  p.offset = static_cast<std::uint64_t>(std::max<std::int64_t>(offset, 0));
+  return check(stream_ok, "malformed stream", why) &&
+         check(!p.epoch.empty() && p.epoch.size() <= 64 && rules::valid_notification_id(p.epoch), "malformed epoch",
+               why) &&
+         check(offset >= 1, "malformed offset", why);
 }
 
 }  // namespace
@@ -138,7 +155,8 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
          check(p.topic.empty() || rules::valid_topic(p.topic), "malformed topic", why) &&
          data(o, max_data_bytes, p.data_json, why) && integer(o, "ts", p.ts_ms, why) &&
          (!o.contains("ck") || (text(o, "ck", p.collapse_key, why) &&
-                                check(rules::valid_notification_id(p.collapse_key), "malformed collapse key", why)));
+                                check(rules::valid_notification_id(p.collapse_key), "malformed collapse key", why))) &&
+         (!o.contains("o") || position(o, e.position, why));
   } else if (kind == "d") {
     e.kind = Envelope::Kind::disconnect;
     ok = text(o, "reason", e.reason, why) &&

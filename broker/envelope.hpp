@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "broker/broker.hpp"
+#include "gateway/protocol.hpp"
 #include "gateway/upstream.hpp"
 
 namespace notify::broker {
@@ -24,6 +25,9 @@ struct Envelope {
   std::string reason;                // disconnect: the close reason
   gateway::UpstreamMessage message;  // client_message
   std::uint64_t probe = 0;           // probe: its sequence number
+  // publication: its place in history, added by the publish script ("st",
+  // "ep", "o"); offset 0 when history is off. Never encoded here.
+  gateway::protocol::Position position;
 };
 
 std::string encode(const Envelope& envelope);

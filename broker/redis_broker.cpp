@@ -62,7 +62,8 @@ bool counts_reply(const redisReply* r, std::size_t fields) {
 // An envelope from replica `node` with nothing set but what identifies it:
 // the caller fills in the one member its kind carries.
 Envelope envelope(Envelope::Kind kind, const std::string& node) {
-  return Envelope{.kind = kind, .node = node, .publication = {}, .reason = {}, .message = {}, .probe = 0};
+  return Envelope{
+      .kind = kind, .node = node, .publication = {}, .reason = {}, .message = {}, .probe = 0, .position = {}};
 }
 
 }  // namespace
@@ -339,6 +340,7 @@ void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
     s.subscribed = 0;
     s.todo.clear();
     for (auto it = s.channels.begin(); it != s.channels.end();) {
+      settle(it->second, false);
       it->second.state = SubState::none;
       if (it->second.wanted) s.todo.insert(it->first);
       it = it->second.wanted ? std::next(it) : s.channels.erase(it);
@@ -466,6 +468,7 @@ void RedisBroker::reconcile(Shard& s) {
       ch.state = SubState::unsubscribing;
       to_unsubscribe.push_back(it->first);
     } else if (!ch.wanted && ch.state == SubState::none) {
+      settle(ch, false);
       s.channels.erase(it);
     }
   }
@@ -561,6 +564,7 @@ void RedisBroker::on_pubsub(Shard& s, std::string_view kind, std::string_view ch
   Channel& ch = it->second;
   if (kind == "subscribe") {
     ch.state = SubState::subscribed;
+    settle(ch, true);
     ++s.subscribed;
     metrics_.subscriptions(1);
     s.dirty.insert(field_of(channel));
@@ -574,6 +578,7 @@ void RedisBroker::on_pubsub(Shard& s, std::string_view kind, std::string_view ch
       s.todo.insert(it->first);
       schedule(s);
     } else {
+      settle(ch, false);
       s.channels.erase(it);
     }
   }
@@ -603,7 +608,8 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
   metrics_.received();
   switch (e->kind) {
     case Envelope::Kind::publication: {
-      auto frame = notification_frame(e->publication, user ? Audience::users : Audience::subscribers);
+      auto frame = notification_frame(e->publication, user ? Audience::users : Audience::subscribers,
+                                      e->position.offset != 0 ? &e->position : nullptr);
       if (user) {
         hub_.notify({std::string(channel.substr(kUserChannel.size()))}, std::move(frame), nullptr);
       } else {
@@ -628,9 +634,10 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
 // Publishing (gRPC threads and event loops hand work over here).
 
 void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload,
-                             Done done) {
+                             Done done, bool keep, std::string collapse_key) {
+  const std::string history_size = keep ? std::to_string(settings_.history_size) : std::string("0");
   boost::asio::post(io_, [this, fc = std::move(field_channels), payload = std::move(payload), done = std::move(done),
-                          started = Clock::now()]() mutable {
+                          started = Clock::now(), history_size, collapse_key = std::move(collapse_key)]() mutable {
     if (fc.empty()) {  // nothing addressed: nothing to publish
       if (done) done({});
       return;
@@ -657,7 +664,14 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
       Shard* s = shard_for(channel);
       auto& args = by_shard[s];
       if (args.empty()) {
-        args = {"EVAL", scripts::kPublish, "0", std::to_string(give_up(*s)), payload};
+        args = {"EVAL",
+                scripts::kPublish,
+                "0",
+                std::to_string(give_up(*s)),
+                payload,
+                history_size,
+                std::to_string(settings_.history_ttl.count()),
+                collapse_key};
       }
       fields_of[s].emplace_back(i, field);
       args.push_back(std::move(field));
@@ -736,8 +750,9 @@ void RedisBroker::notify(std::vector<std::string> users, Publication publication
   fc.reserve(users.size());
   for (auto& u : users) fc.emplace_back("u:" + u, std::string(kUserChannel) + u);
   Envelope e = envelope(Envelope::Kind::publication, node_id_);
+  std::string collapse_key = publication.collapse_key;
   e.publication = std::move(publication);
-  publish_to(std::move(fc), encode(e), std::move(done));
+  publish_to(std::move(fc), encode(e), std::move(done), settings_.history_size > 0, std::move(collapse_key));
 }
 
 void RedisBroker::broadcast(Publication publication, Done done) {
@@ -748,8 +763,9 @@ void RedisBroker::broadcast(Publication publication, Done done) {
     fc.emplace_back("t:" + publication.topic, std::string(kTopicChannel) + publication.topic);
   }
   Envelope e = envelope(Envelope::Kind::publication, node_id_);
+  std::string collapse_key = publication.collapse_key;
   e.publication = std::move(publication);
-  publish_to(std::move(fc), encode(e), std::move(done));
+  publish_to(std::move(fc), encode(e), std::move(done), settings_.history_size > 0, std::move(collapse_key));
 }
 
 void RedisBroker::disconnect(std::vector<std::string> users, std::string reason, Done done) {
@@ -819,6 +835,174 @@ void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {
         }
       };
       if (!s->pub->command(args, finish)) finish(nullptr);
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// History (event loops hand reads over here).
+
+void RedisBroker::settle(Channel& ch, bool ok) {
+  auto waiters = std::move(ch.waiters);
+  ch.waiters.clear();
+  for (auto& fn : waiters) fn(ok);
+}
+
+void RedisBroker::after_subscribed(const std::string& channel, std::function<void(bool)> fn) {
+  Shard& s = *shard_for(channel);
+  const auto it = s.channels.find(channel);
+  // The connection's own change (which made the channel wanted) was queued
+  // before this read, so the channel is known unless the connection left.
+  // While the pub/sub connection is (re)connecting, the read waits for the
+  // subscription like any other; a failed attempt settles it as failed.
+  if (it == s.channels.end()) {
+    fn(false);
+    return;
+  }
+  if (it->second.state == SubState::subscribed) {
+    fn(true);
+    return;
+  }
+  if (!it->second.wanted) {
+    fn(false);
+    return;
+  }
+  it->second.waiters.push_back(std::move(fn));
+}
+
+namespace {
+
+// Collects one answer per stream from callbacks on the broker thread and
+// hands them on once all are in (or the first error).
+template <class T>
+struct HistoryGather {
+  using Done = std::function<void(std::string, std::vector<T>)>;
+  HistoryGather(std::size_t n, Done d) : results(n), pending(n), done(std::move(d)) {}
+  std::vector<T> results;
+  std::size_t pending;
+  std::string error;
+  Done done;
+  void finish_one() {
+    if (--pending > 0) return;
+    if (!error.empty()) results.clear();
+    done(std::move(error), std::move(results));
+  }
+};
+
+bool text_reply(const redisReply* r) {
+  return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
+}
+
+}  // namespace
+
+void RedisBroker::positions(std::vector<std::string> streams, PositionsDone done) {
+  boost::asio::post(io_, [this, streams = std::move(streams), done = std::move(done)]() mutable {
+    auto g = std::make_shared<HistoryGather<gateway::protocol::Position>>(streams.size(), std::move(done));
+    if (streams.empty()) {
+      g->pending = 1;
+      g->finish_one();
+      return;
+    }
+    for (std::size_t i = 0; i < streams.size(); ++i) {
+      const std::string channel = "notify:" + streams[i];
+      g->results[i].stream = streams[i];
+      after_subscribed(channel, [this, g, i, channel](bool ok) {
+        Shard& s = *shard_for(channel);
+        if (!ok) {
+          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "not subscribed");
+          g->finish_one();
+          return;
+        }
+        const bool sent = s.pub->command(
+            {"EVAL", scripts::kHistoryPositions, "0", std::to_string(settings_.history_ttl.count()),
+             g->results[i].stream},
+            [this, g, i, &s](const redisReply* r) {
+              const redisReply* one =
+                  r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : nullptr;
+              if (one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements == 2 &&
+                  text_reply(one->element[0]) && one->element[1]->type == REDIS_REPLY_INTEGER) {
+                g->results[i].epoch.assign(one->element[0]->str, one->element[0]->len);
+                g->results[i].offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[1]->integer));
+              } else if (g->error.empty()) {
+                metrics_.error(BrokerOp::history);
+                g->error = unavailable(s.index, s.config.describe(), reply_text(r));
+              }
+              g->finish_one();
+            });
+        if (!sent) {
+          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "could not send");
+          g->finish_one();
+        }
+      });
+    }
+  });
+}
+
+void RedisBroker::read_after(std::vector<gateway::protocol::Position> wanted, ReadDone done) {
+  boost::asio::post(io_, [this, wanted = std::move(wanted), done = std::move(done)]() mutable {
+    auto g = std::make_shared<HistoryGather<gateway::StreamRead>>(wanted.size(), std::move(done));
+    if (wanted.empty()) {
+      g->pending = 1;
+      g->finish_one();
+      return;
+    }
+    for (std::size_t i = 0; i < wanted.size(); ++i) {
+      const std::string channel = "notify:" + wanted[i].stream;
+      g->results[i].position.stream = wanted[i].stream;
+      after_subscribed(channel, [this, g, i, channel, w = std::move(wanted[i])](bool ok) {
+        Shard& s = *shard_for(channel);
+        if (!ok) {
+          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "not subscribed");
+          g->finish_one();
+          return;
+        }
+        const bool user = w.stream.starts_with("user:");
+        const bool sent = s.pub->command(
+            {"EVAL", scripts::kHistoryRead, "0", std::to_string(settings_.history_size),
+             std::to_string(settings_.history_ttl.count()), w.stream, w.epoch, std::to_string(w.offset)},
+            [this, g, i, &s, user](const redisReply* r) {
+              const redisReply* one =
+                  r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : nullptr;
+              gateway::StreamRead& read = g->results[i];
+              const bool shaped = one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements >= 3 &&
+                                  text_reply(one->element[0]) && text_reply(one->element[1]) &&
+                                  one->element[2]->type == REDIS_REPLY_INTEGER;
+              if (!shaped) {
+                if (g->error.empty()) {
+                  metrics_.error(BrokerOp::history);
+                  g->error = unavailable(s.index, s.config.describe(), reply_text(r));
+                }
+                g->finish_one();
+                return;
+              }
+              const std::string outcome(one->element[0]->str, one->element[0]->len);
+              read.position.epoch.assign(one->element[1]->str, one->element[1]->len);
+              read.position.offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[2]->integer));
+              if (outcome != "ok") read.failure = outcome;
+              for (std::size_t j = 3; j < one->elements; ++j) {
+                const redisReply* m = one->element[j];
+                std::string why;
+                auto e = text_reply(m) ? decode(std::string_view(m->str, m->len), settings_.max_data_bytes, why)
+                                       : std::nullopt;
+                if (!e || e->kind != Envelope::Kind::publication || e->position.stream != read.position.stream) {
+                  // Never part of a gap: the whole read fails instead.
+                  metrics_.malformed();
+                  log::warn("dropped a resume: a malformed message in Redis history",
+                            {{"stream", read.position.stream}, {"error", why}});
+                  read.frames.clear();
+                  read.failure = "unavailable";
+                  break;
+                }
+                read.frames.push_back(
+                    notification_frame(e->publication, user ? Audience::users : Audience::subscribers, &e->position));
+              }
+              g->finish_one();
+            });
+        if (!sent) {
+          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "could not send");
+          g->finish_one();
+        }
+      });
     }
   });
 }

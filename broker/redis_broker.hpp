@@ -44,7 +44,10 @@
 
 namespace notify::broker {
 
-class RedisBroker final : public Broker, public gateway::UpstreamSink, public gateway::ChannelObserver {
+class RedisBroker final : public Broker,
+                          public gateway::UpstreamSink,
+                          public gateway::ChannelObserver,
+                          public gateway::HistoryBackend {
  public:
   // `consumers` takes client messages from every replica to this one's
   // StreamClientMessages streams (the ClientMessageBus).
@@ -77,12 +80,24 @@ class RedisBroker final : public Broker, public gateway::UpstreamSink, public ga
   // ClientMessageBus consumers (gRPC threads).
   void consumers_changed(int delta) { change("c", delta); }
 
+  // HistoryBackend (event loops), with --history-size > 0: history kept in
+  // Redis Streams next to each stream's channel, so a client resumes on any
+  // replica. Each read waits until this replica's subscription to the
+  // stream's channel is confirmed: whatever is published after the read
+  // reaches the connection live, whatever before is in the read.
+  bool synchronous() const override { return false; }
+  void positions(std::vector<std::string> streams, PositionsDone done) override;
+  void read_after(std::vector<gateway::protocol::Position> wanted, ReadDone done) override;
+
  private:
   struct Shard;
   enum class SubState { none, subscribing, subscribed, unsubscribing };
   struct Channel {
     bool wanted = false;
     SubState state = SubState::none;
+    // Called with true once the subscription is confirmed, false if it
+    // can't be (the pub/sub connection dropped, the channel was let go).
+    std::vector<std::function<void(bool)>> waiters;
   };
 
   // Event loops and gRPC threads: queue a count change for the broker thread.
@@ -103,7 +118,13 @@ class RedisBroker final : public Broker, public gateway::UpstreamSink, public ga
   void schedule(Shard& s);
   void sync(Shard& s, bool reset);
   void tick();
-  void publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload, Done done);
+  // `keep`: append to history (publications, when it is on); `collapse_key` goes with it.
+  void publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload, Done done,
+                  bool keep = false, std::string collapse_key = {});
+  // Runs `fn(true)` once this replica's subscription to `channel` is live
+  // (at once if it is), `fn(false)` if it won't be.
+  void after_subscribed(const std::string& channel, std::function<void(bool)> fn);
+  static void settle(Channel& ch, bool ok);
   Shard* shard_for(std::string_view channel);
   void update_up(Shard& s);
 

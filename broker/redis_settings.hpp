@@ -15,6 +15,9 @@ struct RedisSettings {
   std::chrono::milliseconds probe_interval{2'000};
   std::chrono::milliseconds reconnect_max{2'000};  // backoff cap
   std::size_t max_data_bytes = 64 * 1024;          // largest JSON accepted from another replica
+  // History in Redis (--history-size, --history-ttl); size 0: none.
+  std::size_t history_size = 0;
+  std::chrono::milliseconds history_ttl{300'000};
 };
 
 }  // namespace notify::broker

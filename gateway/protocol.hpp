@@ -89,7 +89,7 @@ std::string encode_subscribed(std::string_view topic, std::string_view id_json, 
 std::string encode_skipped(const Position& position, std::uint64_t from);
 // The stream can't be resumed from where the client was (`reason`:
 // epoch_changed, too_old, ahead, unknown_stream, forbidden_topic,
-// too_many_topics, no_history); `position` is where live delivery goes on.
+// too_many_topics, no_history, unavailable); `position` is where live delivery goes on.
 std::string encode_resume_failed(const Position& position, std::string_view reason, std::string_view id_json);
 // Replay is over: every stream's position; live notifications follow.
 std::string encode_resumed(std::span<const Position> streams, std::string_view id_json);

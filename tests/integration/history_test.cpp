@@ -314,7 +314,7 @@ TEST(History, NoGapAndNoDuplicateAcrossReconnectsUnderASteadyStream) {
   constexpr int kTotal = 1500;
   TestServer server({"--history-size", "2000"});
   std::atomic<bool> sent_all{false};
-  std::thread backend([&] {
+  std::jthread backend([&] {
     auto stub = server.stub();
     for (int i = 1; i <= kTotal; ++i) send_seq(*stub, "alice", i);
     sent_all = true;
@@ -347,7 +347,7 @@ TEST(History, NoGapAndNoDuplicateAcrossReconnectsUnderASteadyStream) {
     }
     client->close();
   }
-  backend.join();
+  backend.join();  // a jthread: also joined if an assertion returns early
   ASSERT_EQ(static_cast<int>(got.size()), kTotal);
   for (int i = 0; i < kTotal; ++i) ASSERT_EQ(got[i], i + 1);
   std::printf("history seam: %d notifications over %d connections, none lost or repeated\n", kTotal, connections);

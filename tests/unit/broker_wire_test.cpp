@@ -133,8 +133,13 @@ TEST(Envelope, RoundTripsEveryKind) {
   ASSERT_TRUE(k) << why;
   EXPECT_EQ(k->publication.collapse_key, "views:42");
 
-  Envelope d{
-      .kind = Envelope::Kind::disconnect, .node = "n", .publication = {}, .reason = "bye", .message = {}, .probe = 0};
+  Envelope d{.kind = Envelope::Kind::disconnect,
+             .node = "n",
+             .publication = {},
+             .reason = "bye",
+             .message = {},
+             .probe = 0,
+             .position = {}};
   auto dd = decode(encode(d), 1024, why);
   ASSERT_TRUE(dd) << why;
   EXPECT_EQ(dd->reason, "bye");
@@ -149,15 +154,21 @@ TEST(Envelope, RoundTripsEveryKind) {
                          .data_json = "[1]",
                          .client_message_id = "7",
                          .ts_ms = 5},
-             .probe = 0};
+             .probe = 0,
+             .position = {}};
   auto mm = decode(encode(m), 1024, why);
   ASSERT_TRUE(mm) << why;
   EXPECT_EQ(mm->message.user_id, "alice");
   EXPECT_EQ(mm->message.data_json, "[1]");
   EXPECT_EQ(mm->message.client_message_id, "7");
 
-  Envelope probe{
-      .kind = Envelope::Kind::probe, .node = "n", .publication = {}, .reason = {}, .message = {}, .probe = 42};
+  Envelope probe{.kind = Envelope::Kind::probe,
+                 .node = "n",
+                 .publication = {},
+                 .reason = {},
+                 .message = {},
+                 .probe = 42,
+                 .position = {}};
   auto pp = decode(encode(probe), 1024, why);
   ASSERT_TRUE(pp) << why;
   EXPECT_EQ(pp->probe, 42u);
