@@ -86,6 +86,7 @@ struct RedisBroker::Shard {
   std::string pub_error = "not connected yet", sub_error = "not connected yet";
   bool pub_reported = false, sub_reported = false;  // the current outage was logged at warn
   bool up = false;
+  bool generation_checked = false;  // history: this connection's Redis process is the generation (check_generation)
 
   std::unordered_map<std::string, Channel> channels;
   std::unordered_set<std::string> todo;   // channels whose subscription may need a command
@@ -323,8 +324,40 @@ void RedisBroker::on_ready(Shard& s, bool pubsub) {
     s.probe_time = Clock::now();
     s.next_heartbeat = Clock::now();
     sync(s, true);
+    if (settings_.history_size > 0) check_generation(s);
   }
   update_up(s);
+}
+
+void RedisBroker::check_generation(Shard& s) {
+  // History written by another Redis process than the one that holds it now
+  // (a Sentinel failover, a restart that reloaded a snapshot) may lack the
+  // last notifications it acknowledged, whose offsets would then be given
+  // again under the same epoch. So epochs belong to a generation, the Redis
+  // process's run_id: when it changes, every stream starts a new epoch and
+  // resumes from before answer epoch_changed. Publishing waits until this
+  // is settled on the new connection.
+  s.generation_checked = false;
+  s.pub->command({"INFO", "server"}, [this, &s](const redisReply* r) {
+    const std::string info = r != nullptr && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : "";
+    const auto at = info.find("run_id:");
+    if (at == std::string::npos) {
+      if (r != nullptr) log::warn("Redis did not tell its run_id; publishing stays refused", {{"shard", s.index}});
+      return;  // the connection goes down, or stays unusable for publishing
+    }
+    const std::string run_id = info.substr(at + 7, info.find_first_of("\r\n", at) - at - 7);
+    s.pub->command({"EVAL", scripts::kGeneration, "0", run_id}, [this, &s, run_id](const redisReply* g) {
+      if (g == nullptr || g->type != REDIS_REPLY_INTEGER) {
+        log::warn("Redis refused the history generation check", {{"shard", s.index}, {"reply", reply_text(g)}});
+        return;
+      }
+      if (g->integer == 1) {
+        log::info("Redis history generation changed: every stream starts a new epoch",
+                  {{"shard", s.index}, {"run_id", run_id}});
+      }
+      s.generation_checked = true;
+    });
+  });
 }
 
 void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
@@ -679,7 +712,7 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
     }
     // All or nothing where it can be known up front: no shard down.
     for (auto& [s, args] : by_shard) {
-      if (!s->pub->ready()) {
+      if (!s->pub->ready() || (history_size != "0" && !s->generation_checked)) {
         metrics_.error(BrokerOp::publish);
         if (done) done({.error = unavailable(s->index, s->config.describe(), s->pub_error), .count = 0, .offline = {}});
         return;

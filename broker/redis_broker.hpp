@@ -127,6 +127,7 @@ class RedisBroker final : public Broker,
   static void settle(Channel& ch, bool ok);
   Shard* shard_for(std::string_view channel);
   void update_up(Shard& s);
+  void check_generation(Shard& s);
 
   RedisSettings settings_;
   gateway::Hub& hub_;

@@ -16,6 +16,9 @@
 //                                  offset trimmed for size or age)
 //   notify:hkeys:<stream> HASH     collapse key -> offset of its kept entry
 //   notify:epochs         STRING   a counter that makes epochs unique
+//   notify:gen            STRING   the run_id of the Redis process history
+//                                  is written to; a stream whose meta has
+//                                  another (field g) starts a new epoch
 // where <stream> is user:<id>, topic:<t> or all (the channel without
 // "notify:"); the history keys expire after --history-ttl without a
 // notification, and the stream's next one starts a new epoch.
@@ -44,6 +47,12 @@ namespace notify::broker::scripts {
 // highest offset dropped (a client behind it can't resume); start() gives a
 // stream without history its epoch.
 #define NOTIFY_LUA_HISTORY                                                                              \
+  "local gen = redis.call('GET', 'notify:gen') or ''\n"                                                 \
+  "local function current(mk)\n"                                                                        \
+  "  local m = redis.call('HMGET', mk, 'e', 'g')\n"                                                     \
+  "  if m[1] and m[2] == gen then return m[1] end\n"                                                    \
+  "  return nil\n"                                                                                      \
+  "end\n"                                                                                               \
   "local function keys(s) return 'notify:hist:' .. s, 'notify:hmeta:' .. s, 'notify:hkeys:' .. s end\n" \
   "local function trim(hk, mk)\n"                                                                       \
   "  while true do\n"                                                                                   \
@@ -57,7 +66,7 @@ namespace notify::broker::scripts {
   "local function start(hk, mk, kk)\n"                                                                  \
   "  local epoch = t[1] .. t[2] .. '-' .. redis.call('INCR', 'notify:epochs')\n"                        \
   "  redis.call('DEL', hk, kk)\n"                                                                       \
-  "  redis.call('HSET', mk, 'e', epoch, 'h', 0, 'x', 0)\n"                                              \
+  "  redis.call('HSET', mk, 'e', epoch, 'h', 0, 'x', 0, 'g', gen)\n"                                    \
   "  redis.call('PEXPIRE', mk, httl)\n"                                                                 \
   "  return epoch\n"                                                                                    \
   "end\n"
@@ -83,7 +92,7 @@ inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "local function append(channel, payload)\n"
     "  local s = string.sub(channel, 8)\n"
     "  local hk, mk, kk = keys(s)\n"
-    "  local epoch = redis.call('HGET', mk, 'e') or start(hk, mk, kk)\n"
+    "  local epoch = current(mk) or start(hk, mk, kk)\n"
     "  local head = redis.call('HINCRBY', mk, 'h', 1)\n"
     "  local msg = string.sub(payload, 1, -2) .. ',\"st\":\"' .. s .. '\",\"ep\":\"' .. epoch .. '\",\"o\":' .. head "
     ".. '}'\n"
@@ -108,6 +117,13 @@ inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "end\n"
     "return out\n";
 
+// ARGV: the run_id of the Redis process. Makes it the history generation
+// (notify:gen); returns 1 if that changed it.
+inline constexpr const char* kGeneration =
+    "if redis.call('GET', 'notify:gen') == ARGV[1] then return 0 end\n"
+    "redis.call('SET', 'notify:gen', ARGV[1])\n"
+    "return 1\n";
+
 #define NOTIFY_LUA_NOW             \
   "local t = redis.call('TIME')\n" \
   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
@@ -120,7 +136,7 @@ inline constexpr const char* kHistoryPositions = NOTIFY_LUA_NOW
     "local out = {}\n"
     "for i = 2, #ARGV do\n"
     "  local hk, mk, kk = keys(ARGV[i])\n"
-    "  local epoch = redis.call('HGET', mk, 'e') or start(hk, mk, kk)\n"
+    "  local epoch = current(mk) or start(hk, mk, kk)\n"
     "  out[#out + 1] = {epoch, tonumber(redis.call('HGET', mk, 'h'))}\n"
     "end\n"
     "return out\n";
@@ -136,7 +152,7 @@ inline constexpr const char* kHistoryRead = NOTIFY_LUA_NOW
     "for i = 3, #ARGV, 3 do\n"
     "  local hk, mk, kk = keys(ARGV[i])\n"
     "  local want, offset = ARGV[i + 1], tonumber(ARGV[i + 2])\n"
-    "  local epoch = redis.call('HGET', mk, 'e')\n"
+    "  local epoch = current(mk)\n"
     "  local r\n"
     "  if not epoch then\n"
     "    r = {(want == '' and offset == 0) and 'ok' or 'epoch_changed', '', 0}\n"

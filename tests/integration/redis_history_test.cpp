@@ -151,6 +151,17 @@ TEST_F(RedisHistory, LostHistoryIsAnEpochChangeAndTooOldIsExplicit) {
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->at("offset"), 3);
 
+  // History is tied to the Redis process that wrote it (its run_id): another
+  // generation (a failover, a restart from a snapshot) means a new epoch.
+  const std::string info = redis_.command({"INFO", "server"});
+  const auto at_id = info.find("run_id:");
+  ASSERT_NE(at_id, std::string::npos);
+  EXPECT_EQ(redis_.command({"GET", "notify:gen"}), info.substr(at_id + 7, 40));
+  redis_.command({"SET", "notify:gen", "another-redis-process"});
+  auto other_generation = resume_and_read(at(epoch, 5));
+  ASSERT_TRUE(other_generation);
+  EXPECT_EQ(other_generation->at("reason"), "epoch_changed");
+
   // Redis loses everything: the next resume learns it, explicitly.
   redis_.command({"FLUSHALL"});
   auto lost = resume_and_read(at(epoch, 5));
