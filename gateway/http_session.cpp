@@ -14,6 +14,7 @@
 
 // The browser page, compiled in from gateway/static/index.html.
 extern const std::string_view notify_index_html;
+extern const std::string_view notify_client_js;
 
 namespace notify::gateway {
 
@@ -186,6 +187,9 @@ void HttpSession<Stream>::route_gateway(Request&& request) {
   Response res;
   if (path == "/" || path == "/index.html") {
     res = text_response(http::status::ok, std::string(notify_index_html), "text/html; charset=utf-8");
+  } else if (path == "/notify-client.js") {
+    // The browser client library (clients/js/), which the page imports.
+    res = text_response(http::status::ok, std::string(notify_client_js), "text/javascript; charset=utf-8");
   } else if (path == "/healthz") {
     res = text_response(http::status::ok, "ok\n", "text/plain; charset=utf-8");
   } else if (path == "/config.json") {

@@ -7,7 +7,7 @@
 #   1. warnings-as-errors build, unit + integration tests (ctest)
 #   2. the same tests under AddressSanitizer + UndefinedBehaviorSanitizer (clang)
 #   3. the libFuzzer targets, 60 s each (NOTIFY_FUZZ_SECONDS), a crash fails
-#   4. the browser end-to-end test (headless Chromium)
+#   4. the browser end-to-end tests (headless Chromium): the page, and the client library
 # Set NOTIFY_TEST_SKIP_RUN_PATH=1, NOTIFY_TEST_SKIP_ASAN=1, NOTIFY_TEST_SKIP_FUZZ=1 or
 # NOTIFY_TEST_SKIP_BROWSER=1 to skip a stage locally.
 set -euo pipefail
@@ -66,5 +66,7 @@ if [[ "${NOTIFY_TEST_SKIP_BROWSER:-0}" != 1 ]]; then
   cd "$root/tests/browser"
   npm ci --no-audit --no-fund --loglevel=error
   NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" NOTIFYCTL_BIN="$root/build/notifyctl" node e2e.test.mjs
+  stage "browser client library test"
+  NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" node client.test.mjs
 fi
 stage "all tests passed"

@@ -17,41 +17,30 @@
 //                       (optional; the development-mode page goes next to it as *-dev.png)
 //   HEADED=1            show the browser window
 
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import readline from 'node:readline';
 
 import grpc from '@grpc/grpc-js';
-import protoLoader from '@grpc/proto-loader';
 import { chromium } from 'playwright-core';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const REPO = path.resolve(here, '../..');
-const BIN = process.env.NOTIFY_GATEWAY_BIN || path.resolve(REPO, 'build/notify-gateway');
+import {
+  CHROMIUM, REPO, RPC_DEADLINE_MS, grpcClient, grpcClients as clients, log, metric, servers, startServer, stopServer, tmpDir,
+  unary, until,
+} from './harness.mjs';
+
 const NOTIFYCTL = process.env.NOTIFYCTL_BIN || path.resolve(REPO, 'build/notifyctl');
-const PROTO = path.resolve(here, '../../proto/notify/v1/notification_service.proto');
-const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const SCREENSHOT = process.env.SCREENSHOT || '';
 const DEV_SCREENSHOT = SCREENSHOT ? SCREENSHOT.replace(/(\.png)?$/i, '-dev.png') : '';
 
 const TOTAL_TIMEOUT_MS = 55_000;   // the whole run
-const STARTUP_TIMEOUT_MS = 10_000; // server "listening" line
 const STEP_TIMEOUT_MS = 8_000;     // any single wait in the browser
-const RPC_DEADLINE_MS = 5_000;     // any single gRPC call
 const JWT_LEEWAY_S = 30;           // the gateway's default --jwt-leeway
 
-const started = Date.now();
-const log = (...args) => console.log(`[${((Date.now() - started) / 1000).toFixed(2)}s]`, ...args);
-
 // ---------------------------------------------------------------- tokens --
-
-const tmpDir = fs.mkdtempSync(path.join(os.tmpdir(), 'notify-e2e-'));
 
 // 48 random bytes. The gateway strips one trailing newline (and CR) from the
 // file, so a secret ending in one would not be the one we sign with.
@@ -74,84 +63,7 @@ function mintToken(claims, secret = SECRET) {
   return `${input}.${crypto.createHmac('sha256', secret).update(input).digest('base64url')}`;
 }
 
-// ---------------------------------------------------------------- server --
-
-const servers = [];           // {name, proc, log}
-
-function startServer(name, extraArgs) {
-  const args = ['--ws-port', '0', '--grpc-port', '0', '--metrics-port', '0', '--log-format', 'json', ...extraArgs];
-  log(`starting ${name}: ${BIN} ${args.join(' ')}`);
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-  const server = { name, proc, log: [] };
-  servers.push(server);
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${name}: no "listening" log line within ${STARTUP_TIMEOUT_MS} ms`)),
-      STARTUP_TIMEOUT_MS);
-    proc.once('error', (err) => { clearTimeout(timer); reject(err); });
-    proc.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      reject(new Error(`${name} exited early (code ${code}, signal ${signal})`));
-    });
-    readline.createInterface({ input: proc.stderr }).on('line', (line) => {
-      server.log.push(line);
-      if (server.log.length > 200) server.log.shift();
-      let entry;
-      try { entry = JSON.parse(line); } catch { return; }
-      if (entry.msg === 'listening') {
-        clearTimeout(timer);
-        resolve({ ws: entry.ws_port, grpc: entry.grpc_port, metrics: entry.metrics_port });
-      }
-    });
-  });
-}
-
-// SIGTERM, then SIGKILL if it does not stop in time. Resolves to the exit status.
-async function stopServer({ proc }) {
-  // Not started, or already gone (a startup failure, reported on its own).
-  if (!proc || proc.exitCode !== null || proc.signalCode !== null || !proc.pid) return null;
-  const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
-  proc.kill('SIGTERM');
-  const result = await Promise.race([exited, sleep(12_000).then(() => null)]);
-  if (result) return result;
-  log('server ignored SIGTERM for 12 s: SIGKILL');
-  proc.kill('SIGKILL');
-  return { code: null, signal: 'SIGKILL', forced: true };
-}
-
-process.on('exit', () => {
-  for (const { proc } of servers) {
-    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL');
-  }
-  fs.rmSync(tmpDir, { recursive: true, force: true });
-});
-
 // ------------------------------------------------------------------ gRPC --
-
-const clients = [];
-
-function grpcClient(port) {
-  const def = protoLoader.loadSync(PROTO, { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
-  const { NotificationService } = grpc.loadPackageDefinition(def).notify.v1;
-  const client = new NotificationService(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
-  clients.push(client);
-  return client;
-}
-
-function unary(client, method, request) {
-  return new Promise((resolve, reject) => {
-    client[method](request, { deadline: Date.now() + RPC_DEADLINE_MS }, (err, res) => {
-      if (err) reject(new Error(`${method} failed: ${err.code} ${err.details || err.message}`));
-      else resolve(res);
-    });
-  });
-}
-
-async function metric(port, name) {
-  const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(3000) });
-  const text = await res.text();
-  const line = text.split('\n').find((l) => l.startsWith(name + ' ') || l.startsWith(name + '{'));
-  return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
-}
 
 async function configJson(port) {
   const res = await fetch(`http://127.0.0.1:${port}/config.json`, { signal: AbortSignal.timeout(3000) });
@@ -159,14 +71,6 @@ async function configJson(port) {
   return res.json();
 }
 
-async function until(what, fn, timeoutMs = STEP_TIMEOUT_MS) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (await fn()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 // ------------------------------------------------------------------ test --
 

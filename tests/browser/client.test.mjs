@@ -1,0 +1,149 @@
+// The browser client library (clients/js/notify-client.js) in headless
+// Chromium against real gateways: two replicas sharing a redis-server, the
+// library given both URLs. While a backend sends a steady stream of
+// notifications (to the user and to a topic), the gateway the page is on is
+// killed (-9), and later the browser goes offline for a while. The page
+// must end with every notification exactly once, in order, and say so.
+//
+//   npm ci && node client.test.mjs
+import { setTimeout as sleep } from 'node:timers/promises';
+import assert from 'node:assert/strict';
+
+import { chromium } from 'playwright-core';
+
+import { CHROMIUM, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
+
+const TOTAL_TIMEOUT_MS = 60_000;
+const USER_NOTIFICATIONS = 150;
+const TOPIC_BROADCASTS = 75;
+
+const watchdog = setTimeout(() => {
+  console.error(`FAIL: the test did not finish within ${TOTAL_TIMEOUT_MS} ms`);
+  process.exit(1);
+}, TOTAL_TIMEOUT_MS);
+
+let browser = null;
+let failed = false;
+let diagnose = null; // what the page knows, for a failure report
+try {
+  const redis = await startRedis();
+  // The page comes from A; B is another origin (port) that must accept it too.
+  const common = ['--insecure-dev', '--redis-url', redis.url, '--presence-ttl', '3', '--history-size', '1000',
+    '--allowed-origins', '127.0.0.1'];
+  const a = startServer('gateway A', common);
+  const b = startServer('gateway B', common);
+  const [portsA, portsB] = await Promise.all([a, b]);
+  const backend = grpcClient(portsB.grpc);
+
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    headless: !process.env.HEADED,
+    timeout: 15_000,
+    args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-sync'],
+  });
+  const context = await browser.newContext();
+  context.setDefaultTimeout(8_000);
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on('pageerror', (err) => pageErrors.push(err.message));
+  diagnose = () => page.evaluate(() => JSON.stringify({
+    state: window.client?.state, url: window.client?.url, states: window.states, closes: window.closes,
+    failures: window.failures, received: window.got?.length, positions: window.client?.positions,
+  }));
+
+  // Any page of gateway A's origin, then the library it serves.
+  await page.goto(`http://127.0.0.1:${portsA.ws}/healthz`);
+  await page.addScriptTag({
+    type: 'module',
+    content: `
+      import { NotifyClient } from '/notify-client.js';
+      const client = new NotifyClient({
+        urls: ['ws://127.0.0.1:${portsA.ws}/ws?user=alice', 'ws://127.0.0.1:${portsB.ws}/ws?user=alice'],
+        backoff: { initialMs: 100, maxMs: 1000 },
+      });
+      window.got = [];
+      window.states = [];
+      window.failures = [];
+      window.closes = [];
+      client.addEventListener('notification', (e) => {
+        const n = e.detail;
+        window.got.push({ stream: n.stream, offset: n.offset, seq: n.data.seq });
+      });
+      client.addEventListener('state', (e) => window.states.push(e.detail.state));
+      client.addEventListener('resume_failed', (e) => window.failures.push(e.detail));
+      client.addEventListener('close', (e) => window.closes.push(e.detail.code));
+      client.connect();
+      window.subscribed = client.subscribe('news').then((s) => s.topic);
+      window.client = client;
+    `,
+  });
+  await page.waitForFunction(() => window.client && window.client.state === 'open');
+  assert.equal(await page.evaluate(() => window.subscribed), 'news');
+  assert.equal(await page.evaluate(() => window.client.url), `ws://127.0.0.1:${portsA.ws}/ws?user=alice`);
+  log('ok 1 - the library connected to gateway A and subscribed to news');
+
+  // The backend sends through B the whole time; the page's gateway dies,
+  // then the page's network goes away.
+  let sentUser = 0;
+  let sentTopic = 0;
+  const sender = (async () => {
+    while (sentUser < USER_NOTIFICATIONS) {
+      sentUser += 1;
+      await unary(backend, 'Notify', {
+        user_ids: ['alice'], notification: { event: 'n', data_json: JSON.stringify({ seq: sentUser }) },
+      });
+      if (sentUser % 2 === 0) {
+        sentTopic += 1;
+        await unary(backend, 'Broadcast', {
+          topic: 'news', notification: { event: 't', data_json: JSON.stringify({ seq: sentTopic }) },
+        });
+      }
+      await sleep(15);
+    }
+  })();
+
+  await until('a third of the notifications to arrive', () => page.evaluate(() => window.got.length)
+    .then((n) => n >= USER_NOTIFICATIONS / 3));
+  await stopServer(a.server, 'SIGKILL');
+  log(`gateway A killed (-9) after ${sentUser} notifications`);
+  await until('the library to come back on gateway B', () => page.evaluate((portB) =>
+    window.client.state === 'open' && window.client.url.includes(':' + portB + '/'), portsB.ws));
+  log('ok 2 - after kill -9 of gateway A the library reconnected to gateway B');
+
+  await until('two thirds of the notifications', () => page.evaluate(() => window.got.length)
+    .then((n) => n >= (USER_NOTIFICATIONS * 2) / 3));
+  await context.setOffline(true);
+  await until('the library to see it is offline', () => page.evaluate(() => window.client.state === 'offline'));
+  await sleep(600); // notifications keep coming meanwhile
+  await context.setOffline(false);
+  await until('the library to be back online', () => page.evaluate(() => window.client.state === 'open'));
+  log('ok 3 - offline for 600 ms: the library waited for the network and came back');
+
+  await sender;
+  await until('every notification', () => page.evaluate(() => window.got.length)
+    .then((n) => n >= USER_NOTIFICATIONS + TOPIC_BROADCASTS), 15_000);
+  await sleep(300); // anything extra (a duplicate) would arrive by now
+  const got = await page.evaluate(() => window.got);
+  const byStream = (stream) => got.filter((n) => n.stream === stream).map((n) => n.seq);
+  const expect = (n) => Array.from({ length: n }, (_, i) => i + 1);
+  assert.deepEqual(byStream('user:alice'), expect(USER_NOTIFICATIONS), 'user notifications exactly once, in order');
+  assert.deepEqual(byStream('topic:news'), expect(TOPIC_BROADCASTS), 'topic broadcasts exactly once, in order');
+  assert.equal(got.length, USER_NOTIFICATIONS + TOPIC_BROADCASTS, 'nothing else');
+  assert.deepEqual(await page.evaluate(() => window.failures), [], 'no resume_failed');
+  for (const stream of ['user:alice', 'topic:news']) {
+    const offsets = got.filter((n) => n.stream === stream).map((n) => n.offset);
+    assert.deepEqual(offsets, expect(offsets.length), `${stream}: consecutive offsets`);
+  }
+  assert.deepEqual(pageErrors, [], 'no page errors');
+  const states = await page.evaluate(() => window.states);
+  log(`ok 4 - ${USER_NOTIFICATIONS} notifications and ${TOPIC_BROADCASTS} broadcasts, each exactly once and in order, ` +
+    `across ${states.filter((s) => s === 'open').length} connections (states: ${states.join(' ')})`);
+} catch (err) {
+  failed = true;
+  console.error(`FAIL: ${err.stack || err}`);
+  if (diagnose) console.error(await diagnose().catch((e) => `(no diagnostics: ${e.message})`));
+}
+if (browser) await Promise.race([browser.close().catch(() => {}), sleep(5000)]);
+clearTimeout(watchdog);
+log(failed ? 'FAIL' : 'PASS');
+process.exit(failed ? 1 : 0);
