@@ -211,7 +211,11 @@ export class NotifyClient extends EventTarget {
     this._opened = false;
     this._resuming = false;
     this._setState(States.connecting, 'connecting to ' + base);
-    ws.onopen = () => { this._opened = true; };
+    this._emit('connecting', { url: base, resume: url !== base });
+    ws.onopen = () => {
+      this._opened = true;
+      this._emit('open', { protocol: ws.protocol });
+    };
     ws.onmessage = (ev) => this._onMessage(ev.data);
     ws.onclose = (ev) => {
       if (ws !== this._ws) return;

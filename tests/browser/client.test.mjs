@@ -4,6 +4,8 @@
 // notifications (to the user and to a topic), the gateway the page is on is
 // killed (-9), and later the browser goes offline for a while. The page
 // must end with every notification exactly once, in order, and say so.
+// Then the gateway's own page (built on the library) lives through a kill -9
+// and restart of its gateway while notifications are sent through another.
 //
 //   npm ci && node client.test.mjs
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -11,9 +13,9 @@ import assert from 'node:assert/strict';
 
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
+import { CHROMIUM, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
 
-const TOTAL_TIMEOUT_MS = 60_000;
+const TOTAL_TIMEOUT_MS = 80_000;
 const USER_NOTIFICATIONS = 150;
 const TOPIC_BROADCASTS = 75;
 
@@ -25,6 +27,7 @@ const watchdog = setTimeout(() => {
 let browser = null;
 let failed = false;
 let diagnose = null; // what the page knows, for a failure report
+const pageErrors = [];
 try {
   const redis = await startRedis();
   // The page comes from A; B is another origin (port) that must accept it too.
@@ -44,7 +47,6 @@ try {
   const context = await browser.newContext();
   context.setDefaultTimeout(8_000);
   const page = await context.newPage();
-  const pageErrors = [];
   page.on('pageerror', (err) => pageErrors.push(err.message));
   diagnose = () => page.evaluate(() => JSON.stringify({
     state: window.client?.state, url: window.client?.url, states: window.states, closes: window.closes,
@@ -138,6 +140,40 @@ try {
   const states = await page.evaluate(() => window.states);
   log(`ok 4 - ${USER_NOTIFICATIONS} notifications and ${TOPIC_BROADCASTS} broadcasts, each exactly once and in order, ` +
     `across ${states.filter((s) => s === 'open').length} connections (states: ${states.join(' ')})`);
+  await context.close();
+
+  // The gateway's own page, built on the library, across a restart of its
+  // gateway: notifications sent through B while it is down are all shown once.
+  const fixedPort = await freePort();
+  const pageArgs = common;
+  let c = startServer('gateway C', [...pageArgs, '--ws-port', String(fixedPort)]);
+  await c;
+  const pageContext = await browser.newContext();
+  pageContext.setDefaultTimeout(8_000);
+  const demo = await pageContext.newPage();
+  demo.on('pageerror', (err) => pageErrors.push(err.message));
+  await demo.goto(`http://127.0.0.1:${fixedPort}/?user=bob`);
+  await demo.locator('#conn-state[data-state="connected"]').waitFor();
+  const notifyBob = (i) => unary(backend, 'Notify', {
+    user_ids: ['bob'], notification: { id: `bob-${i}`, event: 'n', data_json: JSON.stringify({ seq: i }) },
+  });
+  for (let i = 1; i <= 5; i += 1) await notifyBob(i);
+  await stopServer(c.server, 'SIGKILL');
+  await demo.locator('#conn-state[data-state="reconnecting"]').waitFor();
+  for (let i = 6; i <= 15; i += 1) await notifyBob(i); // while the page's gateway is down
+  c = startServer('gateway C again', [...pageArgs, '--ws-port', String(fixedPort)]);
+  await c;
+  for (let i = 16; i <= 20; i += 1) await notifyBob(i);
+  await until('the page to show all 20 notifications', () => demo.locator('#notifications li').count()
+    .then((n) => n >= 20), 20_000);
+  await sleep(300);
+  const shown = await demo.locator('#notifications li').evaluateAll((items) => items.map((li) => li.dataset.id));
+  assert.deepEqual(shown.reverse(), Array.from({ length: 20 }, (_, i) => `bob-${i + 1}`),
+    'the page shows every notification once, in order');
+  assert.ok((await demo.locator('#log').textContent()).includes('resumed'), 'the page resumed');
+  assert.deepEqual(pageErrors, [], 'no page errors');
+  log('ok 5 - the gateway page survived a kill -9 and restart of its gateway: 20 of 20 notifications shown once, ' +
+    'in order (10 sent while it was down)');
 } catch (err) {
   failed = true;
   console.error(`FAIL: ${err.stack || err}`);

@@ -30,7 +30,9 @@ export const grpcClients = [];
 
 // A gateway on free ports; resolves to {ws, grpc, metrics} once it logs "listening".
 export function startServer(name, extraArgs) {
-  const args = ['--ws-port', '0', '--grpc-port', '0', '--metrics-port', '0', '--log-format', 'json', ...extraArgs];
+  // Free ports unless the caller fixes one (a restart on the same address).
+  const ports = ['--ws-port', '--grpc-port', '--metrics-port'].filter((f) => !extraArgs.includes(f)).flatMap((f) => [f, '0']);
+  const args = [...ports, '--log-format', 'json', ...extraArgs];
   log(`starting ${name}: ${BIN} ${args.join(' ')}`);
   const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   const server = { name, proc, log: [] };
@@ -70,7 +72,7 @@ export async function stopServer({ proc }, signal = 'SIGTERM') {
   return { code: null, signal: 'SIGKILL', forced: true };
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const srv = net.createServer();
     srv.once('error', reject);
