@@ -70,10 +70,16 @@ void ClientSession::opened(std::string* welcome_out) {
                                   positions = std::move(positions)]() mutable {
           if (error.empty()) {
             floors_ = std::move(positions);
+          } else if (awaiting_resume_) {
+            // A client that resumes needs history: it tries again later
+            // (likely on another replica) rather than skip what it missed.
+            log::warn("history unavailable for a resuming connection; closing it with 1013",
+                      {{"connection", connection_id_}, {"error", error}});
+            close(protocol::close_code::try_again_later, "history unavailable: resume again later");
+            return;
           } else {
-            // The connection works, without history: no floors, no resume.
+            // A new client works without history: no floors, no resume.
             history_off_ = true;
-            awaiting_resume_ = false;
             log::warn("history unavailable for a new connection", {{"connection", connection_id_}, {"error", error}});
           }
           send_welcome(welcome_out);
@@ -341,6 +347,14 @@ void ClientSession::handle_resume(protocol::Request& request) {
   begin_wait();  // live frames stay held until the replay is queued
   auto finish = [this, asked = std::move(asked), id = request.id_json](std::string error,
                                                                        std::vector<StreamRead> reads) {
+    if (!error.empty()) {
+      // History could not be read (Redis unreachable, this replica shutting
+      // down): never skip what the client missed; it resumes again later.
+      log::warn("history unavailable for a resume; closing with 1013",
+                {{"connection", connection_id_}, {"error", error}});
+      close(protocol::close_code::try_again_later, "history unavailable: resume again later");
+      return;
+    }
     std::size_t next = 0;
     for (const Asked& a : asked) {
       if (a.refused != nullptr) {
@@ -348,14 +362,9 @@ void ClientSession::handle_resume(protocol::Request& request) {
         continue;
       }
       protocol::Position* floor = floor_of(a.stream);
-      StreamRead* read = error.empty() && next < reads.size() ? &reads[next] : nullptr;
+      StreamRead* read = next < reads.size() ? &reads[next] : nullptr;
       ++next;
-      if (read == nullptr) {
-        metrics_.resume(false);
-        reply(protocol::encode_resume_failed(floor != nullptr ? *floor : protocol::Position{a.stream, {}, 0},
-                                             "unavailable", id));
-        continue;
-      }
+      if (read == nullptr) continue;  // a backend answers every stream asked
       // Live delivery goes on after the head either way: held frames at or
       // below it are in the replay, or in the gap the client is told about.
       if (floor != nullptr) *floor = read->position;
@@ -369,8 +378,6 @@ void ClientSession::handle_resume(protocol::Request& request) {
         if (!enqueue(frame)) break;  // closed (send queue full): the client resumes again
       }
     }
-    if (!error.empty())
-      log::warn("history unavailable for a resume", {{"connection", connection_id_}, {"error", error}});
     reply(protocol::encode_resumed(floors_, id));
     end_wait();
   };

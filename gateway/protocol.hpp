@@ -20,6 +20,7 @@ inline constexpr std::uint16_t going_away = 1001;        // server shutting down
 inline constexpr std::uint16_t unsupported_data = 1003;  // binary frame
 inline constexpr std::uint16_t policy_violation = 1008;  // too many invalid messages
 inline constexpr std::uint16_t too_big = 1009;           // frame above --max-message-bytes
+inline constexpr std::uint16_t try_again_later = 1013;   // history unavailable for a resume
 inline constexpr std::uint16_t disconnected = 4000;      // Disconnect RPC
 inline constexpr std::uint16_t token_expired = 4001;     // the token expired and no refresh came
 inline constexpr std::uint16_t slow_consumer = 4008;     // send queue overflow (close policy)
@@ -89,7 +90,7 @@ std::string encode_subscribed(std::string_view topic, std::string_view id_json, 
 std::string encode_skipped(const Position& position, std::uint64_t from);
 // The stream can't be resumed from where the client was (`reason`:
 // epoch_changed, too_old, ahead, unknown_stream, forbidden_topic,
-// too_many_topics, no_history, unavailable); `position` is where live delivery goes on.
+// too_many_topics, no_history, unavailable: history held a malformed entry); `position` is where live delivery goes on.
 std::string encode_resume_failed(const Position& position, std::string_view reason, std::string_view id_json);
 // Replay is over: every stream's position; live notifications follow.
 std::string encode_resumed(std::span<const Position> streams, std::string_view id_json);

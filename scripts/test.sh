@@ -68,5 +68,7 @@ if [[ "${NOTIFY_TEST_SKIP_BROWSER:-0}" != 1 ]]; then
   NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" NOTIFYCTL_BIN="$root/build/notifyctl" node e2e.test.mjs
   stage "browser client library test"
   NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" node client.test.mjs
+  stage "failover test (3 replicas + Redis: kill -9, rolling restart)"
+  NOTIFY_GATEWAY_BIN="$root/build/notify-gateway" node failover.test.mjs
 fi
 stage "all tests passed"

@@ -212,5 +212,21 @@ TEST_F(RedisHistory, NoGapAndNoDuplicateWhileHoppingBetweenReplicasUnderASteadyS
               connections);
 }
 
+TEST_F(RedisHistory, WithoutRedisAResumeIsPutOffWith1013AndANewClientWorksWithoutHistory) {
+  start_replicas(1, {"--redis-timeout", "0.3"});
+  redis_.kill();
+  auto resuming = WsClient::connect(replica(0).ws_port(), "/ws?user=alice&resume=1");
+  const auto closed = resuming->wait_closed(10s);
+  ASSERT_TRUE(closed);
+  EXPECT_EQ(closed->code, 1013) << closed->reason;
+  EXPECT_EQ(resuming->frames_received(), 0u) << "no welcome: nothing it could resume from";
+
+  auto fresh = WsClient::connect(replica(0).ws_port(), "/ws?user=bob");
+  auto welcome = fresh->next_json(10s);
+  ASSERT_TRUE(welcome);
+  EXPECT_EQ(welcome->at("type"), "welcome");
+  EXPECT_FALSE(welcome->as_object().contains("streams"));
+}
+
 }  // namespace
 }  // namespace notify::testing
