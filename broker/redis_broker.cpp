@@ -86,7 +86,10 @@ struct RedisBroker::Shard {
   std::string pub_error = "not connected yet", sub_error = "not connected yet";
   bool pub_reported = false, sub_reported = false;  // the current outage was logged at warn
   bool up = false;
-  bool generation_checked = false;  // history: this connection's Redis process is the generation (check_generation)
+  bool generation_checked = false;
+  // History script calls waiting for this turn's batch (queue_history).
+  std::vector<HistoryCall> history_positions, history_reads;
+  bool history_flush_posted = false;  // history: this connection's Redis process is the generation (check_generation)
 
   std::unordered_map<std::string, Channel> channels;
   std::unordered_set<std::string> todo;   // channels whose subscription may need a command
@@ -191,14 +194,14 @@ void RedisBroker::stop() {
 // Counts of what this replica's connections need.
 
 void RedisBroker::change(std::string field, int delta) {
-  bool post = false;
-  {
-    std::lock_guard lock(changes_mu_);
-    changes_.emplace_back(std::move(field), delta);
-    post = !changes_posted_;
-    changes_posted_ = true;
-  }
-  if (post) boost::asio::post(io_, [this] { apply_changes(); });
+  std::lock_guard lock(changes_mu_);
+  changes_.emplace_back(std::move(field), delta);
+  if (changes_posted_) return;
+  changes_posted_ = true;
+  // Posted under the lock: a change that found a pass already posted is
+  // applied by it, and anything this thread or another posts after its
+  // change (a history read of the connection's channel) runs after that pass.
+  boost::asio::post(io_, [this] { apply_changes(); });
 }
 
 void RedisBroker::apply_changes() {
@@ -928,6 +931,47 @@ bool text_reply(const redisReply* r) {
 
 }  // namespace
 
+void RedisBroker::queue_history(Shard& s, bool read, HistoryCall call) {
+  (read ? s.history_reads : s.history_positions).push_back(std::move(call));
+  if (s.history_flush_posted) return;
+  s.history_flush_posted = true;
+  // Everything asked for in this turn of the broker's loop (a burst of
+  // connections, a burst of subscription confirmations) goes in one script
+  // call per kBatch streams, not one per stream.
+  boost::asio::post(io_, [this, &s] {
+    s.history_flush_posted = false;
+    flush_history(s);
+  });
+}
+
+void RedisBroker::flush_history(Shard& s) {
+  for (const bool read : {false, true}) {
+    auto& queue = read ? s.history_reads : s.history_positions;
+    while (!queue.empty()) {
+      const std::size_t n = std::min(queue.size(), kBatch);
+      auto batch = std::make_shared<std::vector<HistoryCall>>(std::make_move_iterator(queue.begin()),
+                                                              std::make_move_iterator(queue.begin() + n));
+      queue.erase(queue.begin(), queue.begin() + static_cast<std::ptrdiff_t>(n));
+      std::vector<std::string> args{"EVAL", read ? scripts::kHistoryRead : scripts::kHistoryPositions, "0"};
+      if (read) args.push_back(std::to_string(settings_.history_size));
+      args.push_back(std::to_string(settings_.history_ttl.count()));
+      for (auto& call : *batch) {
+        for (auto& a : call.args) args.push_back(std::move(a));
+      }
+      const bool sent = s.pub->command(args, [this, &s, batch](const redisReply* r) {
+        const bool shaped = r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == batch->size();
+        const std::string error = shaped ? std::string() : unavailable(s.index, s.config.describe(), reply_text(r));
+        if (!shaped) metrics_.error(BrokerOp::history);
+        for (std::size_t j = 0; j < batch->size(); ++j) (*batch)[j].done(shaped ? r->element[j] : nullptr, error);
+      });
+      if (!sent) {
+        const std::string error = unavailable(s.index, s.config.describe(), "could not send");
+        for (auto& call : *batch) call.done(nullptr, error);
+      }
+    }
+  }
+}
+
 void RedisBroker::positions(std::vector<std::string> streams, PositionsDone done) {
   boost::asio::post(io_, [this, streams = std::move(streams), done = std::move(done)]() mutable {
     auto g = std::make_shared<HistoryGather<gateway::protocol::Position>>(streams.size(), std::move(done));
@@ -946,26 +990,18 @@ void RedisBroker::positions(std::vector<std::string> streams, PositionsDone done
           g->finish_one();
           return;
         }
-        const bool sent = s.pub->command(
-            {"EVAL", scripts::kHistoryPositions, "0", std::to_string(settings_.history_ttl.count()),
-             g->results[i].stream},
-            [this, g, i, &s](const redisReply* r) {
-              const redisReply* one =
-                  r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : nullptr;
-              if (one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements == 2 &&
-                  text_reply(one->element[0]) && one->element[1]->type == REDIS_REPLY_INTEGER) {
-                g->results[i].epoch.assign(one->element[0]->str, one->element[0]->len);
-                g->results[i].offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[1]->integer));
-              } else if (g->error.empty()) {
-                metrics_.error(BrokerOp::history);
-                g->error = unavailable(s.index, s.config.describe(), reply_text(r));
-              }
-              g->finish_one();
-            });
-        if (!sent) {
-          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "could not send");
-          g->finish_one();
-        }
+        queue_history(s, false,
+                      HistoryCall{{g->results[i].stream}, [g, i](const redisReply* one, const std::string& error) {
+                                    if (one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements == 2 &&
+                                        text_reply(one->element[0]) && one->element[1]->type == REDIS_REPLY_INTEGER) {
+                                      g->results[i].epoch.assign(one->element[0]->str, one->element[0]->len);
+                                      g->results[i].offset =
+                                          static_cast<std::uint64_t>(std::max<long long>(0, one->element[1]->integer));
+                                    } else if (g->error.empty()) {
+                                      g->error = error.empty() ? "unexpected reply to a history read" : error;
+                                    }
+                                    g->finish_one();
+                                  }});
       });
     }
   });
@@ -990,51 +1026,43 @@ void RedisBroker::read_after(std::vector<gateway::protocol::Position> wanted, Re
           return;
         }
         const bool user = w.stream.starts_with("user:");
-        const bool sent = s.pub->command(
-            {"EVAL", scripts::kHistoryRead, "0", std::to_string(settings_.history_size),
-             std::to_string(settings_.history_ttl.count()), w.stream, w.epoch, std::to_string(w.offset)},
-            [this, g, i, &s, user](const redisReply* r) {
-              const redisReply* one =
-                  r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 ? r->element[0] : nullptr;
-              gateway::StreamRead& read = g->results[i];
-              const bool shaped = one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements >= 3 &&
-                                  text_reply(one->element[0]) && text_reply(one->element[1]) &&
-                                  one->element[2]->type == REDIS_REPLY_INTEGER;
-              if (!shaped) {
-                if (g->error.empty()) {
-                  metrics_.error(BrokerOp::history);
-                  g->error = unavailable(s.index, s.config.describe(), reply_text(r));
-                }
-                g->finish_one();
-                return;
-              }
-              const std::string outcome(one->element[0]->str, one->element[0]->len);
-              read.position.epoch.assign(one->element[1]->str, one->element[1]->len);
-              read.position.offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[2]->integer));
-              if (outcome != "ok") read.failure = outcome;
-              for (std::size_t j = 3; j < one->elements; ++j) {
-                const redisReply* m = one->element[j];
-                std::string why;
-                auto e = text_reply(m) ? decode(std::string_view(m->str, m->len), settings_.max_data_bytes, why)
-                                       : std::nullopt;
-                if (!e || e->kind != Envelope::Kind::publication || e->position.stream != read.position.stream) {
-                  // Never part of a gap: the whole read fails instead.
-                  metrics_.malformed();
-                  log::warn("dropped a resume: a malformed message in Redis history",
-                            {{"stream", read.position.stream}, {"error", why}});
-                  read.frames.clear();
-                  read.failure = "unavailable";
-                  break;
-                }
-                read.frames.push_back(
-                    notification_frame(e->publication, user ? Audience::users : Audience::subscribers, &e->position));
-              }
-              g->finish_one();
-            });
-        if (!sent) {
-          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "could not send");
-          g->finish_one();
-        }
+        queue_history(
+            s, true,
+            HistoryCall{
+                {w.stream, w.epoch, std::to_string(w.offset)},
+                [this, g, i, user](const redisReply* one, const std::string& error) {
+                  gateway::StreamRead& read = g->results[i];
+                  const bool shaped = one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements >= 3 &&
+                                      text_reply(one->element[0]) && text_reply(one->element[1]) &&
+                                      one->element[2]->type == REDIS_REPLY_INTEGER;
+                  if (!shaped) {
+                    if (g->error.empty()) g->error = error.empty() ? "unexpected reply to a history read" : error;
+                    g->finish_one();
+                    return;
+                  }
+                  const std::string outcome(one->element[0]->str, one->element[0]->len);
+                  read.position.epoch.assign(one->element[1]->str, one->element[1]->len);
+                  read.position.offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[2]->integer));
+                  if (outcome != "ok") read.failure = outcome;
+                  for (std::size_t j = 3; j < one->elements; ++j) {
+                    const redisReply* m = one->element[j];
+                    std::string why;
+                    auto e = text_reply(m) ? decode(std::string_view(m->str, m->len), settings_.max_data_bytes, why)
+                                           : std::nullopt;
+                    if (!e || e->kind != Envelope::Kind::publication || e->position.stream != read.position.stream) {
+                      // Never part of a gap: the whole read fails instead.
+                      metrics_.malformed();
+                      log::warn("dropped a resume: a malformed message in Redis history",
+                                {{"stream", read.position.stream}, {"error", why}});
+                      read.frames.clear();
+                      read.failure = "unavailable";
+                      break;
+                    }
+                    read.frames.push_back(notification_frame(
+                        e->publication, user ? Audience::users : Audience::subscribers, &e->position));
+                  }
+                  g->finish_one();
+                }});
       });
     }
   });

@@ -125,6 +125,15 @@ class RedisBroker final : public Broker,
   // (at once if it is), `fn(false)` if it won't be.
   void after_subscribed(const std::string& channel, std::function<void(bool)> fn);
   static void settle(Channel& ch, bool ok);
+  // One stream's part of a batched history script call: its arguments, and
+  // what to do with its element of the reply (null, with `error`, if the
+  // call failed).
+  struct HistoryCall {
+    std::vector<std::string> args;
+    std::function<void(const redisReply* element, const std::string& error)> done;
+  };
+  void queue_history(Shard& s, bool read, HistoryCall call);
+  void flush_history(Shard& s);
   Shard* shard_for(std::string_view channel);
   void update_up(Shard& s);
   void check_generation(Shard& s);
