@@ -4,21 +4,25 @@
 # in the process and in Redis (one replica with --redis-url), through
 # notify-loadgen at a fixed rate:
 #   notify  2,000 connections (one user each), Notify to one user at 5,000/s
-#   fanout  2,000 connections subscribed to one topic, 50 broadcasts/s
+#   fanout  2,000 connections, 50 broadcasts/s to everyone (the "all" stream)
 # CPU of the gateway (plus redis-server with Redis) per notification and per
 # delivery, medians of --runs; then the memory one kept notification takes:
 # 100,000 Notify calls (64-byte data) to 1,000 users nobody holds, RSS (in
-# the process) or Redis used_memory before and after.
+# the process) or Redis used_memory before and after. The peer: Nchan with
+# its message buffer at 100 per channel (1 h) and at 0, the same workloads
+# published over HTTP (CPU only).
 #
-#   bench/history.sh [--runs 3] [--seconds 10]
+#   bench/history.sh [--runs 3] [--seconds 10] [--no-nchan]
 # Prints a Markdown table; raw lines in bench/results/history-<time>/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 runs=3
 seconds=10
+nchan=1
 while [[ $# -gt 0 ]]; do
   case $1 in
+    --no-nchan) nchan=0; shift ;;
     --runs) runs=$2; shift 2 ;;
     --seconds) seconds=$2; shift 2 ;;
     -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
@@ -56,13 +60,22 @@ start() {
 
 stop() { stop_pids; sleep 0.5; }
 
+# start_nchan <buffer>: nginx + Nchan keeping <buffer> messages per channel.
+start_nchan() {
+  NCHAN_BUFFER=$1 NCHAN_TIMEOUT=3600s bench/peers/nchan/run.sh $ws_port >>"$out/nchan.log" 2>&1 &
+  pids+=($!)
+  wait_port $ws_port "${pids[-1]}" "$out/nchan.log"
+}
+
 # run <config> <scenario> <loadgen args...>: one step; appends a JSON line.
 run() {
   local config=$1 scenario=$2
   shift 2
   local pid_list
   pid_list=$(IFS=,; echo "${pids[*]}")
-  "$loadgen" --label "$config" --url "ws://127.0.0.1:$ws_port/ws" --publish-via grpc --grpc "127.0.0.1:$grpc_port" \
+  local publish=(--publish-via grpc --grpc "127.0.0.1:$grpc_port")
+  [[ $config == nchan* ]] && publish=(--publish-via http --http "127.0.0.1:$ws_port")
+  "$loadgen" --label "$config" --url "ws://127.0.0.1:$ws_port/ws" "${publish[@]}" \
     --server-pid "$pid_list" --sources 8 -q "$@" --step-seconds "$seconds" | tail -1 |
     python3 -c "import json,sys; d=json.load(sys.stdin); s=d['steps'][0]; print(json.dumps({'config':'$config',
 'scenario':'$scenario','cpu':s['server_cpu_seconds'],'published':s['published'],'delivered':s['delivered'],
@@ -102,9 +115,21 @@ for r in $(seq "$runs"); do
     run "$name" notify -c 2000 --mode notify --batch 1 --payload-bytes 64 --rates 5000
     stop
     start "$size" "$redis"
-    run "$name" fanout -c 2000 --topics 1 --mode broadcast --payload-bytes 64 --rates 50
+    run "$name" fanout -c 2000 --mode broadcast --payload-bytes 64 --rates 50
     stop
   done
+  if [[ $nchan == 1 ]]; then
+    for buffer in 100 0; do
+      name="nchan $([[ $buffer == 0 ]] && echo off || echo on)"
+      echo "--- run $r: $name" >&2
+      start_nchan "$buffer"
+      run "$name" notify -c 2000 --mode notify --batch 1 --payload-bytes 64 --rates 5000
+      stop
+      start_nchan "$buffer"
+      run "$name" fanout -c 2000 --mode broadcast --payload-bytes 64 --rates 50
+      stop
+    done
+  fi
 done
 for c in "${configs[@]}"; do
   IFS=: read -r name size redis <<<"$c"
@@ -117,7 +142,8 @@ rows = [json.loads(l) for l in open(sys.argv[1])]
 def med(config, scenario, f):
     v = [f(r) for r in rows if r["config"] == config and r["scenario"] == scenario]
     return statistics.median(v) if v else float("nan")
-configs = ["in-process on", "in-process off", "redis on", "redis off"]
+configs = [c for c in ["in-process on", "in-process off", "redis on", "redis off", "nchan on", "nchan off"]
+           if any(r["config"] == c for r in rows)]
 print("| | notify: CPU µs per notification | fanout: CPU µs per delivery | p99 notify / fanout (ms) | lost | memory per kept notification |")
 print("| --- | --- | --- | --- | --- | --- |")
 for c in configs:
@@ -128,7 +154,9 @@ for c in configs:
     mem = [r for r in rows if r["config"] == c and r["scenario"] == "memory"]
     m = (f'{mem[0]["bytes"] / mem[0]["kept"]:.0f} B' if mem and mem[0]["kept"] else "-")
     print(f"| {c} | {n:.1f} | {f:.2f} | {p[0]:.2f} / {p[1]:.2f} | {lost} | {m} |")
-for on, off in (("in-process on", "in-process off"), ("redis on", "redis off")):
+for on, off in (("in-process on", "in-process off"), ("redis on", "redis off"), ("nchan on", "nchan off")):
+    if on not in configs or off not in configs:
+        continue
     n = med(on, "notify", lambda r: r["cpu"] / max(r["published"], 1)) / med(off, "notify", lambda r: r["cpu"] / max(r["published"], 1))
     f = med(on, "fanout", lambda r: r["cpu"] / max(r["delivered"], 1)) / med(off, "fanout", lambda r: r["cpu"] / max(r["delivered"], 1))
     print(f"\n{on} / {off}: {n:.2f}× CPU per notification, {f:.2f}× per fan-out delivery", end="")

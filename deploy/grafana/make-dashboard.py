@@ -152,6 +152,12 @@ ROWS = [
               "means clients miss notifications: too much traffic per client, or clients on bad networks.",
               [q(f"sum(rate(notify_slow_consumer_closes_total{{{S}}}[{R}]))", "slow-consumer closes"),
                q(f"sum(rate(notify_messages_dropped_total{{{S}}}[{R}]))", "frames dropped")], unit="ops"),
+        graph("Resumes", "Streams per second that reconnecting clients resumed (every missed notification replayed) "
+              "and that they could not (resume_failed: history too short, lost, or off; the client reloads). A "
+              "steady failure rate: --history-size or --history-ttl too small for how long clients stay away; a burst "
+              "after a restart without Redis is expected (history lived in the process).",
+              [q(f"sum(rate(notify_streams_resumed_total{{{S}}}[{R}]))", "resumed"),
+               q(f"sum(rate(notify_streams_resume_failed_total{{{S}}}[{R}]))", "resume failed")], unit="ops"),
         graph("Limit rejections by limit", "Requests, connections and frames refused by a configured limit, per "
               "second (docs/metrics.md maps each to its flag). connections_per_ip behind a proxy: set "
               "--trusted-proxies.",

@@ -80,8 +80,10 @@ http {
   # channel's stored last message despite "first_message newest" (see
   # bench/peers/README.md); with 0, connected subscribers still get every
   # message and nothing is replayed.
-  nchan_message_buffer_length 0;
-  nchan_message_timeout 10s;
+  # NCHAN_BUFFER / NCHAN_TIMEOUT override them (bench/history.sh measures
+  # what keeping messages costs Nchan).
+  nchan_message_buffer_length ${NCHAN_BUFFER:-0};
+  nchan_message_timeout ${NCHAN_TIMEOUT:-10s};
 $(if [[ -n ${NCHAN_REDIS_URL:-} ]]; then
   printf '  upstream redis_shared {\n    nchan_redis_server %s;\n  }\n' "$NCHAN_REDIS_URL"
 fi)
