@@ -341,7 +341,7 @@ void RedisBroker::check_generation(Shard& s) {
   // resumes from before answer epoch_changed. Publishing waits until this
   // is settled on the new connection.
   s.generation_checked = false;
-  s.pub->command({"INFO", "server"}, [this, &s](const redisReply* r) {
+  s.pub->command({"INFO", "server"}, [&s](const redisReply* r) {
     const std::string info = r != nullptr && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : "";
     const auto at = info.find("run_id:");
     if (at == std::string::npos) {
@@ -349,7 +349,7 @@ void RedisBroker::check_generation(Shard& s) {
       return;  // the connection goes down, or stays unusable for publishing
     }
     const std::string run_id = info.substr(at + 7, info.find_first_of("\r\n", at) - at - 7);
-    s.pub->command({"EVAL", scripts::kGeneration, "0", run_id}, [this, &s, run_id](const redisReply* g) {
+    s.pub->command({"EVAL", scripts::kGeneration, "0", run_id}, [&s, run_id](const redisReply* g) {
       if (g == nullptr || g->type != REDIS_REPLY_INTEGER) {
         log::warn("Redis refused the history generation check", {{"shard", s.index}, {"reply", reply_text(g)}});
         return;
