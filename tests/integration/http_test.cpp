@@ -13,10 +13,17 @@ TEST(Http, ServesTheBrowserPage) {
   EXPECT_EQ(res.status, 200);
   EXPECT_EQ(res.headers.at("content-type"), "text/html; charset=utf-8");
   EXPECT_NE(res.body.find("<title>notify-gateway</title>"), std::string::npos);
-  // The page asks the server how to authenticate, then opens /ws.
+  // The page asks the server how to authenticate, then opens /ws through
+  // the client library, which the gateway serves too.
   EXPECT_NE(res.body.find("/config.json"), std::string::npos);
   EXPECT_NE(res.body.find("'/ws'"), std::string::npos);
-  EXPECT_NE(res.body.find("bearer."), std::string::npos);
+  EXPECT_NE(res.body.find("from '/notify-client.js'"), std::string::npos);
+  const auto lib = http_request(server.ws_port(), "GET", "/notify-client.js");
+  EXPECT_EQ(lib.status, 200);
+  EXPECT_EQ(lib.headers.at("content-type"), "text/javascript; charset=utf-8");
+  EXPECT_NE(lib.body.find("export class NotifyClient"), std::string::npos);
+  EXPECT_NE(lib.body.find("'bearer.'"), std::string::npos);  // the token travels as a subprotocol
+  EXPECT_NE(lib.body.find("resume=1"), std::string::npos);
 }
 
 TEST(Http, ConfigTellsThePageHowToAuthenticate) {
