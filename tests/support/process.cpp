@@ -79,6 +79,7 @@ void GatewayProcess::pump() {
   char buf[4096];
   for (;;) {
     const ssize_t n = read(out_fd_, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
     std::lock_guard lock(mu_);
     if (n <= 0) {
       eof_ = true;
@@ -118,7 +119,14 @@ bool GatewayProcess::wait_listening(std::chrono::milliseconds timeout) {
 void GatewayProcess::signal(int signal_number) { kill(pid_, signal_number); }
 
 std::optional<int> GatewayProcess::wait_exit(std::chrono::milliseconds timeout) {
-  return wait_child(pid_, exit_status_, timeout);
+  auto status = wait_child(pid_, exit_status_, timeout);
+  if (status) {
+    // The child is gone, but what it wrote last may still be in the pipe:
+    // output() after an exit must hold all of it.
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(2), [this] { return eof_; });
+  }
+  return status;
 }
 
 std::string GatewayProcess::output() {
