@@ -168,6 +168,12 @@ void RedisBroker::stop() {
   boost::asio::post(io_, [this, left] {
     leaving_ = true;  // no heartbeat or count update may bring the node back now
     tick_timer_.cancel();
+    // Sessions waiting on history hear now, on this thread, and release
+    // themselves on their own loops, not when the shards are freed below.
+    for (auto& s : shards_) {
+      for (auto& [name, ch] : s->channels) settle(ch, false);
+      fail_history(*s, "shutting down");
+    }
     auto pending = std::make_shared<std::size_t>(1);
     auto finish = [left, pending] {
       if (--*pending == 0) left->set_value();
@@ -341,17 +347,25 @@ void RedisBroker::check_generation(Shard& s) {
   // resumes from before answer epoch_changed. Publishing waits until this
   // is settled on the new connection.
   s.generation_checked = false;
-  s.pub->command({"INFO", "server"}, [&s](const redisReply* r) {
+  s.pub->command({"INFO", "server"}, [this, &s](const redisReply* r) {
     const std::string info = r != nullptr && r->type == REDIS_REPLY_STRING ? std::string(r->str, r->len) : "";
     const auto at = info.find("run_id:");
     if (at == std::string::npos) {
-      if (r != nullptr) log::warn("Redis did not tell its run_id; publishing stays refused", {{"shard", s.index}});
-      return;  // the connection goes down, or stays unusable for publishing
+      if (r == nullptr) return;  // the connection is gone: checked again on the next one
+      // A Redis still loading its data, or refusing: try again on a new connection.
+      log::warn("Redis did not tell its run_id; reconnecting to check again",
+                {{"shard", s.index}, {"reply", reply_text(r)}});
+      s.pub->close("history generation check failed");
+      return;
     }
     const std::string run_id = info.substr(at + 7, info.find_first_of("\r\n", at) - at - 7);
-    s.pub->command({"EVAL", scripts::kGeneration, "0", run_id}, [&s, run_id](const redisReply* g) {
-      if (g == nullptr || g->type != REDIS_REPLY_INTEGER) {
-        log::warn("Redis refused the history generation check", {{"shard", s.index}, {"reply", reply_text(g)}});
+    s.pub->command({"EVAL", scripts::kGeneration, "0", run_id}, [this, &s, run_id](const redisReply* g) {
+      if (g == nullptr) return;  // the connection is gone: checked again on the next one
+      if (g->type != REDIS_REPLY_INTEGER) {
+        // LOADING, BUSY, ...: publishing and history reads wait; reconnect and check again.
+        log::warn("Redis refused the history generation check; reconnecting to check again",
+                  {{"shard", s.index}, {"reply", reply_text(g)}});
+        s.pub->close("history generation check refused");
         return;
       }
       if (g->integer == 1) {
@@ -359,6 +373,7 @@ void RedisBroker::check_generation(Shard& s) {
                   {{"shard", s.index}, {"run_id", run_id}});
       }
       s.generation_checked = true;
+      flush_history(s);  // reads that waited for it
     });
   });
 }
@@ -386,6 +401,7 @@ void RedisBroker::on_lost(Shard& s, bool pubsub, const std::string& why) {
     // SUBSCRIBE is confirmed).
     sync(s, true);
   }
+  if (!pubsub) fail_history(s, why);
   if (was_ready) metrics_.reconnect(s.index);
   update_up(s);
   // Full jitter over an exponential cap: replicas that lost Redis together
@@ -944,7 +960,23 @@ void RedisBroker::queue_history(Shard& s, bool read, HistoryCall call) {
   });
 }
 
+void RedisBroker::fail_history(Shard& s, const std::string& why) {
+  const std::string error = unavailable(s.index, s.config.describe(), why);
+  for (auto* queue : {&s.history_positions, &s.history_reads}) {
+    auto calls = std::move(*queue);
+    queue->clear();
+    for (auto& call : calls) call.done(nullptr, error);
+  }
+}
+
 void RedisBroker::flush_history(Shard& s) {
+  if (!s.pub->ready()) {
+    fail_history(s, s.pub_error.empty() ? "not connected" : s.pub_error);
+    return;
+  }
+  // History written by another Redis process must not be read as current:
+  // reads wait for this connection's generation check (check_generation).
+  if (!s.generation_checked) return;
   for (const bool read : {false, true}) {
     auto& queue = read ? s.history_reads : s.history_positions;
     while (!queue.empty()) {

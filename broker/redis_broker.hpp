@@ -134,6 +134,8 @@ class RedisBroker final : public Broker,
   };
   void queue_history(Shard& s, bool read, HistoryCall call);
   void flush_history(Shard& s);
+  // Answers every queued history call of the shard with an error.
+  void fail_history(Shard& s, const std::string& why);
   Shard* shard_for(std::string_view channel);
   void update_up(Shard& s);
   void check_generation(Shard& s);

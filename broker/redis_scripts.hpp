@@ -106,6 +106,7 @@ inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "  trim(hk, mk)\n"
     "  redis.call('PEXPIRE', hk, httl)\n"
     "  redis.call('PEXPIRE', mk, httl)\n"
+    "  redis.call('PEXPIRE', kk, httl)\n"
     "  return msg\n"
     "end\n"
     "local out = {}\n"

@@ -321,6 +321,7 @@ void ClientSession::handle_resume(protocol::Request& request) {
   std::vector<Asked> asked;
   std::vector<protocol::Position> to_read;
   for (protocol::Position& wanted : request.streams) {
+    // Boost.JSON keeps the last of duplicate keys, so a stream is named once.
     Asked a{wanted.stream};
     if (!has_history()) {
       a.refused = "no_history";
@@ -375,7 +376,10 @@ void ClientSession::handle_resume(protocol::Request& request) {
       }
       metrics_.resume(true);
       for (const FramePtr& frame : read->frames) {
-        if (!enqueue(frame)) break;  // closed (send queue full): the client resumes again
+        // Closed (send queue full): the client resumes again. A frame
+        // refused without closing (drop-oldest, larger than the whole
+        // queue) is dropped as it would be live.
+        if (!enqueue(frame) && state_ != State::open) break;
       }
     }
     reply(protocol::encode_resumed(floors_, id));
@@ -420,6 +424,8 @@ void ClientSession::handle_refresh(protocol::Request& request) {
       continue;
     }
     shard_.unsubscribe(this, *it);
+    std::erase_if(floors_,
+                  [stream = Hub::topic_stream(*it)](const protocol::Position& p) { return p.stream == stream; });
     reply(protocol::encode_unsubscribed(*it, {}, "forbidden"));
     it = topics_.erase(it);
   }
