@@ -4,10 +4,10 @@
 // between replay and live delivery.
 #include <gtest/gtest.h>
 
-#include <atomic>
 #include <boost/json.hpp>
 #include <thread>
 
+#include "tests/support/resume_helpers.hpp"
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -17,36 +17,9 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-void send_seq(v1::NotificationService::Stub& stub, const std::string& user, int seq,
-              const std::string& collapse_key = {}) {
-  v1::NotifyRequest req;
-  req.add_user_ids(user);
-  req.mutable_notification()->set_event("n");
-  req.mutable_notification()->set_data_json("{\"seq\":" + std::to_string(seq) + "}");
-  req.mutable_notification()->set_collapse_key(collapse_key);
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  v1::NotifyResponse resp;
-  const auto status = stub.Notify(&ctx, req, &resp);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-}
-
 std::string position_json(const json::value& frame, const std::string& stream) {
   const auto& p = frame.at("streams").at(stream);
   return json::serialize(json::object{{"epoch", p.at("epoch")}, {"offset", p.at("offset")}});
-}
-
-std::string resume_message(const std::vector<std::pair<std::string, std::string>>& streams) {
-  std::string out = R"({"type":"resume","id":7,"streams":{)";
-  for (std::size_t i = 0; i < streams.size(); ++i) {
-    if (i > 0) out += ',';
-    out += json::serialize(json::value(streams[i].first)) + ":" + streams[i].second;
-  }
-  return out + "}}";
-}
-
-std::string at(const std::string& epoch, std::uint64_t offset) {
-  return json::serialize(json::object{{"epoch", epoch}, {"offset", offset}});
 }
 
 TEST(History, FramesCarryTheirStreamEpochAndConsecutiveOffsets) {
@@ -122,7 +95,7 @@ TEST(History, AResumedClientGetsWhatItMissedInOrderThenLiveOnes) {
   ASSERT_TRUE(again->next_of_type("welcome"));
   // Live ones sent before the resume arrives wait behind the replay.
   send_seq(*stub, "alice", 6);
-  again->send(resume_message({{"user:alice", at(user_epoch, 1)}, {"topic:news", at(news_epoch, 1)}}));
+  again->send(resume_message({{"user:alice", at(user_epoch, 1)}, {"topic:news", at(news_epoch, 1)}}, 7));
   std::vector<int> user_seqs;
   std::vector<std::uint64_t> user_offsets;
   int news_seen = 0;
@@ -313,40 +286,13 @@ TEST(History, NoGapAndNoDuplicateAcrossReconnectsUnderASteadyStream) {
   // with every one exactly once, in order.
   constexpr int kTotal = 1500;
   TestServer server({"--history-size", "2000"});
-  std::atomic<bool> sent_all{false};
   std::jthread backend([&] {
     auto stub = server.stub();
     for (int i = 1; i <= kTotal; ++i) send_seq(*stub, "alice", i);
-    sent_all = true;
   });
   std::vector<int> got;
-  std::string epoch;
-  std::uint64_t offset = 0;
   int connections = 0;
-  while (static_cast<int>(got.size()) < kTotal && connections < 500) {
-    ++connections;
-    auto client = WsClient::connect(server.ws_port(), "/ws?user=alice&resume=1");
-    auto welcome = client->next_json();
-    ASSERT_TRUE(welcome);
-    if (epoch.empty()) {
-      epoch = std::string(welcome->at("streams").at("user:alice").at("epoch").as_string());
-    }
-    client->send(resume_message({{"user:alice", at(epoch, offset)}}));
-    int taken = 0;
-    const int quota = 1 + connections % 37;  // leave after a varying number of notifications
-    while (taken < quota && static_cast<int>(got.size()) < kTotal) {
-      auto frame = client->next_json(10s);
-      ASSERT_TRUE(frame) << "stalled after " << got.size();
-      const auto type = frame->at("type").as_string();
-      ASSERT_NE(type, "resume_failed") << json::serialize(*frame);
-      if (type != "notification") continue;
-      ASSERT_EQ(frame->at("offset").to_number<std::uint64_t>(), offset + 1) << "gap or duplicate";
-      offset = frame->at("offset").to_number<std::uint64_t>();
-      got.push_back(static_cast<int>(frame->at("data").at("seq").as_int64()));
-      ++taken;
-    }
-    client->close();
-  }
+  receive_while_reconnecting([&](int) { return server.ws_port(); }, "alice", kTotal, 37, 500, got, connections);
   backend.join();  // a jthread: also joined if an assertion returns early
   ASSERT_EQ(static_cast<int>(got.size()), kTotal);
   for (int i = 0; i < kTotal; ++i) ASSERT_EQ(got[i], i + 1);

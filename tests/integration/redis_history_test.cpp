@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/support/redis_process.hpp"
+#include "tests/support/resume_helpers.hpp"
 #include "tests/support/test_server.hpp"
 #include "tests/support/ws_client.hpp"
 
@@ -16,30 +17,8 @@ namespace {
 namespace json = boost::json;
 using namespace std::chrono_literals;
 
-void send_seq(TestServer& server, const std::string& user, int seq) {
-  v1::NotifyRequest req;
-  req.add_user_ids(user);
-  req.mutable_notification()->set_event("n");
-  req.mutable_notification()->set_data_json("{\"seq\":" + std::to_string(seq) + "}");
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  v1::NotifyResponse resp;
-  const auto status = server.stub()->Notify(&ctx, req, &resp);
-  ASSERT_TRUE(status.ok()) << status.error_message();
-}
-
-std::string at(const std::string& epoch, std::uint64_t offset) {
-  return json::serialize(json::object{{"epoch", epoch}, {"offset", offset}});
-}
-
-std::string resume_message(const std::vector<std::pair<std::string, std::string>>& streams) {
-  std::string out = R"({"type":"resume","id":1,"streams":{)";
-  for (std::size_t i = 0; i < streams.size(); ++i) {
-    if (i > 0) out += ',';
-    out += json::serialize(json::value(streams[i].first)) + ":" + streams[i].second;
-  }
-  return out + "}}";
-}
+// Notify through one replica.
+void send_seq(TestServer& server, const std::string& user, int seq) { testing::send_seq(*server.stub(), user, seq); }
 
 std::uint64_t u64(const json::value& v) { return v.to_number<std::uint64_t>(); }
 
@@ -178,32 +157,9 @@ TEST_F(RedisHistory, NoGapAndNoDuplicateWhileHoppingBetweenReplicasUnderASteadyS
     for (int i = 1; i <= kTotal; ++i) send_seq(replica(static_cast<std::size_t>(i) % 2), "alice", i);
   });
   std::vector<int> got;
-  std::string epoch;
-  std::uint64_t offset = 0;
   int connections = 0;
-  while (static_cast<int>(got.size()) < kTotal && connections < 400) {
-    ++connections;
-    auto client =
-        WsClient::connect(replica(static_cast<std::size_t>(connections) % 2).ws_port(), "/ws?user=alice&resume=1");
-    auto welcome = client->next_json();
-    ASSERT_TRUE(welcome);
-    if (epoch.empty()) epoch = std::string(welcome->at("streams").at("user:alice").at("epoch").as_string());
-    client->send(resume_message({{"user:alice", at(epoch, offset)}}));
-    int taken = 0;
-    const int quota = 1 + connections % 23;
-    while (taken < quota && static_cast<int>(got.size()) < kTotal) {
-      auto frame = client->next_json(10s);
-      ASSERT_TRUE(frame) << "stalled after " << got.size();
-      const auto type = frame->at("type").as_string();
-      ASSERT_NE(type, "resume_failed") << json::serialize(*frame);
-      if (type != "notification") continue;
-      ASSERT_EQ(u64(frame->at("offset")), offset + 1) << "gap or duplicate";
-      offset = u64(frame->at("offset"));
-      got.push_back(static_cast<int>(frame->at("data").at("seq").as_int64()));
-      ++taken;
-    }
-    client->close();
-  }
+  receive_while_reconnecting([&](int n) { return replica(static_cast<std::size_t>(n) % 2).ws_port(); }, "alice", kTotal,
+                             23, 400, got, connections);
   backend.join();  // a jthread: also joined if an assertion returns early
   ASSERT_EQ(static_cast<int>(got.size()), kTotal);
   // Each call returned before the next was made: Redis numbered them in order.
