@@ -926,21 +926,6 @@ namespace {
 
 // Collects one answer per stream from callbacks on the broker thread and
 // hands them on once all are in (or the first error).
-template <class T>
-struct HistoryGather {
-  using Done = std::function<void(std::string, std::vector<T>)>;
-  HistoryGather(std::size_t n, Done d) : results(n), pending(n), done(std::move(d)) {}
-  std::vector<T> results;
-  std::size_t pending;
-  std::string error;
-  Done done;
-  void finish_one() {
-    if (--pending > 0) return;
-    if (!error.empty()) results.clear();
-    done(std::move(error), std::move(results));
-  }
-};
-
 bool text_reply(const redisReply* r) {
   return r != nullptr && (r->type == REDIS_REPLY_STRING || r->type == REDIS_REPLY_STATUS);
 }
@@ -1004,100 +989,113 @@ void RedisBroker::flush_history(Shard& s) {
   }
 }
 
-void RedisBroker::positions(std::vector<std::string> streams, PositionsDone done) {
-  boost::asio::post(io_, [this, streams = std::move(streams), done = std::move(done)]() mutable {
-    auto g = std::make_shared<HistoryGather<gateway::protocol::Position>>(streams.size(), std::move(done));
-    if (streams.empty()) {
-      g->pending = 1;
-      g->finish_one();
-      return;
-    }
-    for (std::size_t i = 0; i < streams.size(); ++i) {
-      const std::string channel = "notify:" + streams[i];
-      g->results[i].stream = streams[i];
-      after_subscribed(channel, [this, g, i, channel](bool ok) {
-        Shard& s = *shard_for(channel);
-        if (!ok) {
-          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "not subscribed");
-          g->finish_one();
-          return;
+void RedisBroker::history_requests(std::vector<std::string> streams, bool read,
+                                   std::function<std::vector<std::string>(std::size_t)> args_of,
+                                   std::function<bool(std::size_t, const redisReply*)> parse,
+                                   std::function<void(std::string)> finish) {
+  boost::asio::post(
+      io_, [this, streams = std::move(streams), read, args_of = std::move(args_of),
+            parse = std::make_shared<std::function<bool(std::size_t, const redisReply*)>>(std::move(parse)),
+            finish = std::move(finish)]() mutable {
+        struct Gather {
+          std::size_t pending;
+          std::string error;  // the first one
+          std::function<void(std::string)> finish;
+          void answered(const std::string& why = {}) {
+            if (error.empty()) error = why;
+            if (--pending == 0) finish(std::move(error));
+          }
+        };
+        // One more than the streams: nothing finishes before every one is asked.
+        auto g = std::make_shared<Gather>(Gather{streams.size() + 1, {}, std::move(finish)});
+        for (std::size_t i = 0; i < streams.size(); ++i) {
+          const std::string channel = "notify:" + streams[i];
+          after_subscribed(channel, [this, g, i, channel, read, args = args_of(i), parse](bool ok) mutable {
+            Shard& s = *shard_for(channel);
+            if (!ok) {
+              g->answered(unavailable(s.index, s.config.describe(), "not subscribed"));
+              return;
+            }
+            queue_history(s, read,
+                          HistoryCall{std::move(args), [g, i, parse](const redisReply* one, const std::string& error) {
+                                        if (one != nullptr && (*parse)(i, one)) {
+                                          g->answered();
+                                        } else {
+                                          g->answered(error.empty() ? "unexpected reply to a history read" : error);
+                                        }
+                                      }});
+          });
         }
-        queue_history(s, false,
-                      HistoryCall{{g->results[i].stream}, [g, i](const redisReply* one, const std::string& error) {
-                                    if (one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements == 2 &&
-                                        text_reply(one->element[0]) && one->element[1]->type == REDIS_REPLY_INTEGER) {
-                                      g->results[i].epoch.assign(one->element[0]->str, one->element[0]->len);
-                                      g->results[i].offset =
-                                          static_cast<std::uint64_t>(std::max<long long>(0, one->element[1]->integer));
-                                    } else if (g->error.empty()) {
-                                      g->error = error.empty() ? "unexpected reply to a history read" : error;
-                                    }
-                                    g->finish_one();
-                                  }});
+        g->answered();
       });
-    }
-  });
+}
+
+void RedisBroker::positions(std::vector<std::string> streams, PositionsDone done) {
+  auto results = std::make_shared<std::vector<gateway::protocol::Position>>(streams.size());
+  for (std::size_t i = 0; i < streams.size(); ++i) (*results)[i].stream = streams[i];
+  history_requests(
+      std::move(streams), false, [results](std::size_t i) { return std::vector<std::string>{(*results)[i].stream}; },
+      [results](std::size_t i, const redisReply* one) {
+        if (one->type != REDIS_REPLY_ARRAY || one->elements != 2 || !text_reply(one->element[0]) ||
+            one->element[1]->type != REDIS_REPLY_INTEGER) {
+          return false;
+        }
+        (*results)[i].epoch.assign(one->element[0]->str, one->element[0]->len);
+        (*results)[i].offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[1]->integer));
+        return true;
+      },
+      [results, done = std::move(done)](std::string error) {
+        if (!error.empty()) results->clear();
+        done(std::move(error), std::move(*results));
+      });
 }
 
 void RedisBroker::read_after(std::vector<gateway::protocol::Position> wanted, ReadDone done) {
-  boost::asio::post(io_, [this, wanted = std::move(wanted), done = std::move(done)]() mutable {
-    auto g = std::make_shared<HistoryGather<gateway::StreamRead>>(wanted.size(), std::move(done));
-    if (wanted.empty()) {
-      g->pending = 1;
-      g->finish_one();
-      return;
-    }
-    for (std::size_t i = 0; i < wanted.size(); ++i) {
-      const std::string channel = "notify:" + wanted[i].stream;
-      g->results[i].position.stream = wanted[i].stream;
-      after_subscribed(channel, [this, g, i, channel, w = std::move(wanted[i])](bool ok) {
-        Shard& s = *shard_for(channel);
-        if (!ok) {
-          if (g->error.empty()) g->error = unavailable(s.index, s.config.describe(), "not subscribed");
-          g->finish_one();
-          return;
+  auto results = std::make_shared<std::vector<gateway::StreamRead>>(wanted.size());
+  std::vector<std::string> streams;
+  for (std::size_t i = 0; i < wanted.size(); ++i) {
+    (*results)[i].position.stream = wanted[i].stream;
+    streams.push_back(wanted[i].stream);
+  }
+  history_requests(
+      std::move(streams), true,
+      [wanted = std::move(wanted)](std::size_t i) {
+        return std::vector<std::string>{wanted[i].stream, wanted[i].epoch, std::to_string(wanted[i].offset)};
+      },
+      [this, results](std::size_t i, const redisReply* one) {
+        if (one->type != REDIS_REPLY_ARRAY || one->elements < 3 || !text_reply(one->element[0]) ||
+            !text_reply(one->element[1]) || one->element[2]->type != REDIS_REPLY_INTEGER) {
+          return false;
         }
-        const bool user = w.stream.starts_with("user:");
-        queue_history(
-            s, true,
-            HistoryCall{
-                {w.stream, w.epoch, std::to_string(w.offset)},
-                [this, g, i, user](const redisReply* one, const std::string& error) {
-                  gateway::StreamRead& read = g->results[i];
-                  const bool shaped = one != nullptr && one->type == REDIS_REPLY_ARRAY && one->elements >= 3 &&
-                                      text_reply(one->element[0]) && text_reply(one->element[1]) &&
-                                      one->element[2]->type == REDIS_REPLY_INTEGER;
-                  if (!shaped) {
-                    if (g->error.empty()) g->error = error.empty() ? "unexpected reply to a history read" : error;
-                    g->finish_one();
-                    return;
-                  }
-                  const std::string outcome(one->element[0]->str, one->element[0]->len);
-                  read.position.epoch.assign(one->element[1]->str, one->element[1]->len);
-                  read.position.offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[2]->integer));
-                  if (outcome != "ok") read.failure = outcome;
-                  for (std::size_t j = 3; j < one->elements; ++j) {
-                    const redisReply* m = one->element[j];
-                    std::string why;
-                    auto e = text_reply(m) ? decode(std::string_view(m->str, m->len), settings_.max_data_bytes, why)
-                                           : std::nullopt;
-                    if (!e || e->kind != Envelope::Kind::publication || e->position.stream != read.position.stream) {
-                      // Never part of a gap: the whole read fails instead.
-                      metrics_.malformed();
-                      log::warn("dropped a resume: a malformed message in Redis history",
-                                {{"stream", read.position.stream}, {"error", why}});
-                      read.frames.clear();
-                      read.failure = "unavailable";
-                      break;
-                    }
-                    read.frames.push_back(notification_frame(
-                        e->publication, user ? Audience::users : Audience::subscribers, &e->position));
-                  }
-                  g->finish_one();
-                }});
+        gateway::StreamRead& read = (*results)[i];
+        const bool user = read.position.stream.starts_with("user:");
+        const std::string outcome(one->element[0]->str, one->element[0]->len);
+        read.position.epoch.assign(one->element[1]->str, one->element[1]->len);
+        read.position.offset = static_cast<std::uint64_t>(std::max<long long>(0, one->element[2]->integer));
+        if (outcome != "ok") read.failure = outcome;
+        for (std::size_t j = 3; j < one->elements; ++j) {
+          const redisReply* m = one->element[j];
+          std::string why;
+          auto e =
+              text_reply(m) ? decode(std::string_view(m->str, m->len), settings_.max_data_bytes, why) : std::nullopt;
+          if (!e || e->kind != Envelope::Kind::publication || e->position.stream != read.position.stream) {
+            // Never part of a gap: the whole read fails instead.
+            metrics_.malformed();
+            log::warn("dropped a resume: a malformed message in Redis history",
+                      {{"stream", read.position.stream}, {"error", why}});
+            read.frames.clear();
+            read.failure = "unavailable";
+            break;
+          }
+          read.frames.push_back(
+              notification_frame(e->publication, user ? Audience::users : Audience::subscribers, &e->position));
+        }
+        return true;
+      },
+      [results, done = std::move(done)](std::string error) {
+        if (!error.empty()) results->clear();
+        done(std::move(error), std::move(*results));
       });
-    }
-  });
 }
 
 }  // namespace notify::broker

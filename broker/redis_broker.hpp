@@ -134,6 +134,15 @@ class RedisBroker final : public Broker,
   };
   void queue_history(Shard& s, bool read, HistoryCall call);
   void flush_history(Shard& s);
+  // On the broker thread: for each stream, once this replica's subscription
+  // to its channel is live, queues its part of a batched script call
+  // (args_of(i)); parse(i, element) takes stream i's part of the reply
+  // (false: malformed). finish(error) runs once every stream has answered;
+  // `error` is the first failure, empty if none.
+  void history_requests(std::vector<std::string> streams, bool read,
+                        std::function<std::vector<std::string>(std::size_t)> args_of,
+                        std::function<bool(std::size_t, const redisReply*)> parse,
+                        std::function<void(std::string)> finish);
   // Answers every queued history call of the shard with an error.
   void fail_history(Shard& s, const std::string& why);
   Shard* shard_for(std::string_view channel);
