@@ -13,16 +13,13 @@ import assert from 'node:assert/strict';
 
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
+import { CHROMIUM, failAfter, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
 
 const TOTAL_TIMEOUT_MS = 80_000;
 const USER_NOTIFICATIONS = 150;
 const TOPIC_BROADCASTS = 75;
 
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: the test did not finish within ${TOTAL_TIMEOUT_MS} ms`);
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
+const watchdog = failAfter(TOTAL_TIMEOUT_MS);
 
 let browser = null;
 let failed = false;

@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 
-import { CHROMIUM, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
+import { CHROMIUM, failAfter, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
 
 const TOTAL_TIMEOUT_MS = 120_000;
 const REPLICAS = 3;
@@ -22,10 +22,7 @@ const BROWSER_USERS = 4;
 const NODE_USERS = 20;
 const TOPICS = 3;
 
-const watchdog = setTimeout(() => {
-  console.error(`FAIL: the test did not finish within ${TOTAL_TIMEOUT_MS} ms`);
-  process.exit(1);
-}, TOTAL_TIMEOUT_MS);
+const watchdog = failAfter(TOTAL_TIMEOUT_MS);
 
 // ------------------------------------------------------ the test's client --
 

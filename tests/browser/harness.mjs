@@ -127,6 +127,14 @@ export async function metric(port, name) {
   return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : NaN;
 }
 
+// Ends the test as failed if it is still running after `ms`; clearTimeout() the result when done.
+export function failAfter(ms) {
+  return setTimeout(() => {
+    console.error(`FAIL: the test did not finish within ${ms} ms`);
+    process.exit(1);
+  }, ms);
+}
+
 export async function until(what, fn, timeoutMs = 8_000) {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
