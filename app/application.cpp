@@ -11,8 +11,8 @@
 #include "broker/redis_broker.hpp"
 #include "common/log.hpp"
 #include "gateway/gateway_server.hpp"
-#include "services/client_message_bus.hpp"
 #include "services/grpc_server.hpp"
+#include "services/upstream_bus.hpp"
 
 namespace notify::app {
 
@@ -30,26 +30,28 @@ struct Application::Components {
             [this]() -> boost::asio::io_context& { return gateway.hub().next_context(); }, bus, metrics,
             config.api_keys) {
     metrics.connection_limit(config.gateway.max_connections);
+    if (!redis) gateway.set_reports(&bus);
   }
 
   // With --redis-url: the broker that makes this process one replica of
   // many; it hears about connections, carries client messages and feeds the
-  // bus with those of the other replicas.
+  // bus with those of the other replicas (client messages, delivery reports).
   std::unique_ptr<broker::RedisBroker> make_redis() {
     if (config.redis.shards.empty()) return nullptr;
-    auto r = std::make_unique<broker::RedisBroker>(
-        config.redis, gateway.hub(), [this](const gateway::UpstreamMessage& m) { return bus.publish(m); }, metrics);
+    auto r = std::make_unique<broker::RedisBroker>(config.redis, gateway.hub(), bus, bus, metrics);
     gateway.set_upstream(r.get());
+    gateway.set_reports(r.get());
     gateway.set_channel_observer(r.get());
     gateway.set_history_backend(config.redis.history_size > 0 ? r.get() : nullptr);
-    bus.set_consumer_observer([b = r.get()](int delta) { b->consumers_changed(delta); });
+    bus.messages.set_consumer_observer([b = r.get()](int delta) { b->consumers_changed(delta); });
+    bus.reports.set_consumer_observer([b = r.get()](int delta) { b->report_consumers_changed(delta); });
     return r;
   }
 
   Config config;
   Metrics metrics;
   std::unique_ptr<auth::JwtVerifier> verifier;
-  services::ClientMessageBus bus;
+  services::UpstreamBus bus;
   gateway::GatewayServer gateway;
   broker::LocalBroker local_broker;
   std::unique_ptr<broker::RedisBroker> redis;  // null without --redis-url

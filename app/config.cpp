@@ -167,6 +167,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   double idle_timeout = 60;
   double close_timeout = 5;
   double history_ttl = 300;
+  double ack_timeout = 30;
   double shutdown_timeout = 10;
   std::string allowed_origins;
   std::string public_topics;
@@ -246,6 +247,12 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->envname("NOTIFY_HISTORY_TTL")
       ->check(CLI::Range(1.0, 7.0 * 86400))
       ->capture_default_str();
+  cli.add_option("--ack-timeout", ack_timeout,
+                 "Seconds a connection has to acknowledge a notification sent with require_ack and no ack_timeout_ms "
+                 "(reported TIMED_OUT on StreamDeliveryReports after that)")
+      ->envname("NOTIFY_ACK_TIMEOUT")
+      ->check(CLI::Range(0.001, services::kMaxAckTimeoutMs / 1000.0))
+      ->capture_default_str();
   cli.add_option("--max-topics-per-connection", g.max_topics_per_connection, "Topics one connection may subscribe to")
       ->envname("NOTIFY_MAX_TOPICS_PER_CONNECTION")
       ->check(positive)
@@ -286,17 +293,20 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
   cli.add_option("--client-stream-buffer", s.client_stream_buffer,
-                 "Client messages a StreamClientMessages consumer may lag before it loses the oldest")
+                 "Client messages (delivery reports) a StreamClientMessages (StreamDeliveryReports) consumer may "
+                 "lag before it loses the oldest")
       ->envname("NOTIFY_CLIENT_STREAM_BUFFER")
       ->check(positive)
       ->capture_default_str();
   cli.add_option("--client-stream-buffer-bytes", s.client_stream_buffer_bytes,
-                 "Bytes of client messages a StreamClientMessages consumer may lag before it loses the oldest")
+                 "Bytes of client messages (delivery reports) a StreamClientMessages (StreamDeliveryReports) "
+                 "consumer may lag before it loses the oldest")
       ->envname("NOTIFY_CLIENT_STREAM_BUFFER_BYTES")
       ->check(positive)
       ->capture_default_str();
   cli.add_option("--max-client-streams", s.max_client_streams,
-                 "Open StreamClientMessages streams; more are refused with RESOURCE_EXHAUSTED")
+                 "Open StreamClientMessages streams, and open StreamDeliveryReports streams; more are refused with "
+                 "RESOURCE_EXHAUSTED")
       ->envname("NOTIFY_MAX_CLIENT_STREAMS")
       ->check(positive)
       ->capture_default_str();
@@ -430,6 +440,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   g.idle_timeout = seconds_to_ms(idle_timeout);
   g.close_timeout = seconds_to_ms(close_timeout);
   g.history.ttl = seconds_to_ms(history_ttl);
+  s.ack_timeout_ms = static_cast<std::uint32_t>(seconds_to_ms(ack_timeout).count());
   c.shutdown_timeout = seconds_to_ms(shutdown_timeout);
   c.jwt_policy.leeway = std::chrono::seconds(static_cast<std::int64_t>(jwt_leeway));
   if (const char* secret = std::getenv("NOTIFY_JWT_SECRET")) c.jwt_keys.secret = secret;

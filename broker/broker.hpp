@@ -39,6 +39,8 @@ struct Publication {
   std::string data_json;  // valid JSON text; empty means null
   std::int64_t ts_ms = 0;
   std::string collapse_key;  // empty: none; else replaces older waiting frames with the same key and topic
+  // require_ack: unix ms by which each connection must acknowledge it; 0: no ack asked.
+  std::int64_t ack_deadline_ms = 0;
 };
 
 struct Outcome {

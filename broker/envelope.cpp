@@ -24,6 +24,8 @@ std::string_view kind_name(Envelope::Kind k) {
       return "m";
     case Envelope::Kind::probe:
       return "p";
+    case Envelope::Kind::report:
+      return "r";
   }
   return "?";
 }
@@ -101,6 +103,7 @@ std::string encode(const Envelope& e) {
       o["ts"] = e.publication.ts_ms;
       // Only when set: a replica of an older version ignores it.
       if (!e.publication.collapse_key.empty()) o["ck"] = e.publication.collapse_key;
+      if (e.publication.ack_deadline_ms != 0) o["ak"] = e.publication.ack_deadline_ms;
       break;
     case Envelope::Kind::disconnect:
       o["reason"] = e.reason;
@@ -115,6 +118,14 @@ std::string encode(const Envelope& e) {
       break;
     case Envelope::Kind::probe:
       o["seq"] = e.probe;
+      break;
+    case Envelope::Kind::report:
+      o["id"] = e.report.notification_id;
+      o["user"] = e.report.user_id;
+      o["conn"] = e.report.connection_id;
+      o["out"] = static_cast<std::int64_t>(e.report.outcome);
+      o["ts"] = e.report.ts_ms;
+      o["pts"] = e.report.published_ts_ms;
       break;
   }
   return json::serialize(o);
@@ -156,6 +167,8 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
          data(o, max_data_bytes, p.data_json, why) && integer(o, "ts", p.ts_ms, why) &&
          (!o.contains("ck") || (text(o, "ck", p.collapse_key, why) &&
                                 check(rules::valid_notification_id(p.collapse_key), "malformed collapse key", why))) &&
+         (!o.contains("ak") ||
+          (integer(o, "ak", p.ack_deadline_ms, why) && check(p.ack_deadline_ms > 0, "malformed ack deadline", why))) &&
          (!o.contains("o") || position(o, e.position, why));
   } else if (kind == "d") {
     e.kind = Envelope::Kind::disconnect;
@@ -172,6 +185,18 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
          check(m.client_message_id.size() <= 256 && (m.client_message_id.empty() || !check_json(m.client_message_id)),
                "malformed client message id", why) &&
          integer(o, "ts", m.ts_ms, why);
+  } else if (kind == "r") {
+    e.kind = Envelope::Kind::report;
+    auto& r = e.report;
+    std::int64_t outcome = 0;
+    ok = text(o, "id", r.notification_id, why) &&
+         check(rules::valid_notification_id(r.notification_id), "malformed id", why) &&
+         text(o, "user", r.user_id, why) && check(rules::valid_user_id(r.user_id), "malformed user", why) &&
+         text(o, "conn", r.connection_id, why) &&
+         check(rules::valid_notification_id(r.connection_id), "malformed connection id", why) &&
+         integer(o, "out", outcome, why) && check(outcome >= 1 && outcome <= 4, "malformed outcome", why) &&
+         integer(o, "ts", r.ts_ms, why) && integer(o, "pts", r.published_ts_ms, why);
+    r.outcome = static_cast<gateway::DeliveryReport::Outcome>(outcome);
   } else if (kind == "p") {
     e.kind = Envelope::Kind::probe;
     std::int64_t seq = 0;

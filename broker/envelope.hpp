@@ -18,12 +18,13 @@
 namespace notify::broker {
 
 struct Envelope {
-  enum class Kind { publication, disconnect, client_message, probe };
+  enum class Kind { publication, disconnect, client_message, probe, report };
   Kind kind = Kind::publication;
   std::string node;                  // the sending replica's id
   Publication publication;           // publication
   std::string reason;                // disconnect: the close reason
   gateway::UpstreamMessage message;  // client_message
+  gateway::DeliveryReport report;    // report
   std::uint64_t probe = 0;           // probe: its sequence number
   // publication: its place in history, added by the publish script ("st",
   // "ep", "o"); offset 0 when history is off. Never encoded here.

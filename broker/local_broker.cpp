@@ -16,8 +16,8 @@ gateway::Hub::CountCallback counted(Broker::Done done) {
 
 gateway::FramePtr notification_frame(const Publication& p, Audience audience,
                                      const gateway::protocol::Position* position) {
-  std::string payload =
-      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms, p.collapse_key, position);
+  std::string payload = gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms,
+                                                               p.collapse_key, position, p.ack_deadline_ms != 0);
   std::shared_ptr<gateway::Frame> frame;
   if (p.collapse_key.empty()) {
     frame = std::make_shared<gateway::Frame>(gateway::Frame::Kind::notification, payload);
@@ -26,6 +26,11 @@ gateway::FramePtr notification_frame(const Publication& p, Audience audience,
     // a topic, or everyone) and the key.
     const std::string stream = audience == Audience::users ? std::string("u") : p.topic.empty() ? "*" : "t:" + p.topic;
     frame = std::make_shared<gateway::Frame>(payload, stream + '\n' + p.collapse_key);
+  }
+  if (p.ack_deadline_ms != 0) {
+    frame->ack_id = p.id;
+    frame->published_ms = p.ts_ms;
+    frame->ack_deadline_ms = p.ack_deadline_ms;
   }
   if (position != nullptr) {
     frame->stream = position->stream;

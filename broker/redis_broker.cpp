@@ -29,6 +29,7 @@ constexpr std::string_view kUserChannel = "notify:user:";
 constexpr std::string_view kTopicChannel = "notify:topic:";
 constexpr std::string_view kAllChannel = "notify:all";
 constexpr std::string_view kUpstreamChannel = "notify:upstream";
+constexpr std::string_view kReportsChannel = "notify:reports";
 constexpr std::string_view kProbeChannel = "notify:probe:";
 
 // A count field (see redis_scripts.hpp) and the channel it stands for.
@@ -36,6 +37,7 @@ std::string channel_of(std::string_view field) {
   if (field.starts_with("u:")) return std::string(kUserChannel) + std::string(field.substr(2));
   if (field.starts_with("t:")) return std::string(kTopicChannel) + std::string(field.substr(2));
   if (field == "*") return std::string(kAllChannel);
+  if (field == "r") return std::string(kReportsChannel);
   return std::string(kUpstreamChannel);  // "c"
 }
 
@@ -43,6 +45,7 @@ std::string field_of(std::string_view channel) {
   if (channel.starts_with(kUserChannel)) return "u:" + std::string(channel.substr(kUserChannel.size()));
   if (channel.starts_with(kTopicChannel)) return "t:" + std::string(channel.substr(kTopicChannel.size()));
   if (channel == kAllChannel) return "*";
+  if (channel == kReportsChannel) return "r";
   return "c";
 }
 
@@ -62,8 +65,14 @@ bool counts_reply(const redisReply* r, std::size_t fields) {
 // An envelope from replica `node` with nothing set but what identifies it:
 // the caller fills in the one member its kind carries.
 Envelope envelope(Envelope::Kind kind, const std::string& node) {
-  return Envelope{
-      .kind = kind, .node = node, .publication = {}, .reason = {}, .message = {}, .probe = 0, .position = {}};
+  return Envelope{.kind = kind,
+                  .node = node,
+                  .publication = {},
+                  .reason = {},
+                  .message = {},
+                  .report = {},
+                  .probe = 0,
+                  .position = {}};
 }
 
 }  // namespace
@@ -103,11 +112,12 @@ struct RedisBroker::Shard {
   Clock::time_point next_heartbeat{};
 };
 
-RedisBroker::RedisBroker(RedisSettings settings, gateway::Hub& hub,
-                         std::function<std::size_t(const gateway::UpstreamMessage&)> consumers, Metrics& metrics)
+RedisBroker::RedisBroker(RedisSettings settings, gateway::Hub& hub, gateway::UpstreamSink& local_messages,
+                         gateway::DeliveryReportSink& local_reports, Metrics& metrics)
     : settings_(std::move(settings)),
       hub_(hub),
-      consumers_(std::move(consumers)),
+      local_messages_(local_messages),
+      local_reports_(local_reports),
       metrics_(metrics, settings_.shards.size()),
       node_id_(new_uuid_v7()),
       tick_timer_(io_),
@@ -479,18 +489,21 @@ void RedisBroker::tick() {
       s.pub->command({"PUBLISH", std::string(kProbeChannel) + node_id_, encode(e)}, nullptr);
     }
   }
-  // How many StreamClientMessages consumers the cluster has (for the
-  // client's ack), refreshed in the background.
+  // How many StreamClientMessages and StreamDeliveryReports consumers the
+  // cluster has (a client message's ack; whether to publish reports at
+  // all), refreshed in the background.
   if (now >= next_refresh_) {
     next_refresh_ = now + kConsumerRefresh;
-    Shard* s = shard_for(kUpstreamChannel);
-    if (!s->pub->ready()) {
-      cluster_consumers_ = 0;
-    } else {
-      s->pub->command({"EVAL", scripts::kCount, "0", "c"}, [this](const redisReply* r) {
+    for (auto [field, known] : {std::pair{"c", &cluster_consumers_}, std::pair{"r", &cluster_report_consumers_}}) {
+      Shard* s = shard_for(channel_of(field));
+      if (!s->pub->ready()) {
+        *known = 0;
+        continue;
+      }
+      s->pub->command({"EVAL", scripts::kCount, "0", field}, [known](const redisReply* r) {
         if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
             r->element[0]->type == REDIS_REPLY_INTEGER) {
-          cluster_consumers_ = static_cast<std::size_t>(std::max<long long>(0, r->element[0]->integer));
+          *known = static_cast<std::size_t>(std::max<long long>(0, r->element[0]->integer));
         }
       });
     }
@@ -645,7 +658,8 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
     // What may travel on which channel.
     const bool ok = (e->kind == Envelope::Kind::publication && (user || topic || channel == kAllChannel)) ||
                     (e->kind == Envelope::Kind::disconnect && user) ||
-                    (e->kind == Envelope::Kind::client_message && channel == kUpstreamChannel);
+                    (e->kind == Envelope::Kind::client_message && channel == kUpstreamChannel) ||
+                    (e->kind == Envelope::Kind::report && channel == kReportsChannel);
     if (!ok) {
       why = "unexpected message kind on this channel";
       e.reset();
@@ -675,7 +689,10 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
                       e->reason, nullptr);
       break;
     case Envelope::Kind::client_message:
-      if (consumers_) consumers_(e->message);
+      local_messages_.publish(e->message);
+      break;
+    case Envelope::Kind::report:
+      local_reports_.report(e->report);
       break;
     case Envelope::Kind::probe:
       break;
@@ -839,6 +856,14 @@ std::size_t RedisBroker::publish(const gateway::UpstreamMessage& message) {
     cluster_consumers_ = o.ok() ? o.count : 0;
   });
   return known;
+}
+
+void RedisBroker::report(const gateway::DeliveryReport& report) {
+  if (cluster_report_consumers_.load(std::memory_order_relaxed) == 0) return;  // nobody anywhere takes reports
+  Envelope e = envelope(Envelope::Kind::report, node_id_);
+  e.report = report;
+  publish_to({{"r", std::string(kReportsChannel)}}, encode(e),
+             [this](Outcome o) { cluster_report_consumers_ = o.ok() ? o.count : 0; });
 }
 
 void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {

@@ -4,7 +4,8 @@
 //  * subscribes to notify:user:<id> while it holds a connection of that
 //    user, notify:topic:<t> while one of its connections subscribes to t,
 //    notify:all while it holds any connection, notify:upstream while it has a
-//    StreamClientMessages consumer; and unsubscribes when the last one goes;
+//    StreamClientMessages consumer, notify:reports while it has a
+//    StreamDeliveryReports consumer; and unsubscribes when the last one goes;
 //  * publishes every Notify/Broadcast/Disconnect/client message to the
 //    channels (its own subscription delivers to its own connections, so every
 //    connection gets a publication once, in per-channel order);
@@ -46,13 +47,15 @@ namespace notify::broker {
 
 class RedisBroker final : public Broker,
                           public gateway::UpstreamSink,
+                          public gateway::DeliveryReportSink,
                           public gateway::ChannelObserver,
                           public gateway::HistoryBackend {
  public:
-  // `consumers` takes client messages from every replica to this one's
-  // StreamClientMessages streams (the ClientMessageBus).
-  RedisBroker(RedisSettings settings, gateway::Hub& hub,
-              std::function<std::size_t(const gateway::UpstreamMessage&)> consumers, Metrics& metrics);
+  // `local_messages` and `local_reports` take the client messages and
+  // delivery reports of every replica to this one's StreamClientMessages and
+  // StreamDeliveryReports streams (services/upstream_bus.hpp).
+  RedisBroker(RedisSettings settings, gateway::Hub& hub, gateway::UpstreamSink& local_messages,
+              gateway::DeliveryReportSink& local_reports, Metrics& metrics);
   ~RedisBroker() override;
 
   // Starts the broker's thread and connects; returns at once (Redis may be
@@ -73,12 +76,17 @@ class RedisBroker final : public Broker,
   // replica's consumers. Returns the consumers known across replicas (as of
   // the last count, at most a heartbeat old), 0 when Redis is unavailable.
   std::size_t publish(const gateway::UpstreamMessage& message) override;
+  // DeliveryReportSink (event loops): publishes the report to every
+  // replica's StreamDeliveryReports consumers; dropped when the cluster has
+  // none (as of the last count) or Redis is unavailable.
+  void report(const gateway::DeliveryReport& report) override;
 
   // ChannelObserver (event loops).
   void user_changed(std::string_view user, int delta) override { change("u:" + std::string(user), delta); }
   void topic_changed(std::string_view topic, int delta) override { change("t:" + std::string(topic), delta); }
-  // ClientMessageBus consumers (gRPC threads).
+  // UpstreamBus consumers (gRPC threads).
   void consumers_changed(int delta) { change("c", delta); }
+  void report_consumers_changed(int delta) { change("r", delta); }
 
   // HistoryBackend (event loops), with --history-size > 0: history kept in
   // Redis Streams next to each stream's channel, so a client resumes on any
@@ -151,7 +159,8 @@ class RedisBroker final : public Broker,
 
   RedisSettings settings_;
   gateway::Hub& hub_;
-  std::function<std::size_t(const gateway::UpstreamMessage&)> consumers_;
+  gateway::UpstreamSink& local_messages_;
+  gateway::DeliveryReportSink& local_reports_;
   BrokerMetrics metrics_;
   std::string node_id_;
 
@@ -171,6 +180,7 @@ class RedisBroker final : public Broker,
   bool changes_posted_ = false;                       // guarded by changes_mu_
 
   std::atomic<std::size_t> cluster_consumers_{0};
+  std::atomic<std::size_t> cluster_report_consumers_{0};
   std::atomic<bool> stopped_{false};
   bool leaving_ = false;  // broker thread: the goodbye was sent
 };

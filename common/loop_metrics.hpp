@@ -46,7 +46,17 @@ class LoopHistogram {
   LoopCounter sum_ns_;
 };
 
-enum class ClientMessageType : std::size_t { subscribe, unsubscribe, ping, message, refresh, resume, invalid, count };
+enum class ClientMessageType : std::size_t {
+  subscribe,
+  unsubscribe,
+  ping,
+  message,
+  refresh,
+  resume,
+  ack,
+  invalid,
+  count
+};
 
 struct alignas(64) LoopMetrics {
   LoopCounter connections_accepted;  // WebSocket upgrades completed

@@ -31,11 +31,19 @@ constexpr std::array<const char*, static_cast<std::size_t>(AdminAuthFailure::cou
     "missing_key", "invalid_key", "forbidden_scope"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> kGrpcMethodNames = {
-    "Notify", "Broadcast",  "Disconnect", "GetPresence", "NotifyStream", "StreamClientMessages",
-    "Health", "Reflection", "other"};
+    "Notify",
+    "Broadcast",
+    "Disconnect",
+    "GetPresence",
+    "NotifyStream",
+    "StreamClientMessages",
+    "StreamDeliveryReports",
+    "Health",
+    "Reflection",
+    "other"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
-    "subscribe", "unsubscribe", "ping", "message", "refresh", "resume", "invalid"};
+    "subscribe", "unsubscribe", "ping", "message", "refresh", "resume", "ack", "invalid"};
 
 prometheus::Histogram::BucketBoundaries latency_bounds() {
   return prometheus::Histogram::BucketBoundaries(kLatencyBuckets.begin(), kLatencyBuckets.end());
@@ -287,21 +295,48 @@ Metrics::Metrics(std::size_t loops) : registry_(std::make_shared<prometheus::Reg
   notify_stream_results_[0] = &stream_results.Add({{"code", "OK"}});
   notify_stream_results_[1] = &stream_results.Add({{"code", "INVALID_ARGUMENT"}});
   notify_stream_results_[2] = &stream_results.Add({{"code", "UNAVAILABLE"}});
-  client_stream_consumers_ = &prometheus::BuildGauge()
-                                  .Name("notify_client_stream_consumers")
-                                  .Help("Open StreamClientMessages streams.")
-                                  .Register(*registry_)
-                                  .Add({});
-  client_messages_forwarded_ = &prometheus::BuildCounter()
-                                    .Name("notify_client_messages_forwarded_total")
-                                    .Help("Client messages handed to StreamClientMessages streams (once per stream).")
-                                    .Register(*registry_)
-                                    .Add({});
-  client_messages_stream_dropped_ = &prometheus::BuildCounter()
-                                         .Name("notify_client_messages_dropped_total")
-                                         .Help("Client messages a lagging StreamClientMessages stream lost.")
-                                         .Register(*registry_)
-                                         .Add({});
+  client_message_bus_ = {
+      .consumers = &prometheus::BuildGauge()
+                        .Name("notify_client_stream_consumers")
+                        .Help("Open StreamClientMessages streams.")
+                        .Register(*registry_)
+                        .Add({}),
+      .forwarded = &prometheus::BuildCounter()
+                        .Name("notify_client_messages_forwarded_total")
+                        .Help("Client messages handed to StreamClientMessages streams (once per stream).")
+                        .Register(*registry_)
+                        .Add({}),
+      .dropped = &prometheus::BuildCounter()
+                      .Name("notify_client_messages_dropped_total")
+                      .Help("Client messages a lagging StreamClientMessages stream lost.")
+                      .Register(*registry_)
+                      .Add({})};
+  delivery_report_bus_ = {
+      .consumers = &prometheus::BuildGauge()
+                        .Name("notify_delivery_report_consumers")
+                        .Help("Open StreamDeliveryReports streams.")
+                        .Register(*registry_)
+                        .Add({}),
+      .forwarded = &prometheus::BuildCounter()
+                        .Name("notify_delivery_reports_forwarded_total")
+                        .Help("Delivery reports handed to StreamDeliveryReports streams (once per stream).")
+                        .Register(*registry_)
+                        .Add({}),
+      .dropped = &prometheus::BuildCounter()
+                      .Name("notify_delivery_reports_dropped_total")
+                      .Help("Delivery reports a lagging StreamDeliveryReports stream lost.")
+                      .Register(*registry_)
+                      .Add({})};
+  auto& reports = prometheus::BuildCounter()
+                      .Name("notify_delivery_reports_total")
+                      .Help(
+                          "Outcomes of notifications sent with require_ack, one per connection they reached, as "
+                          "seen by this replica's connections.")
+                      .Register(*registry_);
+  delivery_reports_[1] = &reports.Add({{"outcome", "acked"}});
+  delivery_reports_[2] = &reports.Add({{"outcome", "timed_out"}});
+  delivery_reports_[3] = &reports.Add({{"outcome", "connection_closed"}});
+  delivery_reports_[4] = &reports.Add({{"outcome", "replaced"}});
   auto& grpc_requests = prometheus::BuildCounter()
                             .Name("notify_grpc_requests_total")
                             .Help("gRPC requests completed, by method and status code.")
@@ -354,11 +389,10 @@ void Metrics::broadcast_received() { broadcasts_received_->Increment(); }
 void Metrics::notify_stream_result(int status_code) {
   notify_stream_results_[status_code == 0 ? 0 : status_code == 14 ? 2 : 1]->Increment();
 }
-void Metrics::client_stream_consumers(std::int64_t delta) {
-  client_stream_consumers_->Increment(static_cast<double>(delta));
+void Metrics::delivery_report(std::size_t outcome) {
+  if (outcome < delivery_reports_.size() && delivery_reports_[outcome] != nullptr)
+    delivery_reports_[outcome]->Increment();
 }
-void Metrics::client_message_forwarded() { client_messages_forwarded_->Increment(); }
-void Metrics::client_message_stream_dropped() { client_messages_stream_dropped_->Increment(); }
 
 void Metrics::grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed) {
   const auto m = static_cast<std::size_t>(method);

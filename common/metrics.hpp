@@ -64,6 +64,7 @@ enum class GrpcMethod : std::size_t {
   get_presence,
   notify_stream,
   stream_client_messages,
+  stream_delivery_reports,
   health,
   reflection,
   other,
@@ -98,9 +99,17 @@ class Metrics {
   // One NotifyStream request answered: 0 (OK), 3 (INVALID_ARGUMENT) or 14 (UNAVAILABLE).
   void notify_stream_result(int status_code);
   void grpc_request(GrpcMethod method, int status_code, std::chrono::nanoseconds elapsed);
-  void client_stream_consumers(std::int64_t delta);
-  void client_message_forwarded();
-  void client_message_stream_dropped();
+  // The counters of one server-streaming bus (services/stream_bus.hpp):
+  // StreamClientMessages or StreamDeliveryReports.
+  struct StreamBusCounters {
+    prometheus::Gauge* consumers = nullptr;    // open streams
+    prometheus::Counter* forwarded = nullptr;  // messages handed to streams, once per stream
+    prometheus::Counter* dropped = nullptr;    // messages a lagging stream lost
+  };
+  const StreamBusCounters& client_message_bus() const { return client_message_bus_; }
+  const StreamBusCounters& delivery_report_bus() const { return delivery_report_bus_; }
+  // A delivery report was produced (acked, timed_out, connection_closed, replaced).
+  void delivery_report(std::size_t outcome);
 
   // For components that register their own families (the Redis broker).
   prometheus::Registry& registry() { return *registry_; }
@@ -127,9 +136,9 @@ class Metrics {
   prometheus::Counter* notifications_received_ = nullptr;
   prometheus::Counter* broadcasts_received_ = nullptr;
   std::array<prometheus::Counter*, 3> notify_stream_results_{};  // OK, INVALID_ARGUMENT, UNAVAILABLE
-  prometheus::Gauge* client_stream_consumers_ = nullptr;
-  prometheus::Counter* client_messages_forwarded_ = nullptr;
-  prometheus::Counter* client_messages_stream_dropped_ = nullptr;
+  StreamBusCounters client_message_bus_;
+  StreamBusCounters delivery_report_bus_;
+  std::array<prometheus::Counter*, 5> delivery_reports_{};  // by DeliveryReport::Outcome, 1..4
 
   static constexpr std::size_t kGrpcCodes = kGrpcCodeNames.size();
   std::array<prometheus::Histogram*, static_cast<std::size_t>(GrpcMethod::count)> grpc_durations_{};

@@ -206,6 +206,10 @@ void ClientSession::handle_text(std::string_view text) {
       metrics_.client_message(ClientMessageType::message);
       handle_message(request);
       return;
+    case protocol::RequestType::ack:
+      metrics_.client_message(ClientMessageType::ack);
+      handle_ack(request);
+      return;
   }
 }
 
@@ -476,6 +480,82 @@ void ClientSession::handle_message(protocol::Request& request) {
   reply(protocol::encode_ack(request.id_json, message.id));
 }
 
+void ClientSession::handle_ack(protocol::Request& request) {
+  const std::int64_t now = unix_millis();
+  bool acked = false;
+  for (const std::string& id : request.ids) {
+    const auto it =
+        std::find_if(pending_acks_.begin(), pending_acks_.end(), [&](const PendingAck& p) { return p.id == id; });
+    // Unknown: never asked, acknowledged already, or past its deadline (and
+    // reported). Nothing to answer: a late ack is normal.
+    if (it == pending_acks_.end()) continue;
+    report(*it, DeliveryReport::Outcome::acked, now);
+    pending_acks_.erase(it);
+    acked = true;
+  }
+  // Acks owed are not the client's choice: one that acknowledges something
+  // costs no rate token (so an app receiving many notifications isn't
+  // throttled for answering them). Acks of nothing count as usual.
+  if (acked) rate_tokens_ = std::min(ctx_.settings.client_message_burst, rate_tokens_ + 1.0);
+}
+
+void ClientSession::track_ack(const Frame& frame) {
+  const std::int64_t now = unix_millis();
+  if (now >= frame.ack_deadline_ms) return;  // replayed after its deadline: nothing owed any more
+  for (PendingAck& p : pending_acks_) {
+    if (p.id == frame.ack_id) {  // the same id again (the backend reused it): one ack settles both
+      p.deadline_ms = std::max(p.deadline_ms, frame.ack_deadline_ms);
+      return;
+    }
+  }
+  if (pending_acks_.size() >= kMaxPendingAcks) {
+    report(pending_acks_.front(), DeliveryReport::Outcome::timed_out, now);
+    pending_acks_.erase(pending_acks_.begin());
+  }
+  pending_acks_.push_back({frame.ack_id, frame.published_ms, frame.ack_deadline_ms});
+  if (ack_timer_at_ == 0 || frame.ack_deadline_ms < ack_timer_at_) arm_ack_timer();
+}
+
+void ClientSession::report(const PendingAck& pending, DeliveryReport::Outcome outcome, std::int64_t now_ms) {
+  ctx_.metrics.delivery_report(static_cast<std::size_t>(outcome));
+  if (ctx_.reports == nullptr) return;
+  ctx_.reports->report(DeliveryReport{.notification_id = pending.id,
+                                      .user_id = user_id_,
+                                      .connection_id = connection_id_,
+                                      .outcome = outcome,
+                                      .ts_ms = now_ms,
+                                      .published_ts_ms = pending.published_ms});
+}
+
+void ClientSession::arm_ack_timer() {
+  std::int64_t earliest = 0;
+  for (const PendingAck& p : pending_acks_) {
+    if (earliest == 0 || p.deadline_ms < earliest) earliest = p.deadline_ms;
+  }
+  ack_timer_at_ = earliest;
+  if (earliest == 0) {
+    if (ack_timer_) ack_timer_->cancel();
+    return;
+  }
+  if (!ack_timer_) ack_timer_ = std::make_unique<boost::asio::steady_timer>(shard_.context());
+  ack_timer_->expires_after(std::chrono::milliseconds(std::max<std::int64_t>(0, earliest - unix_millis())));
+  ack_timer_->async_wait([self = keep_alive(), at = earliest](boost::system::error_code ec) {
+    // Cancelled, or re-armed for an earlier deadline since.
+    if (ec || self->ack_timer_at_ != at || self->state_ == State::closed) return;
+    self->expire_acks();
+  });
+}
+
+void ClientSession::expire_acks() {
+  const std::int64_t now = unix_millis();
+  std::erase_if(pending_acks_, [&](const PendingAck& p) {
+    if (p.deadline_ms > now) return false;
+    report(p, DeliveryReport::Outcome::timed_out, now);
+    return true;
+  });
+  arm_ack_timer();
+}
+
 void ClientSession::reject(const protocol::Error& error) {
   reply(protocol::encode_error(error));
   if (++invalid_messages_ >= ctx_.settings.max_invalid_messages) {
@@ -487,9 +567,21 @@ void ClientSession::reply(std::string payload) { enqueue(make_control_frame(std:
 
 bool ClientSession::enqueue(const FramePtr& frame) {
   if (state_ != State::open) return false;
-  if (write_now(frame)) return true;  // on the socket (or its tail queued in flight)
+  if (write_now(frame)) {  // on the socket (or its tail queued in flight)
+    if (frame->ack_deadline_ms != 0) track_ack(*frame);
+    return true;
+  }
   if (!writable()) return false;
   const auto result = queue_.push(frame);
+  if (result.replaced != nullptr && result.replaced->ack_deadline_ms != 0) {
+    // Never sent, so never acknowledged: the newer notification takes over.
+    const auto it = std::find_if(pending_acks_.begin(), pending_acks_.end(),
+                                 [&](const PendingAck& p) { return p.id == result.replaced->ack_id; });
+    if (it != pending_acks_.end()) {
+      report(*it, DeliveryReport::Outcome::replaced, unix_millis());
+      pending_acks_.erase(it);
+    }
+  }
   if (result.dropped > 0) {
     metrics_.messages_dropped.add(result.dropped);
     metrics_.queued_bytes.add(-static_cast<std::int64_t>(result.dropped_bytes));
@@ -512,6 +604,7 @@ bool ClientSession::enqueue(const FramePtr& frame) {
     return false;
   }
   metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
+  if (frame->ack_deadline_ms != 0) track_ack(*frame);
   schedule_write();
   return true;
 }
@@ -553,9 +646,26 @@ void ClientSession::leave_shard() {
   // Frames not yet started will never be written (a frame partly written
   // is finished first: the wire must stay well-formed).
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
+  // Held back (a resume was awaited) and never sent: the notification
+  // reached the connection but won't be acknowledged on it.
+  for (const FramePtr& frame : held_) {
+    if (frame->ack_deadline_ms == 0) continue;
+    if (std::none_of(pending_acks_.begin(), pending_acks_.end(),
+                     [&](const PendingAck& p) { return p.id == frame->ack_id; })) {
+      pending_acks_.push_back({frame->ack_id, frame->published_ms, frame->ack_deadline_ms});
+    }
+  }
   held_.clear();
   held_bytes_ = 0;
   deferred_.clear();
+  // What the connection still owed an ack for (sent or not) won't be acknowledged here.
+  if (!pending_acks_.empty()) {
+    const std::int64_t now = unix_millis();
+    for (const PendingAck& p : pending_acks_) report(p, DeliveryReport::Outcome::connection_closed, now);
+    pending_acks_.clear();
+  }
+  if (ack_timer_) ack_timer_->cancel();
+  ack_timer_at_ = 0;
   if (!registered_) return;
   if (expiry_) shard_.untrack_expiry(*expiry_);
   expiry_.reset();

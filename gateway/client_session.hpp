@@ -108,6 +108,18 @@ class ClientSession : public Subscriber {
   void handle_subscribe(protocol::Request& request);
   void handle_refresh(protocol::Request& request);
   void handle_resume(protocol::Request& request);
+  void handle_ack(protocol::Request& request);
+  // require_ack: the connection now owes an ack for `frame` (queued or sent).
+  void track_ack(const Frame& frame);
+  struct PendingAck {
+    std::string id;
+    std::int64_t published_ms;
+    std::int64_t deadline_ms;
+  };
+  void report(const PendingAck& pending, DeliveryReport::Outcome outcome, std::int64_t now_ms);
+  // Reports every pending ack whose deadline passed; re-arms for the next.
+  void expire_acks();
+  void arm_ack_timer();
   // Ends the hold: what was held goes out, past the floors.
   void release_held();
   protocol::Position* floor_of(std::string_view stream);
@@ -155,6 +167,14 @@ class ClientSession : public Subscriber {
   std::vector<std::string> deferred_;
   std::vector<FramePtr> held_;
   std::size_t held_bytes_ = 0;
+
+  // require_ack: what this connection was sent and has not acknowledged, in
+  // the order sent (at most kMaxPendingAcks: beyond, the oldest is reported
+  // timed out at once). One timer, armed for the earliest deadline.
+  static constexpr std::size_t kMaxPendingAcks = 1024;
+  std::vector<PendingAck> pending_acks_;
+  std::unique_ptr<boost::asio::steady_timer> ack_timer_;
+  std::int64_t ack_timer_at_ = 0;  // the deadline it is armed for; 0: not armed
 };
 
 }  // namespace notify::gateway

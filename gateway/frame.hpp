@@ -84,6 +84,12 @@ struct Frame {
   // A "skipped" marker (SendQueue) stands for offsets skipped_from..offset
   // of `stream`, replaced by newer notifications with their collapse keys.
   std::uint64_t skipped_from = 0;
+  // A notification sent with require_ack: its id, when it was published and
+  // by when (unix ms) each connection it reaches must acknowledge it; 0: no
+  // ack asked.
+  std::string ack_id;
+  std::int64_t published_ms = 0;
+  std::int64_t ack_deadline_ms = 0;
 
   // Raw bytes sent as they are (the HTTP upgrade response). With `k` other
   // than wire, the last `message_bytes` of them are a frame's payload,

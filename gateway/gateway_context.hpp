@@ -1,7 +1,7 @@
 #pragma once
 // What every session of the edge shares: read-only settings, metrics, the
-// token verifier, the connection limiter, the upstream sink and the draining
-// flag. Outlives all sessions.
+// token verifier, the connection limiter, the upstream and report sinks and
+// the draining flag. Outlives all sessions.
 #include <atomic>
 
 #include <boost/asio/ssl/context.hpp>
@@ -27,6 +27,7 @@ struct GatewayContext {
   boost::asio::ssl::context* tls = nullptr;  // set when the WebSocket port serves TLS
   std::atomic<bool> draining{false};         // set once on shutdown; /readyz answers 503
   HistoryBackend* history = nullptr;         // null: notifications are not kept (--history-size 0)
+  DeliveryReportSink* reports = nullptr;     // null: delivery reports are dropped
 };
 
 }  // namespace notify::gateway

@@ -27,6 +27,8 @@ class GatewayServer {
   // sink, and who hears about connections and topic subscriptions (the Redis
   // broker, which needs the hub and so comes after this server).
   void set_upstream(UpstreamSink* upstream) { context_.upstream = upstream; }
+  // Where delivery reports of require_ack notifications go; null: nowhere.
+  void set_reports(DeliveryReportSink* reports) { context_.reports = reports; }
   // History kept elsewhere (Redis) instead of in this process; null: none.
   void set_history_backend(HistoryBackend* backend) {
     hub_->attach_history(nullptr);

@@ -237,16 +237,35 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     }
     return req;
   }
+  if (kind == "ack") {
+    req.type = RequestType::ack;
+    const auto* ids = obj.if_contains("ids");
+    if (ids == nullptr || !ids->is_array() || ids->get_array().empty() || ids->get_array().size() > kMaxAckIds) {
+      return error(
+          "bad_request",
+          "\"ack\" needs a member \"ids\": an array of 1 to " + std::to_string(kMaxAckIds) + " notification ids",
+          req.id_json);
+    }
+    for (const auto& v : ids->get_array()) {
+      if (!v.is_string() || !rules::valid_notification_id(v.get_string())) {
+        return error("bad_request",
+                     "each of \"ids\" must be a notification id (1 to 128 characters from [A-Za-z0-9_.:-])",
+                     req.id_json);
+      }
+      req.ids.emplace_back(v.get_string());
+    }
+    return req;
+  }
   // Echo the type only when short, so the reply can't be used to amplify.
   const std::string shown = kind.size() <= 64 ? " \"" + std::string(kind) + "\"" : std::string();
   return error("unknown_type",
-               "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message, refresh or resume",
+               "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message, refresh, resume or ack",
                req.id_json);
 }
 
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
                                 std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key,
-                                const Position* position) {
+                                const Position* position, bool require_ack) {
   std::string out;
   out.reserve(80 + id.size() + event.size() + topic.size() + data_json.size() + collapse_key.size());
   out += "{\"type\":\"notification\",\"id\":";
@@ -265,6 +284,7 @@ std::string encode_notification(std::string_view id, std::string_view event, std
     out += ",\"collapse_key\":";
     append_json_string(out, collapse_key);
   }
+  if (require_ack) out += ",\"require_ack\":true";
   if (position != nullptr) append_position(out, *position);
   out += '}';
   return out;

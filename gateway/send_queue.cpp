@@ -20,7 +20,7 @@ bool parse_overflow_policy(std::string_view text, OverflowPolicy& out) {
 std::string_view to_string(OverflowPolicy policy) { return policy == OverflowPolicy::close ? "close" : "drop-oldest"; }
 
 SendQueue::PushResult SendQueue::push(FramePtr frame) {
-  PushResult result{true, 0, 0, 0, 0, 0};
+  PushResult result{true, 0, 0, 0, 0, 0, nullptr};
   const std::size_t frame_bytes = frame->payload.size();
   // A frame that could not fit even beside nothing but the frame in flight
   // is refused before anything is removed for it (under close the
@@ -37,6 +37,7 @@ SendQueue::PushResult SendQueue::push(FramePtr frame) {
     for (std::size_t i = head_ + (in_flight_ ? 1 : 0); i < frames_.size(); ++i) {
       if (frames_[i]->collapse != frame->collapse) continue;
       result.collapsed = 1;
+      result.replaced = frames_[i];
       result.collapsed_bytes = frames_[i]->payload.size();
       bytes_ -= result.collapsed_bytes;
       if (frames_[i]->offset == 0) {

@@ -38,6 +38,7 @@ class SendQueue {
     std::size_t collapsed = 0;  // waiting frames replaced by this one (same collapse scope)
     std::size_t collapsed_bytes = 0;
     std::size_t marker_bytes = 0;  // a "skipped" marker took the place of the replaced frame (it had an offset)
+    FramePtr replaced;             // the frame replaced, if any
   };
 
   explicit SendQueue(const QueueLimits& limits) : limits_(&limits) {}

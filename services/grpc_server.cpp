@@ -61,7 +61,7 @@ std::string listen_address(const std::string& host, std::uint16_t port) {
 }  // namespace
 
 GrpcServer::GrpcServer(const ServiceSettings& settings, broker::Broker& broker,
-                       NotificationService::TimerContext timers, ClientMessageBus& bus, Metrics& metrics,
+                       NotificationService::TimerContext timers, UpstreamBus& bus, Metrics& metrics,
                        std::shared_ptr<const auth::ApiKeys> api_keys)
     : settings_(settings),
       bus_(bus),
@@ -126,11 +126,14 @@ void GrpcServer::begin_shutdown() {
   if (!server_) return;
   server_->GetHealthCheckService()->SetServingStatus(false);
   service_.begin_shutdown();
-  bus_.close_all();
+  bus_.messages.close_all();
 }
 
 void GrpcServer::stop(std::chrono::milliseconds grace) {
   if (!server_) return;
+  // After the drain: the connections that closed meanwhile reported what
+  // they still owed (CONNECTION_CLOSED); those reports are written first.
+  bus_.reports.close_all();
   server_->Shutdown(std::chrono::system_clock::now() + grace);
   server_->Wait();
   server_.reset();

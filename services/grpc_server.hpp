@@ -9,16 +9,16 @@
 #include "broker/broker.hpp"
 #include "common/metrics.hpp"
 #include "services/admin_auth.hpp"
-#include "services/client_message_bus.hpp"
 #include "services/notification_service.hpp"
 #include "services/settings.hpp"
+#include "services/upstream_bus.hpp"
 
 namespace notify::services {
 
 class GrpcServer {
  public:
   GrpcServer(const ServiceSettings& settings, broker::Broker& broker, NotificationService::TimerContext timers,
-             ClientMessageBus& bus, Metrics& metrics, std::shared_ptr<const auth::ApiKeys> api_keys);
+             UpstreamBus& bus, Metrics& metrics, std::shared_ptr<const auth::ApiKeys> api_keys);
   ~GrpcServer();
 
   // Binds and starts serving; throws std::runtime_error naming the address on failure.
@@ -38,7 +38,7 @@ class GrpcServer {
   std::shared_ptr<grpc::ServerCredentials> credentials() const;
 
   const ServiceSettings& settings_;
-  ClientMessageBus& bus_;
+  UpstreamBus& bus_;
   Metrics& metrics_;
   AdminAuth auth_;
   NotificationService service_;

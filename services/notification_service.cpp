@@ -7,12 +7,14 @@ namespace notify::services {
 namespace {
 
 broker::Publication publication(const ValidNotification& n, std::string topic) {
+  const std::int64_t now = unix_millis();
   return {.id = n.id,
           .event = n.event,
           .topic = std::move(topic),
           .data_json = n.data_json,
-          .ts_ms = unix_millis(),
-          .collapse_key = n.collapse_key};
+          .ts_ms = now,
+          .collapse_key = n.collapse_key,
+          .ack_deadline_ms = n.ack_timeout_ms != 0 ? now + n.ack_timeout_ms : 0};
 }
 
 }  // namespace
@@ -119,6 +121,7 @@ grpc::ServerUnaryReactor* NotificationService::Broadcast(grpc::CallbackServerCon
   count_limits(0, request->has_notification() ? request->notification().data_json().size() : 0);
   grpc::Status status = validate_broadcast_topic(request->topic());
   if (status.ok()) status = validate_notification(request->notification(), request->has_notification(), settings_, n);
+  if (status.ok()) status = validate_broadcast_notification(n);
   if (!status.ok()) {
     reactor->Finish(status);
     return reactor;
@@ -180,9 +183,21 @@ grpc::ServerUnaryReactor* NotificationService::GetPresence(grpc::CallbackServerC
 grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMessages(
     grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest*) {
   if (grpc::Status status = auth_.check(*context, auth::Scope::stream); !status.ok()) {
-    return ClientMessageStream::refused(bus_, metrics_, settings_, std::move(status));
+    return ClientMessageStream::refused(bus_.messages, std::move(status));
   }
-  auto* stream = ClientMessageStream::start(bus_, metrics_, settings_);
+  auto* stream = ClientMessageStream::start(bus_.messages);
+  if (draining_.load(std::memory_order_relaxed)) {
+    stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
+  }
+  return stream;
+}
+
+grpc::ServerWriteReactor<v1::DeliveryReport>* NotificationService::StreamDeliveryReports(
+    grpc::CallbackServerContext* context, const v1::StreamDeliveryReportsRequest*) {
+  if (grpc::Status status = auth_.check(*context, auth::Scope::stream); !status.ok()) {
+    return DeliveryReportStream::refused(bus_.reports, std::move(status));
+  }
+  auto* stream = DeliveryReportStream::start(bus_.reports);
   if (draining_.load(std::memory_order_relaxed)) {
     stream->finish({grpc::StatusCode::UNAVAILABLE, "server shutting down"});
   }

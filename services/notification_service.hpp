@@ -14,10 +14,10 @@
 #include "broker/broker.hpp"
 #include "notify/v1/notification_service.grpc.pb.h"
 #include "services/admin_auth.hpp"
-#include "services/client_message_bus.hpp"
 #include "services/notify_stream.hpp"
 #include "services/request_validation.hpp"
 #include "services/settings.hpp"
+#include "services/upstream_bus.hpp"
 
 namespace notify::services {
 
@@ -27,7 +27,7 @@ class NotificationService final : public v1::NotificationService::CallbackServic
   // can hand out loops in turn.
   using TimerContext = std::function<boost::asio::io_context&()>;
 
-  NotificationService(broker::Broker& broker, TimerContext timer_context, ClientMessageBus& bus, Metrics& metrics,
+  NotificationService(broker::Broker& broker, TimerContext timer_context, UpstreamBus& bus, Metrics& metrics,
                       const ServiceSettings& settings, const AdminAuth& auth)
       : broker_(broker),
         timer_context_(std::move(timer_context)),
@@ -52,6 +52,8 @@ class NotificationService final : public v1::NotificationService::CallbackServic
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<v1::ClientMessage>* StreamClientMessages(
       grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest* request) override;
+  grpc::ServerWriteReactor<v1::DeliveryReport>* StreamDeliveryReports(
+      grpc::CallbackServerContext* context, const v1::StreamDeliveryReportsRequest* request) override;
 
  private:
   friend class NotifyStreamCall;
@@ -85,7 +87,7 @@ class NotificationService final : public v1::NotificationService::CallbackServic
 
   broker::Broker& broker_;
   TimerContext timer_context_;
-  ClientMessageBus& bus_;
+  UpstreamBus& bus_;
   Metrics& metrics_;
   const ServiceSettings& settings_;
   const AdminAuth& auth_;

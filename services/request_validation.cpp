@@ -34,6 +34,14 @@ grpc::Status validate_notification(const v1::Notification& n, bool present, cons
   if (!n.collapse_key().empty() && !rules::valid_notification_id(n.collapse_key())) {
     return invalid("notification.collapse_key must be empty or 1 to 128 characters from [A-Za-z0-9_.:-]");
   }
+  if (!n.require_ack() && n.ack_timeout_ms() != 0) {
+    return invalid("notification.ack_timeout_ms is set but notification.require_ack is not");
+  }
+  if (n.ack_timeout_ms() > kMaxAckTimeoutMs) {
+    return invalid("notification.ack_timeout_ms is " + std::to_string(n.ack_timeout_ms()) + "; the limit is " +
+                   std::to_string(kMaxAckTimeoutMs));
+  }
+  out.ack_timeout_ms = !n.require_ack() ? 0 : n.ack_timeout_ms() != 0 ? n.ack_timeout_ms() : settings.ack_timeout_ms;
   out.id = n.id().empty() ? new_uuid_v7() : n.id();
   out.event = n.event();
   out.data_json = n.data_json();
@@ -73,6 +81,13 @@ grpc::Status validate_close_reason(const std::string& reason) {
     return invalid("reason is " + std::to_string(reason.size()) + " bytes; a close reason holds at most 123");
   }
   if (!rules::valid_utf8(reason)) return invalid("reason must be valid UTF-8");
+  return grpc::Status::OK;
+}
+
+grpc::Status validate_broadcast_notification(const ValidNotification& n) {
+  if (n.ack_timeout_ms != 0) {
+    return invalid("notification.require_ack is for Notify and NotifyStream only: acks are per user connection");
+  }
   return grpc::Status::OK;
 }
 

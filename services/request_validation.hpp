@@ -3,6 +3,7 @@
 // INVALID_ARGUMENT status whose message names the field and the rule.
 #include <grpcpp/support/status.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -14,8 +15,9 @@ namespace notify::services {
 struct ValidNotification {
   std::string id;  // the request's id, or a fresh UUIDv7
   std::string event;
-  std::string data_json;     // validated JSON; empty means null
-  std::string collapse_key;  // empty: none
+  std::string data_json;             // validated JSON; empty means null
+  std::string collapse_key;          // empty: none
+  std::uint32_t ack_timeout_ms = 0;  // require_ack: the timeout (the default filled in); 0: no ack asked
 };
 
 grpc::Status validate_notification(const v1::Notification& n, bool present, const ServiceSettings& settings,
@@ -26,6 +28,9 @@ grpc::Status validate_user_ids(const google::protobuf::RepeatedPtrField<std::str
                                const ServiceSettings& settings, std::vector<std::string>& out);
 
 grpc::Status validate_broadcast_topic(const std::string& topic);
+
+// Broadcast: a notification that asks for acks is refused (acks are per user).
+grpc::Status validate_broadcast_notification(const ValidNotification& n);
 
 // A close reason: empty or at most 123 bytes of UTF-8.
 grpc::Status validate_close_reason(const std::string& reason);

@@ -6,6 +6,9 @@
 
 namespace notify::services {
 
+// The longest Notification.ack_timeout_ms (and --ack-timeout) accepted: 10 minutes.
+inline constexpr std::uint32_t kMaxAckTimeoutMs = 600'000;
+
 struct ServiceSettings {
   std::string bind_address = "0.0.0.0";
   std::uint16_t port = 50051;
@@ -16,6 +19,7 @@ struct ServiceSettings {
   std::size_t max_client_streams = 64;                // open StreamClientMessages streams
   std::size_t max_inflight_requests = 4096;           // Notify/Broadcast/Disconnect/GetPresence being fanned out
   std::size_t max_receive_message_bytes = 4 * 1024 * 1024;
+  std::uint32_t ack_timeout_ms = 30'000;  // require_ack without ack_timeout_ms
 
   // Admin API protection: TLS (cert + key), mutual TLS (client CA), API keys.
   std::string tls_cert_file;

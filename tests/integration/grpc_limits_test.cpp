@@ -6,7 +6,7 @@
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
 #include "gateway/hub.hpp"
-#include "services/client_message_bus.hpp"
+#include "services/upstream_bus.hpp"
 #include "services/grpc_server.hpp"
 #include "tests/support/test_server.hpp"
 
@@ -22,7 +22,7 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   settings.bind_address = "127.0.0.1";
   settings.port = 0;
   settings.max_inflight_requests = 2;
-  services::ClientMessageBus bus(metrics, settings);
+  services::UpstreamBus bus(metrics, settings);
   broker::LocalBroker broker(hub);
   services::GrpcServer server(
       settings, broker, [&]() -> boost::asio::io_context& { return hub.next_context(); }, bus, metrics, nullptr);

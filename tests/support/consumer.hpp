@@ -1,5 +1,6 @@
 #pragma once
-// A StreamClientMessages consumer for tests, reading on its own thread.
+// StreamClientMessages and StreamDeliveryReports consumers for tests, each
+// reading on its own thread.
 #include <grpcpp/grpcpp.h>
 
 #include <chrono>
@@ -8,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <type_traits>
 #include <vector>
 
 #include "notify/v1/notification_service.grpc.pb.h"
@@ -15,18 +17,25 @@
 
 namespace notify::testing {
 
-// A StreamClientMessages call read on its own thread.
-class Consumer {
+// A StreamClientMessages (Message = ClientMessage) or StreamDeliveryReports
+// (Message = DeliveryReport) call read on its own thread.
+template <class Message>
+class StreamConsumer {
  public:
   // With `read` false nothing is read until the stream ends: a stalled consumer.
-  explicit Consumer(TestServer& server, bool read = true) : Consumer(server.stub(), read) {}
-  explicit Consumer(std::unique_ptr<v1::NotificationService::Stub> stub, bool read = true) : stub_(std::move(stub)) {
-    reader_ = stub_->StreamClientMessages(&context_, v1::StreamClientMessagesRequest{});
+  explicit StreamConsumer(TestServer& server, bool read = true) : StreamConsumer(server.stub(), read) {}
+  explicit StreamConsumer(std::unique_ptr<v1::NotificationService::Stub> stub, bool read = true)
+      : stub_(std::move(stub)) {
+    if constexpr (std::is_same_v<Message, v1::ClientMessage>) {
+      reader_ = stub_->StreamClientMessages(&context_, v1::StreamClientMessagesRequest{});
+    } else {
+      reader_ = stub_->StreamDeliveryReports(&context_, v1::StreamDeliveryReportsRequest{});
+    }
     // Wait for the server's headers: then the stream is registered.
     reader_->WaitForInitialMetadata();
     if (!read) return;
     thread_ = std::thread([this] {
-      v1::ClientMessage message;
+      Message message;
       while (reader_->Read(&message)) {
         std::lock_guard lock(mu_);
         messages_.push_back(message);
@@ -38,7 +47,7 @@ class Consumer {
       cv_.notify_all();
     });
   }
-  ~Consumer() {
+  ~StreamConsumer() {
     context_.TryCancel();
     if (thread_.joinable()) {
       thread_.join();
@@ -47,7 +56,7 @@ class Consumer {
     }
   }
 
-  std::optional<v1::ClientMessage> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+  std::optional<Message> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, timeout, [&] { return messages_.size() > taken_; })) return std::nullopt;
     return messages_[taken_++];
@@ -62,14 +71,17 @@ class Consumer {
  private:
   std::unique_ptr<v1::NotificationService::Stub> stub_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReader<v1::ClientMessage>> reader_;
+  std::unique_ptr<grpc::ClientReader<Message>> reader_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<v1::ClientMessage> messages_;
+  std::vector<Message> messages_;
   std::size_t taken_ = 0;
   bool done_ = false;
   grpc::Status status_;
 };
+
+using Consumer = StreamConsumer<v1::ClientMessage>;
+using ReportConsumer = StreamConsumer<v1::DeliveryReport>;
 
 }  // namespace notify::testing

@@ -138,6 +138,7 @@ TEST(Envelope, RoundTripsEveryKind) {
              .publication = {},
              .reason = "bye",
              .message = {},
+             .report = {},
              .probe = 0,
              .position = {}};
   auto dd = decode(encode(d), 1024, why);
@@ -154,6 +155,7 @@ TEST(Envelope, RoundTripsEveryKind) {
                          .data_json = "[1]",
                          .client_message_id = "7",
                          .ts_ms = 5},
+             .report = {},
              .probe = 0,
              .position = {}};
   auto mm = decode(encode(m), 1024, why);
@@ -167,11 +169,41 @@ TEST(Envelope, RoundTripsEveryKind) {
                  .publication = {},
                  .reason = {},
                  .message = {},
+                 .report = {},
                  .probe = 42,
                  .position = {}};
   auto pp = decode(encode(probe), 1024, why);
   ASSERT_TRUE(pp) << why;
   EXPECT_EQ(pp->probe, 42u);
+
+  Envelope r{.kind = Envelope::Kind::report,
+             .node = "n",
+             .publication = {},
+             .reason = {},
+             .message = {},
+             .report = {.notification_id = "n-1",
+                        .user_id = "alice",
+                        .connection_id = "c-1",
+                        .outcome = gateway::DeliveryReport::Outcome::timed_out,
+                        .ts_ms = 9,
+                        .published_ts_ms = 7},
+             .probe = 0,
+             .position = {}};
+  auto rr = decode(encode(r), 1024, why);
+  ASSERT_TRUE(rr) << why;
+  EXPECT_EQ(rr->report.notification_id, "n-1");
+  EXPECT_EQ(rr->report.user_id, "alice");
+  EXPECT_EQ(rr->report.connection_id, "c-1");
+  EXPECT_EQ(rr->report.outcome, gateway::DeliveryReport::Outcome::timed_out);
+  EXPECT_EQ(rr->report.ts_ms, 9);
+  EXPECT_EQ(rr->report.published_ts_ms, 7);
+
+  Envelope acked = publication();
+  acked.publication.ack_deadline_ms = 1234;
+  auto aa = decode(encode(acked), 1024, why);
+  ASSERT_TRUE(aa) << why;
+  EXPECT_EQ(aa->publication.ack_deadline_ms, 1234);
+  EXPECT_EQ(encode(publication()).find("\"ak\""), std::string::npos) << "absent unless set, for older replicas";
 }
 
 TEST(Envelope, RefusesWhatNoReplicaWouldSend) {
@@ -196,6 +228,10 @@ TEST(Envelope, RefusesWhatNoReplicaWouldSend) {
       {R"({"v":1,"k":"m","node":"x","id":"m","user":"bad user","conn":"c","data":"1","cid":"","ts":1})",
        "malformed user"},
       {R"({"v":1,"k":"n","node":"x","id":"a","event":"e","topic":"","data":"1","ts":"soon"})", "ts"},
+      {R"({"v":1,"k":"n","node":"x","id":"a","event":"e","topic":"","data":"1","ts":1,"ak":-5})",
+       "malformed ack deadline"},
+      {R"({"v":1,"k":"r","node":"x","id":"a","user":"u","conn":"c","out":9,"ts":1,"pts":1})", "malformed outcome"},
+      {R"({"v":1,"k":"r","node":"x","id":"a","user":"bad user","conn":"c","out":1,"ts":1,"pts":1})", "malformed user"},
   };
   for (const auto& [text, expected] : cases) {
     std::string why;

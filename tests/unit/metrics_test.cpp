@@ -67,7 +67,7 @@ TEST(Metrics, EveryGrpcMethodAndCodeExistsFromTheStart) {
       EXPECT_EQ(line.substr(line.rfind(' ') + 1), "0") << line;
     }
   }
-  EXPECT_EQ(series, 9u * 17u);
+  EXPECT_EQ(series, 10u * 17u);
   EXPECT_EQ(sample_value(text, "notify_grpc_requests_total{code=\"UNAVAILABLE\",method=\"Broadcast\"}"), 0);
   EXPECT_EQ(sample_value(text, "notify_grpc_requests_total{code=\"DATA_LOSS\",method=\"other\"}"), 0);
 }

@@ -227,6 +227,26 @@ TEST(ProtocolParse, ResumeListsItsStreamsInOrder) {
       18446744073709551615ull);
 }
 
+TEST(ProtocolParse, AckCarriesNotificationIds) {
+  const auto r = parse_ok(R"({"type":"ack","ids":["n-1","01a22999-2bec-7a4b-9196-c4fd46c2eec0"]})");
+  EXPECT_EQ(r.type, RequestType::ack);
+  EXPECT_EQ(r.ids, (std::vector<std::string>{"n-1", "01a22999-2bec-7a4b-9196-c4fd46c2eec0"}));
+  std::string many = R"({"type":"ack","ids":[)";
+  for (std::size_t i = 0; i <= kMaxAckIds; ++i) many += (i ? ",\"" : "\"") + std::to_string(i) + "\"";
+  many += "]}";
+  for (const std::string& text : {std::string(R"({"type":"ack"})"), std::string(R"({"type":"ack","ids":"n-1"})"),
+                                  std::string(R"({"type":"ack","ids":[]})"), std::string(R"({"type":"ack","ids":[1]})"),
+                                  std::string(R"({"type":"ack","ids":["bad id"]})"), many}) {
+    EXPECT_EQ(parse_error(text).code, "bad_request") << text.substr(0, 60);
+  }
+}
+
+TEST(ProtocolEncode, ANotificationThatAsksForAnAckSaysSo) {
+  EXPECT_EQ(encode_notification("n1", "like", "", "1", 5, {}, nullptr, true),
+            R"({"type":"notification","id":"n1","event":"like","data":1,"ts":5,"require_ack":true})");
+  EXPECT_EQ(encode_notification("n1", "like", "", "1", 5).find("require_ack"), std::string::npos);
+}
+
 TEST(ProtocolParse, ResumeRefusesMalformedPositions) {
   for (const char* text : {
            R"({"type":"resume"})",

@@ -30,6 +30,26 @@ TEST_F(RequestValidation, AcceptsWellFormedNotification) {
   EXPECT_EQ(out.id.size(), 36u);  // generated UUIDv7
 }
 
+TEST_F(RequestValidation, RequireAckTakesItsTimeoutOrTheDefault) {
+  v1::Notification n;
+  n.set_event("like");
+  ValidNotification out;
+  ASSERT_TRUE(validate_notification(n, true, settings_, out).ok());
+  EXPECT_EQ(out.ack_timeout_ms, 0u) << "no ack asked";
+  n.set_require_ack(true);
+  ASSERT_TRUE(validate_notification(n, true, settings_, out).ok());
+  EXPECT_EQ(out.ack_timeout_ms, settings_.ack_timeout_ms);
+  n.set_ack_timeout_ms(1500);
+  ASSERT_TRUE(validate_notification(n, true, settings_, out).ok());
+  EXPECT_EQ(out.ack_timeout_ms, 1500u);
+  EXPECT_EQ(validate_broadcast_notification(out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  n.set_ack_timeout_ms(kMaxAckTimeoutMs + 1);
+  EXPECT_EQ(validate_notification(n, true, settings_, out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  n.set_require_ack(false);
+  n.set_ack_timeout_ms(10);
+  EXPECT_EQ(validate_notification(n, true, settings_, out).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 TEST_F(RequestValidation, KeepsCallerId) {
   v1::Notification n;
   n.set_event("like");

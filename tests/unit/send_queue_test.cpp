@@ -38,6 +38,8 @@ TEST(SendQueue, ACollapseKeyReplacesTheWaitingFrameOfItsScope) {
   EXPECT_TRUE(r.accepted);
   EXPECT_EQ(r.collapsed, 1u);
   EXPECT_EQ(r.collapsed_bytes, 7u);
+  ASSERT_NE(r.replaced, nullptr);
+  EXPECT_EQ(r.replaced->payload, "views 1");
   EXPECT_EQ(q.push(keyed("views 3", "t:post\nviews")).collapsed, 1u);
   EXPECT_EQ(q.bytes(), 3u + 7u + 7u + 7u);
   EXPECT_EQ(waiting(q), (std::vector<std::string>{"aaa", "likes 1", "views u", "views 3"}));

@@ -1,0 +1,30 @@
+#pragma once
+// What connections send back to the backends, on the admin API's two
+// server-streaming RPCs: client messages (StreamClientMessages) and delivery
+// reports (StreamDeliveryReports). Each is a StreamBus; with Redis the
+// broker also feeds them what the other replicas' connections produced.
+#include "gateway/upstream.hpp"
+#include "notify/v1/notification_service.grpc.pb.h"
+#include "services/stream_bus.hpp"
+
+namespace notify::services {
+
+using ClientMessageStream = BusStream<v1::ClientMessage>;
+using DeliveryReportStream = BusStream<v1::DeliveryReport>;
+
+class UpstreamBus : public gateway::UpstreamSink, public gateway::DeliveryReportSink {
+ public:
+  UpstreamBus(Metrics& metrics, const ServiceSettings& settings)
+      : messages(metrics, metrics.client_message_bus(), settings, "StreamClientMessages"),
+        reports(metrics, metrics.delivery_report_bus(), settings, "StreamDeliveryReports") {}
+
+  // UpstreamSink: to this process's StreamClientMessages streams.
+  std::size_t publish(const gateway::UpstreamMessage& message) override;
+  // DeliveryReportSink: to this process's StreamDeliveryReports streams.
+  void report(const gateway::DeliveryReport& report) override;
+
+  StreamBus<v1::ClientMessage> messages;
+  StreamBus<v1::DeliveryReport> reports;
+};
+
+}  // namespace notify::services

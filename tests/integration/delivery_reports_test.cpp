@@ -1,0 +1,232 @@
+// require_ack and StreamDeliveryReports on the real gateway (in process):
+// every connection a notification reaches owes an ack, and the backend hears
+// of each outcome (acked, timed out, connection closed) with user, id,
+// connection and time.
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <set>
+#include <thread>
+
+#include "common/ids.hpp"
+#include "tests/support/consumer.hpp"
+#include "tests/support/resume_helpers.hpp"
+#include "tests/support/test_server.hpp"
+#include "tests/support/ws_client.hpp"
+
+namespace notify::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Outcome = v1::DeliveryReport::Outcome;
+
+// Notify with require_ack; returns the response, or fails the test.
+v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> users, const std::string& id,
+                                std::uint32_t timeout_ms = 0, grpc::Status* status_out = nullptr) {
+  v1::NotifyRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  auto* n = req.mutable_notification();
+  n->set_event("like");
+  n->set_data_json(R"({"post":42})");
+  n->set_id(id);
+  n->set_require_ack(true);
+  n->set_ack_timeout_ms(timeout_ms);
+  grpc::ClientContext ctx;
+  set_deadline(ctx);
+  v1::NotifyResponse resp;
+  grpc::Status status = server.stub()->Notify(&ctx, req, &resp);
+  if (status_out != nullptr) {
+    *status_out = status;
+  } else {
+    EXPECT_TRUE(status.ok()) << status.error_message();
+  }
+  return resp;
+}
+
+std::string ack(const std::string& id) { return R"({"type":"ack","ids":[")" + id + R"("]})"; }
+
+std::string str(const boost::json::value& v, const char* key) { return std::string(v.at(key).as_string()); }
+
+TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
+  TestServer server;
+  ReportConsumer reports(server);
+  auto alice = WsClient::connect(server.ws_port(), "/ws?user=alice");
+  auto welcome = alice->next_of_type("welcome");
+  ASSERT_TRUE(welcome);
+  notify_acked(server, {"alice"}, "n-1");
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("require_ack"), true);
+  const auto before_ack = unix_millis();
+  alice->send(ack("n-1"));
+  auto report = reports.next();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
+  EXPECT_EQ(report->notification_id(), "n-1");
+  EXPECT_EQ(report->user_id(), "alice");
+  EXPECT_EQ(report->connection_id(), str(*welcome, "connection_id"));
+  EXPECT_EQ(report->published_ts(), frame->at("ts").as_int64());
+  EXPECT_GE(report->ts(), before_ack);
+  EXPECT_LE(report->ts(), unix_millis());
+  // Acknowledged once: a second ack of the same id reports nothing.
+  alice->send(ack("n-1"));
+  EXPECT_FALSE(reports.next(300ms)) << "an ack was reported twice";
+  EXPECT_EQ(server.metric(R"(notify_delivery_reports_total{outcome="acked"})"), 1);
+  EXPECT_EQ(server.metric(R"(notify_client_messages_total{type="ack"})"), 2);
+}
+
+TEST(DeliveryReports, WithoutAnAckByTheDeadlineItIsReportedTimedOutAndTheConnectionStays) {
+  TestServer server;
+  ReportConsumer reports(server);
+  auto alice = connect_user(server, "alice");
+  notify_acked(server, {"alice"}, "n-late", 300);
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  auto report = reports.next(3s);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_TIMED_OUT);
+  EXPECT_EQ(report->notification_id(), "n-late");
+  EXPECT_GE(report->ts() - report->published_ts(), 300);
+  EXPECT_LT(report->ts() - report->published_ts(), 2000);
+  // Too late: the ack is ignored (no error, no second report).
+  alice->send(ack("n-late"));
+  alice->send(R"({"type":"ping","id":1})");
+  auto pong = alice->next_json();
+  ASSERT_TRUE(pong);
+  EXPECT_EQ(pong->at("type"), "pong");
+  EXPECT_FALSE(reports.next(300ms));
+  EXPECT_FALSE(alice->closed());
+}
+
+TEST(DeliveryReports, EveryConnectionReachedReportsItsOwnOutcome) {
+  TestServer server;
+  ReportConsumer reports(server);
+  auto alice1 = WsClient::connect(server.ws_port(), "/ws?user=alice");
+  auto alice2 = WsClient::connect(server.ws_port(), "/ws?user=alice");
+  auto bob = WsClient::connect(server.ws_port(), "/ws?user=bob");
+  std::map<std::string, std::string> user_of;  // connection id -> user
+  for (auto* c : {alice1.get(), alice2.get(), bob.get()}) {
+    auto welcome = c->next_of_type("welcome");
+    ASSERT_TRUE(welcome);
+    user_of[str(*welcome, "connection_id")] = str(*welcome, "user_id");
+  }
+  auto resp = notify_acked(server, {"alice", "bob", "carol"}, "n-3");
+  EXPECT_EQ(resp.delivered_connections(), 3u);
+  ASSERT_EQ(resp.offline_user_ids_size(), 1);
+  EXPECT_EQ(resp.offline_user_ids(0), "carol");
+  for (auto* c : {alice1.get(), alice2.get(), bob.get()}) ASSERT_TRUE(c->next_of_type("notification"));
+  alice1->send(ack("n-3"));
+  bob->send(ack("n-3"));
+  alice2->close();  // leaves without acknowledging
+  std::map<std::string, Outcome> outcomes;
+  for (int i = 0; i < 3; ++i) {
+    auto report = reports.next();
+    ASSERT_TRUE(report) << "report " << i << " missing";
+    EXPECT_EQ(report->notification_id(), "n-3");
+    EXPECT_EQ(user_of[report->connection_id()], report->user_id());
+    outcomes[report->connection_id()] = report->outcome();
+  }
+  ASSERT_EQ(outcomes.size(), 3u) << "one report per connection";
+  std::multiset<Outcome> seen;
+  for (auto& [connection, outcome] : outcomes) seen.insert(outcome);
+  EXPECT_EQ(seen.count(Outcome::DeliveryReport_Outcome_ACKED), 2u);
+  EXPECT_EQ(seen.count(Outcome::DeliveryReport_Outcome_CONNECTION_CLOSED), 1u);
+  EXPECT_FALSE(reports.next(300ms));
+}
+
+TEST(DeliveryReports, AConnectionThatResumesOwesTheAckOfWhatItMissed) {
+  TestServer server;
+  ReportConsumer reports(server);
+  std::string epoch;
+  {
+    auto first = WsClient::connect(server.ws_port(), "/ws?user=alice");
+    auto welcome = first->next_of_type("welcome");
+    ASSERT_TRUE(welcome);
+    epoch = str(welcome->at("streams").at("user:alice"), "epoch");
+    first->close();
+  }
+  ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 0; }));
+  auto resp = notify_acked(server, {"alice"}, "while-away");
+  ASSERT_EQ(resp.offline_user_ids_size(), 1);
+  auto again = WsClient::connect(server.ws_port(), "/ws?user=alice&resume=1");
+  auto welcome = again->next_of_type("welcome");
+  ASSERT_TRUE(welcome);
+  again->send(resume_message({{"user:alice", at(epoch, 0)}}));
+  auto frame = again->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("id"), "while-away");
+  EXPECT_EQ(frame->at("require_ack"), true);
+  ASSERT_TRUE(again->next_of_type("resumed"));
+  again->send(ack("while-away"));
+  auto report = reports.next();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
+  EXPECT_EQ(report->connection_id(), str(*welcome, "connection_id"));
+}
+
+TEST(DeliveryReports, ShutdownReportsWhatOpenConnectionsOwedBeforeTheStreamEnds) {
+  TestServer server;
+  ReportConsumer reports(server);
+  auto alice = connect_user(server, "alice");
+  notify_acked(server, {"alice"}, "n-owed");
+  ASSERT_TRUE(alice->next_of_type("notification"));
+  std::thread stopper([&] { server.app().shutdown(); });
+  auto report = reports.next();
+  stopper.join();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_CONNECTION_CLOSED);
+  EXPECT_EQ(report->notification_id(), "n-owed");
+  ASSERT_TRUE(reports.wait_done(5s));
+  EXPECT_TRUE(reports.status().ok()) << reports.status().error_message();
+}
+
+TEST(DeliveryReports, NotificationsWithoutRequireAckAreNotReported) {
+  TestServer server;
+  ReportConsumer reports(server);
+  auto alice = connect_user(server, "alice");
+  notify(server, {"alice"}, "like", "1");
+  auto frame = alice->next_of_type("notification");
+  ASSERT_TRUE(frame);
+  EXPECT_FALSE(frame->as_object().contains("require_ack"));
+  alice->close();
+  EXPECT_FALSE(reports.next(500ms));
+}
+
+TEST(DeliveryReports, BadAcksAndBadRequestsAreRefusedWithAReason) {
+  TestServer server;
+  auto alice = connect_user(server, "alice");
+  for (const char* bad : {R"({"type":"ack","id":7})", R"({"type":"ack","ids":[]})", R"({"type":"ack","ids":["a b"]})",
+                          R"({"type":"ack","ids":[1]})"}) {
+    alice->send(bad);
+    auto reply = alice->next_json();
+    ASSERT_TRUE(reply) << bad;
+    EXPECT_EQ(reply->at("type"), "error") << bad;
+    EXPECT_EQ(reply->at("code"), "bad_request") << bad;
+  }
+  grpc::Status status;
+  notify_acked(server, {"alice"}, "x", 600'001, &status);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("ack_timeout_ms"), std::string::npos) << status.error_message();
+
+  v1::NotifyRequest req;
+  req.add_user_ids("alice");
+  req.mutable_notification()->set_event("like");
+  req.mutable_notification()->set_ack_timeout_ms(100);
+  grpc::ClientContext ctx;
+  v1::NotifyResponse resp;
+  status = server.stub()->Notify(&ctx, req, &resp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("require_ack"), std::string::npos) << status.error_message();
+
+  v1::BroadcastRequest b;
+  b.mutable_notification()->set_event("like");
+  b.mutable_notification()->set_require_ack(true);
+  grpc::ClientContext bctx;
+  v1::BroadcastResponse bresp;
+  status = server.stub()->Broadcast(&bctx, b, &bresp);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_NE(status.error_message().find("require_ack"), std::string::npos) << status.error_message();
+}
+
+}  // namespace
+}  // namespace notify::testing
