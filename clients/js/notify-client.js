@@ -480,8 +480,48 @@ export class NotifyClient extends EventTarget {
   }
 
   _onNotification(msg) {
-    if (!this._advance(msg, false)) return;
+    const at = msg.stream ? this._positions.get(msg.stream) : undefined;
+    const seen = !!at && at.epoch === msg.epoch && msg.offset <= at.offset;
+    if (!this._advance(msg, false)) {
+      // Handled already (a replay overlapping what came live): this
+      // connection still owes the ack.
+      if (seen && msg.require_ack) this._ack(msg.id);
+      return;
+    }
+    if (!msg.require_ack) {
+      this._emit('notification', msg);
+      return;
+    }
+    // Acknowledged once every handler has returned, and every promise a
+    // handler passed to waitUntil() has fulfilled (one that rejects withholds
+    // the ack: the backend then hears TIMED_OUT).
+    const ws = this._ws;
+    const waits = [];
+    Object.defineProperty(msg, 'waitUntil', { value: (promise) => waits.push(promise), enumerable: false });
     this._emit('notification', msg);
+    if (waits.length === 0) {
+      this._ack(msg.id, ws);
+      return;
+    }
+    Promise.all(waits).then(
+      () => this._ack(msg.id, ws),
+      (e) => this._emit('error', { code: 'ack_withheld', id: msg.id, message: String(e) }),
+    );
+  }
+
+  // Queues an ack for this connection; one frame carries the acks of a burst.
+  _ack(id, ws = this._ws) {
+    if (!ws || ws !== this._ws || ws.readyState !== 1) return; // that connection is gone: the server reported it
+    if (this._acks && this._acks.ws === ws && this._acks.ids.length < 256) {
+      this._acks.ids.push(id);
+      return;
+    }
+    const batch = { ws, ids: [id] };
+    this._acks = batch;
+    queueMicrotask(() => {
+      if (this._acks === batch) this._acks = null;
+      if (ws === this._ws && ws.readyState === 1) this._send({ type: 'ack', ids: batch.ids });
+    });
   }
 
   // ---- subscriptions and tokens

@@ -4,8 +4,10 @@
 // notifications (to the user and to a topic), the gateway the page is on is
 // killed (-9), and later the browser goes offline for a while. The page
 // must end with every notification exactly once, in order, and say so.
-// Then the gateway's own page (built on the library) lives through a kill -9
-// and restart of its gateway while notifications are sent through another.
+// Then the library acknowledges notifications sent with require_ack once its
+// handlers are done, as the backend's StreamDeliveryReports shows. Last, the
+// gateway's own page (built on the library) lives through a kill -9 and
+// restart of its gateway while notifications are sent through another.
 //
 //   npm ci && node client.test.mjs
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -13,9 +15,9 @@ import assert from 'node:assert/strict';
 
 import { chromium } from 'playwright-core';
 
-import { CHROMIUM, failAfter, freePort, grpcClient, log, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
+import { CHROMIUM, failAfter, freePort, grpcClient, log, metric, startRedis, startServer, stopServer, unary, until } from './harness.mjs';
 
-const TOTAL_TIMEOUT_MS = 80_000;
+const TOTAL_TIMEOUT_MS = 100_000;
 const USER_NOTIFICATIONS = 150;
 const TOPIC_BROADCASTS = 75;
 
@@ -64,10 +66,18 @@ try {
       window.states = [];
       window.failures = [];
       window.closes = [];
+      window.ackErrors = [];
       client.addEventListener('notification', (e) => {
         const n = e.detail;
+        if (n.require_ack) {
+          // A handler that needs time, and one that fails: the ack waits, or is withheld.
+          if (n.data.slow) e.detail.waitUntil(new Promise((r) => setTimeout(r, 300)));
+          if (n.data.fail) e.detail.waitUntil(Promise.reject(new Error('could not store it')));
+          return;
+        }
         window.got.push({ stream: n.stream, offset: n.offset, seq: n.data.seq });
       });
+      client.addEventListener('error', (e) => { if (e.detail.code === 'ack_withheld') window.ackErrors.push(e.detail.id); });
       client.addEventListener('state', (e) => window.states.push(e.detail.state));
       client.addEventListener('resume_failed', (e) => window.failures.push(e.detail));
       client.addEventListener('close', (e) => window.closes.push(e.detail.code));
@@ -137,6 +147,44 @@ try {
   const states = await page.evaluate(() => window.states);
   log(`ok 4 - ${USER_NOTIFICATIONS} notifications and ${TOPIC_BROADCASTS} broadcasts, each exactly once and in order, ` +
     `across ${states.filter((s) => s === 'open').length} connections (states: ${states.join(' ')})`);
+
+  // Acks: the backend listens on B, the page is on B too by now, but the
+  // report goes through Redis either way.
+  const reports = [];
+  const reportStream = backend.StreamDeliveryReports({});
+  reportStream.on('data', (r) => reports.push(r));
+  reportStream.on('error', () => {});
+  const notifyAcked = (id, data, timeoutMs = 0) => unary(backend, 'Notify', {
+    user_ids: ['alice'],
+    notification: { id, event: 'a', data_json: JSON.stringify(data), require_ack: true, ack_timeout_ms: timeoutMs },
+  });
+  const reportOf = (id) => reports.find((r) => r.notification_id === id);
+  // Replicas learn of a new report consumer within about a second.
+  let probed = false;
+  for (let i = 0; i < 15 && !probed; i += 1) {
+    await notifyAcked(`probe-${i}`, {});
+    probed = await until(`the report of probe-${i}`, () => reportOf(`probe-${i}`), 700).then(() => true, () => false);
+  }
+  if (!probed) {
+    console.error(`gateway B: ${await metric(portsB.metrics, 'notify_client_messages_total{type="ack"}')} ack frames, ` +
+      `${await metric(portsB.metrics, 'notify_delivery_reports_total{outcome="acked"}')} acked reports, ` +
+      `${await metric(portsB.metrics, 'notify_delivery_report_consumers')} report streams; ${reports.length} reports seen`);
+  }
+  assert.ok(probed, 'an ack from the library reached StreamDeliveryReports');
+  const connection = await page.evaluate(() => window.client.welcome.connection_id);
+  await notifyAcked('slow', { slow: true });
+  await notifyAcked('fails', { fail: true }, 1000);
+  await until('the reports of slow and fails', () => reportOf('slow') && reportOf('fails'), 5000);
+  const slow = reportOf('slow');
+  assert.equal(slow.outcome, 'ACKED');
+  assert.equal(slow.user_id, 'alice');
+  assert.equal(slow.connection_id, connection);
+  assert.ok(Number(slow.ts) - Number(slow.published_ts) >= 300, 'acked after the handler\'s promise, not before');
+  assert.equal(reportOf('fails').outcome, 'TIMED_OUT', 'a rejected waitUntil() withholds the ack');
+  assert.deepEqual(await page.evaluate(() => window.ackErrors), ['fails']);
+  reportStream.cancel();
+  log(`ok 5 - the library acknowledged require_ack notifications after its handlers (slow one acked after ` +
+    `${Number(slow.ts) - Number(slow.published_ts)} ms), withheld the failed one (TIMED_OUT)`);
   await context.close();
 
   // The gateway's own page, built on the library, across a restart of its
@@ -169,7 +217,7 @@ try {
     'the page shows every notification once, in order');
   assert.ok((await demo.locator('#log').textContent()).includes('resumed'), 'the page resumed');
   assert.deepEqual(pageErrors, [], 'no page errors');
-  log('ok 5 - the gateway page survived a kill -9 and restart of its gateway: 20 of 20 notifications shown once, ' +
+  log('ok 6 - the gateway page survived a kill -9 and restart of its gateway: 20 of 20 notifications shown once, ' +
     'in order (10 sent while it was down)');
 } catch (err) {
   failed = true;

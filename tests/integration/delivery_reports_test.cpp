@@ -20,31 +20,6 @@ namespace {
 using namespace std::chrono_literals;
 using Outcome = v1::DeliveryReport::Outcome;
 
-// Notify with require_ack; returns the response, or fails the test.
-v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> users, const std::string& id,
-                                std::uint32_t timeout_ms = 0, grpc::Status* status_out = nullptr) {
-  v1::NotifyRequest req;
-  for (auto& u : users) req.add_user_ids(u);
-  auto* n = req.mutable_notification();
-  n->set_event("like");
-  n->set_data_json(R"({"post":42})");
-  n->set_id(id);
-  n->set_require_ack(true);
-  n->set_ack_timeout_ms(timeout_ms);
-  grpc::ClientContext ctx;
-  set_deadline(ctx);
-  v1::NotifyResponse resp;
-  grpc::Status status = server.stub()->Notify(&ctx, req, &resp);
-  if (status_out != nullptr) {
-    *status_out = status;
-  } else {
-    EXPECT_TRUE(status.ok()) << status.error_message();
-  }
-  return resp;
-}
-
-std::string ack(const std::string& id) { return R"({"type":"ack","ids":[")" + id + R"("]})"; }
-
 std::string str(const boost::json::value& v, const char* key) { return std::string(v.at(key).as_string()); }
 
 TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
@@ -58,7 +33,7 @@ TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
   ASSERT_TRUE(frame);
   EXPECT_EQ(frame->at("require_ack"), true);
   const auto before_ack = unix_millis();
-  alice->send(ack("n-1"));
+  alice->send(ack_message("n-1"));
   auto report = reports.next();
   ASSERT_TRUE(report);
   EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
@@ -69,7 +44,7 @@ TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
   EXPECT_GE(report->ts(), before_ack);
   EXPECT_LE(report->ts(), unix_millis());
   // Acknowledged once: a second ack of the same id reports nothing.
-  alice->send(ack("n-1"));
+  alice->send(ack_message("n-1"));
   EXPECT_FALSE(reports.next(300ms)) << "an ack was reported twice";
   EXPECT_EQ(server.metric(R"(notify_delivery_reports_total{outcome="acked"})"), 1);
   EXPECT_EQ(server.metric(R"(notify_client_messages_total{type="ack"})"), 2);
@@ -89,7 +64,7 @@ TEST(DeliveryReports, WithoutAnAckByTheDeadlineItIsReportedTimedOutAndTheConnect
   EXPECT_GE(report->ts() - report->published_ts(), 300);
   EXPECT_LT(report->ts() - report->published_ts(), 2000);
   // Too late: the ack is ignored (no error, no second report).
-  alice->send(ack("n-late"));
+  alice->send(ack_message("n-late"));
   alice->send(R"({"type":"ping","id":1})");
   auto pong = alice->next_json();
   ASSERT_TRUE(pong);
@@ -115,8 +90,8 @@ TEST(DeliveryReports, EveryConnectionReachedReportsItsOwnOutcome) {
   ASSERT_EQ(resp.offline_user_ids_size(), 1);
   EXPECT_EQ(resp.offline_user_ids(0), "carol");
   for (auto* c : {alice1.get(), alice2.get(), bob.get()}) ASSERT_TRUE(c->next_of_type("notification"));
-  alice1->send(ack("n-3"));
-  bob->send(ack("n-3"));
+  alice1->send(ack_message("n-3"));
+  bob->send(ack_message("n-3"));
   alice2->close();  // leaves without acknowledging
   std::map<std::string, Outcome> outcomes;
   for (int i = 0; i < 3; ++i) {
@@ -157,7 +132,7 @@ TEST(DeliveryReports, AConnectionThatResumesOwesTheAckOfWhatItMissed) {
   EXPECT_EQ(frame->at("id"), "while-away");
   EXPECT_EQ(frame->at("require_ack"), true);
   ASSERT_TRUE(again->next_of_type("resumed"));
-  again->send(ack("while-away"));
+  again->send(ack_message("while-away"));
   auto report = reports.next();
   ASSERT_TRUE(report);
   EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
@@ -178,6 +153,59 @@ TEST(DeliveryReports, ShutdownReportsWhatOpenConnectionsOwedBeforeTheStreamEnds)
   EXPECT_EQ(report->notification_id(), "n-owed");
   ASSERT_TRUE(reports.wait_done(5s));
   EXPECT_TRUE(reports.status().ok()) << reports.status().error_message();
+}
+
+TEST(DeliveryReports, ANotificationReplacedByItsCollapseKeyBeforeItWasSentIsReportedReplaced) {
+  TestServer server({"--send-queue-max-bytes", "33554432", "--send-queue-max-messages", "100000"});
+  ReportConsumer reports(server);
+  auto stub = server.stub();
+  WsOptions options;
+  options.start_reading = false;
+  options.receive_buffer_bytes = 4096;
+  auto slow = WsClient::connect(server.ws_port(), "/ws?user=alice", options);
+  ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
+  // Big frames fill the socket so that later ones wait in the queue.
+  const std::string big = "\"" + std::string(60 * 1024, 'x') + "\"";
+  for (int i = 0; i < 160; ++i) notify(*stub, {"alice"}, "big", big);
+  constexpr int kViews = 5;
+  for (int i = 1; i <= kViews; ++i) {
+    v1::NotifyRequest req;
+    req.add_user_ids("alice");
+    auto* n = req.mutable_notification();
+    n->set_event("views");
+    n->set_data_json(std::to_string(i));
+    n->set_id("views-" + std::to_string(i));
+    n->set_collapse_key("views");
+    n->set_require_ack(true);
+    grpc::ClientContext ctx;
+    set_deadline(ctx);
+    v1::NotifyResponse resp;
+    ASSERT_TRUE(stub->Notify(&ctx, req, &resp).ok());
+  }
+  // All but the latest were replaced while waiting.
+  std::set<std::string> replaced;
+  for (int i = 1; i < kViews; ++i) {
+    auto report = reports.next();
+    ASSERT_TRUE(report) << "report " << i;
+    EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_REPLACED);
+    replaced.insert(report->notification_id());
+  }
+  EXPECT_EQ(replaced, (std::set<std::string>{"views-1", "views-2", "views-3", "views-4"}));
+  slow->start_reading();
+  for (;;) {
+    auto frame = slow->next_json(10s);
+    ASSERT_TRUE(frame);
+    if (frame->at("type") == "notification" && frame->at("event") == "views") {
+      EXPECT_EQ(frame->at("id"), "views-5");
+      break;
+    }
+  }
+  slow->send(ack_message("views-5"));
+  auto report = reports.next();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
+  EXPECT_EQ(report->notification_id(), "views-5");
+  EXPECT_EQ(server.metric(R"(notify_delivery_reports_total{outcome="replaced"})"), kViews - 1);
 }
 
 TEST(DeliveryReports, NotificationsWithoutRequireAckAreNotReported) {

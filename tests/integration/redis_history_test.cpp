@@ -6,6 +6,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "tests/support/consumer.hpp"
 #include "tests/support/redis_process.hpp"
 #include "tests/support/resume_helpers.hpp"
 #include "tests/support/test_server.hpp"
@@ -182,6 +183,70 @@ TEST_F(RedisHistory, WithoutRedisAResumeIsPutOffWith1013AndANewClientWorksWithou
   ASSERT_TRUE(welcome);
   EXPECT_EQ(welcome->at("type"), "welcome");
   EXPECT_FALSE(welcome->as_object().contains("streams"));
+}
+
+// require_ack across replicas: the backend's report stream is on one
+// replica, the notification goes through another, the client is on a third
+// and later resumes on a fourth place; every outcome reaches the stream.
+TEST_F(RedisHistory, DeliveryReportsReachAConsumerOnAnyReplica) {
+  using Outcome = v1::DeliveryReport::Outcome;
+  start_replicas(3);
+  ReportConsumer reports(replica(0));
+  auto alice = WsClient::connect(replica(1).ws_port(), "/ws?user=alice");
+  auto welcome = alice->next_json();
+  ASSERT_TRUE(welcome);
+  const std::string connection(welcome->at("connection_id").as_string());
+  const std::string epoch(welcome->at("streams").at("user:alice").at("epoch").as_string());
+  ASSERT_TRUE(eventually([&] { return get_presence(replica(2), {"alice"}).at("alice") == 1; }));
+  // A replica learns within about a second that a consumer exists elsewhere;
+  // reports before that are dropped (none is owed to nobody).
+  std::optional<v1::DeliveryReport> report;
+  std::uint64_t offset = 0;
+  for (int i = 0; i < 20 && !report; ++i) {
+    const std::string id = "probe-" + std::to_string(i);
+    notify_acked(replica(2), {"alice"}, id);
+    auto frame = alice->next_json();
+    ASSERT_TRUE(frame);
+    ASSERT_EQ(frame->at("require_ack"), true) << "require_ack survives the trip through Redis";
+    offset = u64(frame->at("offset"));
+    alice->send(ack_message(id));
+    report = reports.next(500ms);
+  }
+  ASSERT_TRUE(report) << "no report reached the consumer on another replica";
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
+  EXPECT_EQ(report->user_id(), "alice");
+  EXPECT_EQ(report->connection_id(), connection);
+  while (reports.next(300ms)) {
+  }
+
+  notify_acked(replica(2), {"alice"}, "unanswered", 300);
+  ASSERT_TRUE(alice->next_json());
+  report = reports.next(3s);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_TIMED_OUT);
+  EXPECT_EQ(report->notification_id(), "unanswered");
+  ++offset;
+
+  // Sent while alice is away; she resumes on replica 0 and still owes the ack
+  // (the deadline travels in history), then leaves without giving it.
+  alice->close();
+  ASSERT_TRUE(eventually([&] { return replica(1).metric("notify_connections_open") == 0; }));
+  notify_acked(replica(2), {"alice"}, "while-away");
+  auto back = WsClient::connect(replica(0).ws_port(), "/ws?user=alice&resume=1");
+  auto back_welcome = back->next_json();
+  ASSERT_TRUE(back_welcome);
+  back->send(resume_message({{"user:alice", at(epoch, offset)}}));
+  auto missed = back->next_json();
+  ASSERT_TRUE(missed);
+  EXPECT_EQ(missed->at("id"), "while-away");
+  EXPECT_EQ(missed->at("require_ack"), true);
+  back->close();
+  report = reports.next();
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_CONNECTION_CLOSED);
+  EXPECT_EQ(report->notification_id(), "while-away");
+  EXPECT_EQ(report->connection_id(), std::string(back_welcome->at("connection_id").as_string()));
+  EXPECT_FALSE(reports.next(500ms)) << "a report arrived twice";
 }
 
 }  // namespace

@@ -24,6 +24,8 @@ void send_seq(v1::NotificationService::Stub& stub, const std::string& user, int 
   ASSERT_TRUE(status.ok()) << status.error_message();
 }
 
+std::string ack_message(const std::string& id) { return R"({"type":"ack","ids":[")" + id + R"("]})"; }
+
 std::string at(const std::string& epoch, std::uint64_t offset) {
   return json::serialize(json::object{{"epoch", epoch}, {"offset", offset}});
 }

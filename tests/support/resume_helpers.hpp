@@ -16,6 +16,9 @@ namespace notify::testing {
 void send_seq(v1::NotificationService::Stub& stub, const std::string& user, int seq,
               const std::string& collapse_key = {});
 
+// {"type":"ack","ids":[id]}: the client acknowledges a require_ack notification.
+std::string ack_message(const std::string& id);
+
 // {"epoch": epoch, "offset": offset} as JSON text.
 std::string at(const std::string& epoch, std::uint64_t offset);
 

@@ -90,6 +90,19 @@ v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, co
   return notify(*server.stub(), std::move(users), event, data, status_out);
 }
 
+v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> users, const std::string& id,
+                                std::uint32_t ack_timeout_ms, grpc::Status* status_out) {
+  v1::NotifyRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  auto* n = req.mutable_notification();
+  n->set_event("like");
+  n->set_data_json(R"({"post":42})");
+  n->set_id(id);
+  n->set_require_ack(true);
+  n->set_ack_timeout_ms(ack_timeout_ms);
+  return call(*server.stub(), &v1::NotificationService::Stub::Notify, req, status_out);
+}
+
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data) {
   v1::BroadcastRequest req;

@@ -59,6 +59,9 @@ v1::NotifyResponse notify(v1::NotificationService::Stub& stub, std::vector<std::
                           const std::string& data, grpc::Status* status_out = nullptr);
 v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, const std::string& event,
                           const std::string& data, grpc::Status* status_out = nullptr);
+// Notify with require_ack, notification id `id` and ack_timeout_ms (0: the default).
+v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> users, const std::string& id,
+                                std::uint32_t ack_timeout_ms = 0, grpc::Status* status_out = nullptr);
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data);
 v1::DisconnectResponse disconnect(TestServer& server, std::vector<std::string> users, const std::string& reason);
