@@ -489,21 +489,18 @@ void RedisBroker::tick() {
       s.pub->command({"PUBLISH", std::string(kProbeChannel) + node_id_, encode(e)}, nullptr);
     }
   }
-  // How many StreamClientMessages and StreamDeliveryReports consumers the
-  // cluster has (a client message's ack; whether to publish reports at
-  // all), refreshed in the background.
+  // How many StreamClientMessages consumers the cluster has (for the
+  // client's ack), refreshed in the background.
   if (now >= next_refresh_) {
     next_refresh_ = now + kConsumerRefresh;
-    for (auto [field, known] : {std::pair{"c", &cluster_consumers_}, std::pair{"r", &cluster_report_consumers_}}) {
-      Shard* s = shard_for(channel_of(field));
-      if (!s->pub->ready()) {
-        *known = 0;
-        continue;
-      }
-      s->pub->command({"EVAL", scripts::kCount, "0", field}, [known](const redisReply* r) {
+    Shard* s = shard_for(kUpstreamChannel);
+    if (!s->pub->ready()) {
+      cluster_consumers_ = 0;
+    } else {
+      s->pub->command({"EVAL", scripts::kCount, "0", "c"}, [this](const redisReply* r) {
         if (r != nullptr && r->type == REDIS_REPLY_ARRAY && r->elements == 1 &&
             r->element[0]->type == REDIS_REPLY_INTEGER) {
-          *known = static_cast<std::size_t>(std::max<long long>(0, r->element[0]->integer));
+          cluster_consumers_ = static_cast<std::size_t>(std::max<long long>(0, r->element[0]->integer));
         }
       });
     }
@@ -859,11 +856,12 @@ std::size_t RedisBroker::publish(const gateway::UpstreamMessage& message) {
 }
 
 void RedisBroker::report(const gateway::DeliveryReport& report) {
-  if (cluster_report_consumers_.load(std::memory_order_relaxed) == 0) return;  // nobody anywhere takes reports
+  // Published whether or not a consumer is known: reports exist only for
+  // notifications that asked for them, and a stream opened a moment ago on
+  // another replica must not miss them while the counts catch up.
   Envelope e = envelope(Envelope::Kind::report, node_id_);
   e.report = report;
-  publish_to({{"r", std::string(kReportsChannel)}}, encode(e),
-             [this](Outcome o) { cluster_report_consumers_ = o.ok() ? o.count : 0; });
+  publish_to({{"r", std::string(kReportsChannel)}}, encode(e), nullptr);
 }
 
 void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {

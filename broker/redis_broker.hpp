@@ -77,8 +77,8 @@ class RedisBroker final : public Broker,
   // the last count, at most a heartbeat old), 0 when Redis is unavailable.
   std::size_t publish(const gateway::UpstreamMessage& message) override;
   // DeliveryReportSink (event loops): publishes the report to every
-  // replica's StreamDeliveryReports consumers; dropped when the cluster has
-  // none (as of the last count) or Redis is unavailable.
+  // replica's StreamDeliveryReports consumers (the replicas subscribe to
+  // notify:reports while they have one); lost while Redis is unavailable.
   void report(const gateway::DeliveryReport& report) override;
 
   // ChannelObserver (event loops).
@@ -180,7 +180,6 @@ class RedisBroker final : public Broker,
   bool changes_posted_ = false;                       // guarded by changes_mu_
 
   std::atomic<std::size_t> cluster_consumers_{0};
-  std::atomic<std::size_t> cluster_report_consumers_{0};
   std::atomic<bool> stopped_{false};
   bool leaving_ = false;  // broker thread: the goodbye was sent
 };

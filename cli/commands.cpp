@@ -34,10 +34,15 @@ v1::Notification build_notification(const NotificationInput& input) {
     throw UsageError("--collapse-key \"" + input.collapse_key +
                      "\" is not a collapse key (1 to 128 characters from [A-Za-z0-9_.:-])");
   }
+  if (input.ack_timeout_ms != 0 && !input.require_ack) {
+    throw UsageError("--ack-timeout-ms needs --require-ack");
+  }
   v1::Notification n;
   n.set_event(input.event);
   n.set_id(input.id);
   n.set_collapse_key(input.collapse_key);
+  n.set_require_ack(input.require_ack);
+  n.set_ack_timeout_ms(input.ack_timeout_ms);
   if (input.data) {
     const std::string& data = *input.data;
     if (data.empty()) throw UsageError("--data is empty: give a JSON document, e.g. '{\"post\":42}' or null");
@@ -138,7 +143,11 @@ int health(const Connection& connection, const std::string& service) {
   return response.status() == grpc::health::v1::HealthCheckResponse::SERVING ? kExitOk : kExitNegative;
 }
 
-int tail(const Connection& connection, std::uint64_t count) {
+namespace {
+
+// A server-streaming call printed one JSON line per message (tail, reports).
+template <class Message, class Open>
+int print_stream(const Connection& connection, std::uint64_t count, const char* command, Open open) {
   auto stub = v1::NotificationService::NewStub(connection.channel());
   grpc::ClientContext context;
   connection.prepare(context, false);
@@ -150,8 +159,8 @@ int tail(const Connection& connection, std::uint64_t count) {
     context.TryCancel();
   });
 
-  auto reader = stub->StreamClientMessages(&context, v1::StreamClientMessagesRequest{});
-  v1::ClientMessage message;
+  auto reader = open(*stub, context);
+  Message message;
   std::uint64_t received = 0;
   bool limit_reached = false;
   while (reader->Read(&message)) {
@@ -165,10 +174,26 @@ int tail(const Connection& connection, std::uint64_t count) {
   const grpc::Status status = reader->Finish();
   if (signals.first_signal() != 0 || limit_reached) return kExitOk;
   if (status.ok()) {
-    std::cerr << "notifyctl tail: the gateway ended the stream (it is shutting down)\n";
+    std::cerr << "notifyctl " << command << ": the gateway ended the stream (it is shutting down)\n";
     return kExitOk;
   }
-  return report_failure("tail", status);
+  return report_failure(command, status);
+}
+
+}  // namespace
+
+int tail(const Connection& connection, std::uint64_t count) {
+  return print_stream<v1::ClientMessage>(
+      connection, count, "tail", [](v1::NotificationService::Stub& stub, grpc::ClientContext& context) {
+        return stub.StreamClientMessages(&context, v1::StreamClientMessagesRequest{});
+      });
+}
+
+int reports(const Connection& connection, std::uint64_t count) {
+  return print_stream<v1::DeliveryReport>(
+      connection, count, "reports", [](v1::NotificationService::Stub& stub, grpc::ClientContext& context) {
+        return stub.StreamDeliveryReports(&context, v1::StreamDeliveryReportsRequest{});
+      });
 }
 
 }  // namespace notify::cli

@@ -15,9 +15,11 @@ namespace notify::cli {
 
 struct NotificationInput {
   std::string event;
-  std::optional<std::string> data;  // --data, JSON text; absent means null
-  std::string id;                   // --id; empty: the gateway generates one
-  std::string collapse_key;         // --collapse-key; empty: none
+  std::optional<std::string> data;   // --data, JSON text; absent means null
+  std::string id;                    // --id; empty: the gateway generates one
+  std::string collapse_key;          // --collapse-key; empty: none
+  bool require_ack = false;          // --require-ack (notify only)
+  std::uint32_t ack_timeout_ms = 0;  // --ack-timeout-ms; 0: the gateway's --ack-timeout
 };
 
 v1::NotifyRequest build_notify(const std::vector<std::string>& users, const NotificationInput& input);
@@ -38,5 +40,7 @@ int health(const Connection& connection, const std::string& service);
 // until a stop signal (block_stop_signals() first), `count` messages (0: no
 // limit) or the end of the stream.
 int tail(const Connection& connection, std::uint64_t count);
+// StreamDeliveryReports, the same way: one JSON line per report.
+int reports(const Connection& connection, std::uint64_t count);
 
 }  // namespace notify::cli

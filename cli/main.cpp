@@ -30,6 +30,8 @@ a stream request that failed); 2 bad flags or input, refused before any call;
 Examples:
   notifyctl notify --user alice --event like --data '{"post":42}'
   notifyctl broadcast --topic post:42 --event comment --data '"hi"'
+  notifyctl notify --user alice --event order --require-ack --ack-timeout-ms 10000
+  notifyctl reports --count 1
   notifyctl --server gw.internal:50051 --ca-file ca.pem --api-key-file key presence --user alice
 More: docs/notifyctl.md)";
 
@@ -91,7 +93,7 @@ int main(int argc, char** argv) {
                  "Name the server certificate must carry, when it is not the host in --server")
       ->envname("NOTIFY_TLS_SERVER_NAME");
   cli.add_option("--timeout", conn.timeout_seconds,
-                 "Seconds each call may take (not tail and stream, which run "
+                 "Seconds each call may take (not tail, reports and stream, which run "
                  "until their input or the gateway ends)")
       ->envname("NOTIFY_TIMEOUT")
       ->check(CLI::Range(0.001, 3600.0))
@@ -106,6 +108,14 @@ int main(int argc, char** argv) {
   auto* notify_cmd = cli.add_subcommand("notify", "Notify: send a notification to every connection of the users");
   add_users(*notify_cmd, "Recipient user id; repeat or separate with commas for several");
   add_notification_flags(*notify_cmd, note);
+  notify_cmd->add_flag("--require-ack", note.input.require_ack,
+                       "Each connection reached must acknowledge it; outcomes arrive on StreamDeliveryReports "
+                       "(notifyctl reports)");
+  notify_cmd
+      ->add_option("--ack-timeout-ms", note.input.ack_timeout_ms,
+                   "With --require-ack: milliseconds the connections have to acknowledge (default: the gateway's "
+                   "--ack-timeout)")
+      ->check(CLI::Range(1u, 600'000u));
 
   std::string topic;
   auto* broadcast_cmd =
@@ -126,6 +136,12 @@ int main(int argc, char** argv) {
   auto* tail_cmd = cli.add_subcommand(
       "tail", "StreamClientMessages: print what clients send upstream, one JSON line each, until Ctrl-C");
   tail_cmd->add_option("--count", count, "Stop after this many messages (default: no limit)");
+
+  auto* reports_cmd = cli.add_subcommand(
+      "reports",
+      "StreamDeliveryReports: print the outcome of every require_ack notification on each connection (ACKED, "
+      "TIMED_OUT, CONNECTION_CLOSED, REPLACED), one JSON line each, until Ctrl-C");
+  reports_cmd->add_option("--count", count, "Stop after this many reports (default: no limit)");
 
   std::string file;
   auto* stream_cmd = cli.add_subcommand(
@@ -174,8 +190,9 @@ int main(int argc, char** argv) {
     if (command == disconnect_cmd) return disconnect(Connection::open(conn), build_disconnect(users, reason));
     if (command == presence_cmd) return presence(Connection::open(conn), build_presence(users));
     if (command == health_cmd) return health(Connection::open(conn), service);
-    block_stop_signals();  // tail and stream stop cleanly on SIGINT, SIGTERM, SIGHUP
+    block_stop_signals();  // tail, reports and stream stop cleanly on SIGINT, SIGTERM, SIGHUP
     if (command == stream_cmd) return stream(Connection::open(conn), file, max_request_bytes);
+    if (command == reports_cmd) return reports(Connection::open(conn), count);
     return tail(Connection::open(conn), count);
   } catch (const UsageError& e) {
     std::cerr << "notifyctl " << command->get_name() << ": " << e.what() << "\nRun 'notifyctl " << command->get_name()

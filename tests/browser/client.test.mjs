@@ -159,7 +159,7 @@ try {
     notification: { id, event: 'a', data_json: JSON.stringify(data), require_ack: true, ack_timeout_ms: timeoutMs },
   });
   const reportOf = (id) => reports.find((r) => r.notification_id === id);
-  // Replicas learn of a new report consumer within about a second.
+  // B subscribes to notify:reports just after the stream opens; until then a report reaches nobody.
   let probed = false;
   for (let i = 0; i < 15 && !probed; i += 1) {
     await notifyAcked(`probe-${i}`, {});

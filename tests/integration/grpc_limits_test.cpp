@@ -6,8 +6,8 @@
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
 #include "gateway/hub.hpp"
-#include "services/upstream_bus.hpp"
 #include "services/grpc_server.hpp"
+#include "services/upstream_bus.hpp"
 #include "tests/support/test_server.hpp"
 
 namespace notify::testing {

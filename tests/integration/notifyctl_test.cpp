@@ -295,6 +295,31 @@ TEST(Notifyctl, TailEndsWithZeroWhenTheGatewayShutsDown) {
   EXPECT_EQ(tail->err(), "notifyctl tail: the gateway ended the stream (it is shutting down)\n");
 }
 
+// ----------------------------------------------------------------- reports
+
+TEST(Notifyctl, ReportsPrintsTheOutcomeOfARequireAckNotification) {
+  TestServer server;
+  auto alice = connect_user(server, "alice");
+  auto reports = ctl_child(server, {"reports", "--count", "1"});
+  ASSERT_TRUE(eventually([&] { return server.metric("notify_delivery_report_consumers") == 1; }));
+  const auto sent = ctl(server, {"notify", "--user", "alice", "--event", "order", "--id", "order-17", "--require-ack",
+                                 "--ack-timeout-ms", "200"});
+  ASSERT_EQ(sent.exit_code, 0) << sent.err;
+  auto frame = alice->next_json();
+  ASSERT_TRUE(frame);
+  EXPECT_EQ(frame->at("require_ack"), true);
+  ASSERT_EQ(reports->wait_exit(std::chrono::milliseconds(5000)), 0) << reports->err();
+  const auto lines = json_lines(reports->out());
+  ASSERT_EQ(lines.size(), 1u) << reports->out();
+  EXPECT_EQ(lines[0].at("notificationId"), "order-17");
+  EXPECT_EQ(lines[0].at("userId"), "alice");
+  EXPECT_EQ(lines[0].at("outcome"), "TIMED_OUT");  // nobody acknowledged it within 200 ms
+
+  const auto refused = ctl(server, {"notify", "--user", "alice", "--event", "order", "--ack-timeout-ms", "200"});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.err.find("--ack-timeout-ms needs --require-ack"), std::string::npos) << refused.err;
+}
+
 // ------------------------------------------------------------------ stream
 
 TEST(Notifyctl, StreamAnswersEveryLineInOrderAndDeliversTheValidOnes) {

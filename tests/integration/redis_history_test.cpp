@@ -198,8 +198,8 @@ TEST_F(RedisHistory, DeliveryReportsReachAConsumerOnAnyReplica) {
   const std::string connection(welcome->at("connection_id").as_string());
   const std::string epoch(welcome->at("streams").at("user:alice").at("epoch").as_string());
   ASSERT_TRUE(eventually([&] { return get_presence(replica(2), {"alice"}).at("alice") == 1; }));
-  // A replica learns within about a second that a consumer exists elsewhere;
-  // reports before that are dropped (none is owed to nobody).
+  // The consumer's replica subscribes to notify:reports just after the
+  // stream opens; a report published before that reaches nobody.
   std::optional<v1::DeliveryReport> report;
   std::uint64_t offset = 0;
   for (int i = 0; i < 20 && !report; ++i) {
