@@ -23,7 +23,7 @@ struct Application::Components {
         verifier(config.keys ? std::make_unique<auth::JwtVerifier>(config.jwt_policy, config.keys) : nullptr),
         bus(metrics, config.services),
         gateway(config.gateway, metrics, &bus, verifier.get()),
-        local_broker(gateway.hub()),
+        local_broker(gateway.hub(), gateway.inbox()),
         redis(make_redis()),
         grpc(
             config.services, redis ? static_cast<broker::Broker&>(*redis) : local_broker,
@@ -43,6 +43,7 @@ struct Application::Components {
     gateway.set_reports(r.get());
     gateway.set_channel_observer(r.get());
     gateway.set_history_backend(config.redis.history_size > 0 ? r.get() : nullptr);
+    gateway.set_inbox_backend(config.redis.inbox_size > 0 ? r.get() : nullptr);
     bus.messages.set_consumer_observer([b = r.get()](int delta) { b->consumers_changed(delta); });
     bus.reports.set_consumer_observer([b = r.get()](int delta) { b->report_consumers_changed(delta); });
     return r;

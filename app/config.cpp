@@ -78,6 +78,7 @@ std::string apply_redis(Config& c, const std::string& urls, const std::string& p
   // not in the process.
   r.history_size = c.gateway.history.max_entries;
   r.history_ttl = c.gateway.history.ttl;
+  r.inbox_size = c.gateway.inbox_size;
   r.presence_ttl = seconds_to_ms(presence_ttl);
   r.command_timeout = seconds_to_ms(timeout);
   r.max_data_bytes = std::max(c.services.max_payload_bytes, c.gateway.max_message_bytes);
@@ -168,6 +169,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   double close_timeout = 5;
   double history_ttl = 300;
   double ack_timeout = 30;
+  double inbox_ttl = 7 * 86400;
   double shutdown_timeout = 10;
   std::string allowed_origins;
   std::string public_topics;
@@ -252,6 +254,17 @@ ConfigResult parse_config(int argc, const char* const* argv) {
                  "(reported TIMED_OUT on StreamDeliveryReports after that)")
       ->envname("NOTIFY_ACK_TIMEOUT")
       ->check(CLI::Range(0.001, services::kMaxAckTimeoutMs / 1000.0))
+      ->capture_default_str();
+  cli.add_option("--inbox-size", g.inbox_size,
+                 "Notifications sent with persist kept per user's inbox until read or expired (the oldest leave "
+                 "first); 0 turns the inbox off")
+      ->envname("NOTIFY_INBOX_SIZE")
+      ->check(CLI::Range(std::size_t{0}, std::size_t{10'000}))
+      ->capture_default_str();
+  cli.add_option("--inbox-ttl", inbox_ttl,
+                 "Seconds a notification sent with persist and no persist_ttl_seconds stays in the inbox")
+      ->envname("NOTIFY_INBOX_TTL")
+      ->check(CLI::Range(1.0, static_cast<double>(services::kMaxInboxTtlS)))
       ->capture_default_str();
   cli.add_option("--max-topics-per-connection", g.max_topics_per_connection, "Topics one connection may subscribe to")
       ->envname("NOTIFY_MAX_TOPICS_PER_CONNECTION")
@@ -441,6 +454,8 @@ ConfigResult parse_config(int argc, const char* const* argv) {
   g.close_timeout = seconds_to_ms(close_timeout);
   g.history.ttl = seconds_to_ms(history_ttl);
   s.ack_timeout_ms = static_cast<std::uint32_t>(seconds_to_ms(ack_timeout).count());
+  s.inbox_ttl_s = static_cast<std::uint32_t>(inbox_ttl);
+  s.inbox = g.inbox_size > 0;
   c.shutdown_timeout = seconds_to_ms(shutdown_timeout);
   c.jwt_policy.leeway = std::chrono::seconds(static_cast<std::int64_t>(jwt_leeway));
   if (const char* secret = std::getenv("NOTIFY_JWT_SECRET")) c.jwt_keys.secret = secret;

@@ -41,6 +41,8 @@ struct Publication {
   std::string collapse_key;  // empty: none; else replaces older waiting frames with the same key and topic
   // require_ack: unix ms by which each connection must acknowledge it; 0: no ack asked.
   std::int64_t ack_deadline_ms = 0;
+  // persist: unix ms until which it stays in the users' inboxes; 0: not kept.
+  std::int64_t inbox_expires_ms = 0;
 };
 
 struct Outcome {

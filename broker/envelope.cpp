@@ -26,6 +26,8 @@ std::string_view kind_name(Envelope::Kind k) {
       return "p";
     case Envelope::Kind::report:
       return "r";
+    case Envelope::Kind::unread:
+      return "u";
   }
   return "?";
 }
@@ -104,6 +106,7 @@ std::string encode(const Envelope& e) {
       // Only when set: a replica of an older version ignores it.
       if (!e.publication.collapse_key.empty()) o["ck"] = e.publication.collapse_key;
       if (e.publication.ack_deadline_ms != 0) o["ak"] = e.publication.ack_deadline_ms;
+      if (e.publication.inbox_expires_ms != 0) o["px"] = e.publication.inbox_expires_ms;
       break;
     case Envelope::Kind::disconnect:
       o["reason"] = e.reason;
@@ -126,6 +129,10 @@ std::string encode(const Envelope& e) {
       o["out"] = static_cast<std::int64_t>(e.report.outcome);
       o["ts"] = e.report.ts_ms;
       o["pts"] = e.report.published_ts_ms;
+      break;
+    case Envelope::Kind::unread:
+      o["c"] = e.unread.count;
+      o["x"] = e.unread.except_connection;
       break;
   }
   return json::serialize(o);
@@ -169,6 +176,8 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
                                 check(rules::valid_notification_id(p.collapse_key), "malformed collapse key", why))) &&
          (!o.contains("ak") ||
           (integer(o, "ak", p.ack_deadline_ms, why) && check(p.ack_deadline_ms > 0, "malformed ack deadline", why))) &&
+         (!o.contains("px") || (integer(o, "px", p.inbox_expires_ms, why) &&
+                                check(p.inbox_expires_ms > 0, "malformed inbox expiry", why))) &&
          (!o.contains("o") || position(o, e.position, why));
   } else if (kind == "d") {
     e.kind = Envelope::Kind::disconnect;
@@ -197,6 +206,14 @@ std::optional<Envelope> decode(std::string_view input, std::size_t max_data_byte
          integer(o, "out", outcome, why) && check(outcome >= 1 && outcome <= 4, "malformed outcome", why) &&
          integer(o, "ts", r.ts_ms, why) && integer(o, "pts", r.published_ts_ms, why);
     r.outcome = static_cast<gateway::DeliveryReport::Outcome>(outcome);
+  } else if (kind == "u") {
+    e.kind = Envelope::Kind::unread;
+    std::int64_t count = 0;
+    ok = integer(o, "c", count, why) && check(count >= 0, "malformed count", why) &&
+         text(o, "x", e.unread.except_connection, why) &&
+         check(e.unread.except_connection.empty() || rules::valid_notification_id(e.unread.except_connection),
+               "malformed connection id", why);
+    e.unread.count = static_cast<std::uint64_t>(count);
   } else if (kind == "p") {
     e.kind = Envelope::Kind::probe;
     std::int64_t seq = 0;

@@ -18,13 +18,19 @@
 namespace notify::broker {
 
 struct Envelope {
-  enum class Kind { publication, disconnect, client_message, probe, report };
+  enum class Kind { publication, disconnect, client_message, probe, report, unread };
+  // unread: a user's inbox count changed (written by the Lua scripts).
+  struct Unread {
+    std::uint64_t count = 0;
+    std::string except_connection;  // empty: every connection of the user
+  };
   Kind kind = Kind::publication;
   std::string node;                  // the sending replica's id
   Publication publication;           // publication
   std::string reason;                // disconnect: the close reason
   gateway::UpstreamMessage message;  // client_message
   gateway::DeliveryReport report;    // report
+  Unread unread;                     // unread
   std::uint64_t probe = 0;           // probe: its sequence number
   // publication: its place in history, added by the publish script ("st",
   // "ep", "o"); offset 0 when history is off. Never encoded here.

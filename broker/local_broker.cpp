@@ -16,8 +16,9 @@ gateway::Hub::CountCallback counted(Broker::Done done) {
 
 gateway::FramePtr notification_frame(const Publication& p, Audience audience,
                                      const gateway::protocol::Position* position) {
-  std::string payload = gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms,
-                                                               p.collapse_key, position, p.ack_deadline_ms != 0);
+  std::string payload =
+      gateway::protocol::encode_notification(p.id, p.event, p.topic, p.data_json, p.ts_ms, p.collapse_key, position,
+                                             p.ack_deadline_ms != 0, p.inbox_expires_ms != 0);
   std::shared_ptr<gateway::Frame> frame;
   if (p.collapse_key.empty()) {
     frame = std::make_shared<gateway::Frame>(gateway::Frame::Kind::notification, payload);
@@ -32,6 +33,7 @@ gateway::FramePtr notification_frame(const Publication& p, Audience audience,
     frame->published_ms = p.ts_ms;
     frame->ack_deadline_ms = p.ack_deadline_ms;
   }
+  if (p.inbox_expires_ms != 0) frame->inbox_id = p.id;
   if (position != nullptr) {
     frame->stream = position->stream;
     frame->epoch = position->epoch;
@@ -40,7 +42,23 @@ gateway::FramePtr notification_frame(const Publication& p, Audience audience,
   return frame;
 }
 
+std::string inbox_payload(const Publication& p) {
+  return gateway::protocol::encode_notification(p.id, p.event, {}, p.data_json, p.ts_ms, {}, nullptr, false, true);
+}
+
 void LocalBroker::notify(std::vector<std::string> users, Publication publication, Done done) {
+  if (publication.inbox_expires_ms != 0 && inbox_ != nullptr) {
+    // Kept before it is published, so a connection opening meanwhile finds
+    // it pending; no longer pending, after, for those who got it live.
+    inbox_->add(users, gateway::InboxEntry{.id = publication.id,
+                                           .ts_ms = publication.ts_ms,
+                                           .expires_ms = publication.inbox_expires_ms,
+                                           .payload = inbox_payload(publication)});
+    done = [this, users, id = publication.id, done = std::move(done)](Outcome outcome) {
+      inbox_->settle(users, outcome.offline, id);
+      done(std::move(outcome));
+    };
+  }
   // With a user directory the hub fills `offline` before any loop runs, so
   // before `done` can; without one (more loops than it tracks) it is filled
   // here first, from every loop's presence.

@@ -4,6 +4,7 @@
 #include "broker/broker.hpp"
 #include "gateway/frame.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/inbox.hpp"
 #include "gateway/protocol.hpp"
 
 namespace notify::broker {
@@ -16,9 +17,14 @@ enum class Audience { users, subscribers };
 gateway::FramePtr notification_frame(const Publication& p, Audience audience,
                                      const gateway::protocol::Position* position = nullptr);
 
+// What a persisted publication looks like in an inbox: its frame with
+// "inbox": true and no stream position (a push on connect is outside history).
+std::string inbox_payload(const Publication& p);
+
 class LocalBroker final : public Broker {
  public:
-  explicit LocalBroker(gateway::Hub& hub) : hub_(hub) {}
+  // `inbox`: where persisted publications are kept; null: the inbox is off.
+  LocalBroker(gateway::Hub& hub, gateway::Inbox* inbox) : hub_(hub), inbox_(inbox) {}
 
   void notify(std::vector<std::string> users, Publication publication, Done done) override;
   void broadcast(Publication publication, Done done) override;
@@ -27,6 +33,7 @@ class LocalBroker final : public Broker {
 
  private:
   gateway::Hub& hub_;
+  gateway::Inbox* inbox_;
 };
 
 }  // namespace notify::broker

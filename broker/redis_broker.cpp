@@ -12,6 +12,7 @@
 #include "broker/local_broker.hpp"
 #include "broker/redis_scripts.hpp"
 #include "common/ids.hpp"
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "gateway/protocol.hpp"
 
@@ -71,6 +72,7 @@ Envelope envelope(Envelope::Kind kind, const std::string& node) {
                   .reason = {},
                   .message = {},
                   .report = {},
+                  .unread = {},
                   .probe = 0,
                   .position = {}};
 }
@@ -654,7 +656,7 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
   if (e) {
     // What may travel on which channel.
     const bool ok = (e->kind == Envelope::Kind::publication && (user || topic || channel == kAllChannel)) ||
-                    (e->kind == Envelope::Kind::disconnect && user) ||
+                    ((e->kind == Envelope::Kind::disconnect || e->kind == Envelope::Kind::unread) && user) ||
                     (e->kind == Envelope::Kind::client_message && channel == kUpstreamChannel) ||
                     (e->kind == Envelope::Kind::report && channel == kReportsChannel);
     if (!ok) {
@@ -691,6 +693,10 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
     case Envelope::Kind::report:
       local_reports_.report(e->report);
       break;
+    case Envelope::Kind::unread:
+      gateway::push_unread(hub_, std::string(channel.substr(kUserChannel.size())), e->unread.count,
+                           std::move(e->unread.except_connection));
+      break;
     case Envelope::Kind::probe:
       break;
   }
@@ -700,10 +706,21 @@ void RedisBroker::deliver(std::string_view channel, std::string_view payload) {
 // Publishing (gRPC threads and event loops hand work over here).
 
 void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload,
-                             Done done, bool keep, std::string collapse_key) {
+                             Done done, bool keep, std::string collapse_key, const Publication* persisted) {
   const std::string history_size = keep ? std::to_string(settings_.history_size) : std::string("0");
+  // kPublish's inbox arguments: expiry (0: not persisted), size, id, ts, JSON, node.
+  std::vector<std::string> inbox = {"0", "0", "", "0", "", node_id_};
+  if (persisted != nullptr && persisted->inbox_expires_ms != 0 && settings_.inbox_size > 0) {
+    inbox = {std::to_string(persisted->inbox_expires_ms),
+             std::to_string(settings_.inbox_size),
+             persisted->id,
+             std::to_string(persisted->ts_ms),
+             inbox_payload(*persisted),
+             node_id_};
+  }
   boost::asio::post(io_, [this, fc = std::move(field_channels), payload = std::move(payload), done = std::move(done),
-                          started = Clock::now(), history_size, collapse_key = std::move(collapse_key)]() mutable {
+                          started = Clock::now(), history_size, collapse_key = std::move(collapse_key),
+                          inbox = std::move(inbox)]() mutable {
     if (fc.empty()) {  // nothing addressed: nothing to publish
       if (done) done({});
       return;
@@ -738,6 +755,7 @@ void RedisBroker::publish_to(std::vector<std::pair<std::string, std::string>> fi
                 history_size,
                 std::to_string(settings_.history_ttl.count()),
                 collapse_key};
+        args.insert(args.end(), inbox.begin(), inbox.end());
       }
       fields_of[s].emplace_back(i, field);
       args.push_back(std::move(field));
@@ -818,7 +836,8 @@ void RedisBroker::notify(std::vector<std::string> users, Publication publication
   Envelope e = envelope(Envelope::Kind::publication, node_id_);
   std::string collapse_key = publication.collapse_key;
   e.publication = std::move(publication);
-  publish_to(std::move(fc), encode(e), std::move(done), settings_.history_size > 0, std::move(collapse_key));
+  publish_to(std::move(fc), encode(e), std::move(done), settings_.history_size > 0, std::move(collapse_key),
+             &e.publication);
 }
 
 void RedisBroker::broadcast(Publication publication, Done done) {
@@ -862,6 +881,95 @@ void RedisBroker::report(const gateway::DeliveryReport& report) {
   Envelope e = envelope(Envelope::Kind::report, node_id_);
   e.report = report;
   publish_to({{"r", std::string(kReportsChannel)}}, encode(e), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// The inbox (event loops hand work over here).
+
+void RedisBroker::inbox_call(const std::string& user, std::vector<std::string> args,
+                             std::function<void(const redisReply*, std::string)> done) {
+  boost::asio::post(io_, [this, user, args = std::move(args), done = std::move(done)]() mutable {
+    Shard* s = shard_for(std::string(kUserChannel) + user);
+    if (!s->pub->ready()) {
+      done(nullptr, unavailable(s->index, s->config.describe(), s->pub_error));
+      return;
+    }
+    args.insert(args.begin(), {"EVAL", scripts::kInbox, "0"});
+    auto shared = std::make_shared<std::function<void(const redisReply*, std::string)>>(std::move(done));
+    const bool sent = s->pub->command(args, [this, s, shared](const redisReply* r) {
+      if (r == nullptr || r->type == REDIS_REPLY_ERROR) {
+        metrics_.error(BrokerOp::publish);
+        (*shared)(nullptr, unavailable(s->index, s->config.describe(), reply_text(r)));
+        return;
+      }
+      (*shared)(r, {});
+    });
+    if (!sent) (*shared)(nullptr, unavailable(s->index, s->config.describe(), "could not send"));
+  });
+}
+
+namespace {
+
+// {unread, more, id, json, ...} from kInbox.
+bool inbox_reply(const redisReply* r, std::vector<gateway::InboxEntry>& entries, std::uint64_t& unread, bool& more) {
+  if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements % 2 != 0) return false;
+  if (r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) return false;
+  unread = static_cast<std::uint64_t>(std::max<long long>(0, r->element[0]->integer));
+  more = r->element[1]->integer != 0;
+  for (std::size_t i = 2; i < r->elements; i += 2) {
+    const redisReply* id = r->element[i];
+    const redisReply* json = r->element[i + 1];
+    if (id->type != REDIS_REPLY_STRING || json->type != REDIS_REPLY_STRING) return false;
+    std::string payload(json->str, json->len);
+    // Stored by a replica, read back by this one: checked like any input.
+    if (check_json(payload)) return false;
+    entries.push_back(
+        {.id = std::string(id->str, id->len), .ts_ms = 0, .expires_ms = 0, .payload = std::move(payload)});
+  }
+  return true;
+}
+
+}  // namespace
+
+void RedisBroker::take_pending(std::string user, EntriesDone done) {
+  std::vector<std::string> args = {"take", user, std::to_string(gateway::kInboxPageItems),
+                                   std::to_string(gateway::kInboxPageBytes)};
+  inbox_call(user, std::move(args), [done = std::move(done)](const redisReply* r, std::string error) {
+    std::vector<gateway::InboxEntry> entries;
+    std::uint64_t unread = 0;
+    bool more = false;
+    if (error.empty() && !inbox_reply(r, entries, unread, more)) error = "malformed inbox reply";
+    done(std::move(error), std::move(entries), unread, more);
+  });
+}
+
+void RedisBroker::list(std::string user, std::string before, std::size_t limit, EntriesDone done) {
+  std::vector<std::string> args = {"list", user, std::move(before), std::to_string(limit),
+                                   std::to_string(gateway::kInboxPageBytes)};
+  inbox_call(user, std::move(args), [done = std::move(done)](const redisReply* r, std::string error) {
+    std::vector<gateway::InboxEntry> entries;
+    std::uint64_t unread = 0;
+    bool more = false;
+    if (error.empty() && !inbox_reply(r, entries, unread, more)) error = "malformed inbox reply";
+    done(std::move(error), std::move(entries), unread, more);
+  });
+}
+
+void RedisBroker::mark_read(std::string user, std::vector<std::string> ids, bool all, std::string except_connection,
+                            CountDone done) {
+  std::vector<std::string> args = {"read", user, node_id_, std::move(except_connection), all ? "1" : "0"};
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  inbox_call(user, std::move(args), [done = std::move(done)](const redisReply* r, std::string error) {
+    std::uint64_t unread = 0;
+    if (error.empty()) {
+      if (r->type == REDIS_REPLY_ARRAY && r->elements == 1 && r->element[0]->type == REDIS_REPLY_INTEGER) {
+        unread = static_cast<std::uint64_t>(std::max<long long>(0, r->element[0]->integer));
+      } else {
+        error = "malformed inbox reply";
+      }
+    }
+    done(std::move(error), unread);
+  });
 }
 
 void RedisBroker::presence(std::vector<std::string> users, PresenceDone done) {

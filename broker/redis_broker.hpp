@@ -41,6 +41,7 @@
 #include "broker/redis_settings.hpp"
 #include "gateway/channel_observer.hpp"
 #include "gateway/hub.hpp"
+#include "gateway/inbox.hpp"
 #include "gateway/upstream.hpp"
 
 namespace notify::broker {
@@ -49,7 +50,8 @@ class RedisBroker final : public Broker,
                           public gateway::UpstreamSink,
                           public gateway::DeliveryReportSink,
                           public gateway::ChannelObserver,
-                          public gateway::HistoryBackend {
+                          public gateway::HistoryBackend,
+                          public gateway::InboxBackend {
  public:
   // `local_messages` and `local_reports` take the client messages and
   // delivery reports of every replica to this one's StreamClientMessages and
@@ -93,9 +95,16 @@ class RedisBroker final : public Broker,
   // replica. Each read waits until this replica's subscription to the
   // stream's channel is confirmed: whatever is published after the read
   // reaches the connection live, whatever before is in the read.
-  bool synchronous() const override { return false; }
+  bool synchronous() const override { return false; }  // history and inbox
   void positions(std::vector<std::string> streams, PositionsDone done) override;
   void read_after(std::vector<gateway::protocol::Position> wanted, ReadDone done) override;
+
+  // InboxBackend (event loops), with --inbox-size > 0: the inbox in Redis
+  // (kInbox; kPublish fills it), so every replica sees the same one.
+  void take_pending(std::string user, EntriesDone done) override;
+  void list(std::string user, std::string before, std::size_t limit, EntriesDone done) override;
+  void mark_read(std::string user, std::vector<std::string> ids, bool all, std::string except_connection,
+                 CountDone done) override;
 
  private:
   struct Shard;
@@ -127,8 +136,9 @@ class RedisBroker final : public Broker,
   void sync(Shard& s, bool reset);
   void tick();
   // `keep`: append to history (publications, when it is on); `collapse_key` goes with it.
+  // `persisted`: a publication sent with persist, kept in the users' inboxes by the same script.
   void publish_to(std::vector<std::pair<std::string, std::string>> field_channels, std::string payload, Done done,
-                  bool keep = false, std::string collapse_key = {});
+                  bool keep = false, std::string collapse_key = {}, const Publication* persisted = nullptr);
   // Runs `fn(true)` once this replica's subscription to `channel` is live
   // (at once if it is), `fn(false)` if it won't be.
   void after_subscribed(const std::string& channel, std::function<void(bool)> fn);
@@ -154,6 +164,10 @@ class RedisBroker final : public Broker,
   // Answers every queued history call of the shard with an error.
   void fail_history(Shard& s, const std::string& why);
   Shard* shard_for(std::string_view channel);
+  // Runs kInbox with `args` on the user's shard; `done` gets the reply, or
+  // null and why.
+  void inbox_call(const std::string& user, std::vector<std::string> args,
+                  std::function<void(const redisReply*, std::string)> done);
   void update_up(Shard& s);
   void check_generation(Shard& s);
 

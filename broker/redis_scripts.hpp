@@ -71,8 +71,41 @@ namespace notify::broker::scripts {
   "  return epoch\n"                                                                                    \
   "end\n"
 
+// The inbox of a user (needs `now`; docs/protocol.md#inbox): notify:inbox:<u>
+// (ids by publish time), notify:inboxx:<u> (ids by expiry),
+// notify:inboxd:<u> (id -> the notification's JSON) and notify:inboxp:<u>
+// (ids still to push to the user's next connection). iprune() drops what
+// expired; iexpire() lets the keys go with their last entry; unread()
+// publishes the count to the user's connections (an envelope of kind "u"
+// from `node`, not for connection `except`).
+#define NOTIFY_LUA_INBOX                                                                                            \
+  "local function ikeys(u)\n"                                                                                       \
+  "  return 'notify:inbox:' .. u, 'notify:inboxx:' .. u, 'notify:inboxd:' .. u, 'notify:inboxp:' .. u\n"            \
+  "end\n"                                                                                                           \
+  "local function iremove(z, x, d, p, id)\n"                                                                        \
+  "  redis.call('ZREM', z, id)\n"                                                                                   \
+  "  redis.call('ZREM', x, id)\n"                                                                                   \
+  "  redis.call('HDEL', d, id)\n"                                                                                   \
+  "  redis.call('SREM', p, id)\n"                                                                                   \
+  "end\n"                                                                                                           \
+  "local function iprune(z, x, d, p)\n"                                                                             \
+  "  for _, id in ipairs(redis.call('ZRANGEBYSCORE', x, '-inf', now)) do iremove(z, x, d, p, id) end\n"             \
+  "end\n"                                                                                                           \
+  "local function iexpire(z, x, d, p)\n"                                                                            \
+  "  local last = redis.call('ZRANGE', x, -1, -1, 'WITHSCORES')\n"                                                  \
+  "  if last[2] then for _, k in ipairs({z, x, d, p}) do redis.call('PEXPIREAT', k, last[2]) end end\n"             \
+  "end\n"                                                                                                           \
+  "local function unread(u, z, node, except)\n"                                                                     \
+  "  local n = redis.call('ZCARD', z)\n"                                                                            \
+  "  redis.call('PUBLISH', 'notify:user:' .. u, '{\"v\":1,\"k\":\"u\",\"node\":\"' .. node .. '\",\"c\":' .. n .. " \
+  "',\"x\":\"' .. except .. '\"}')\n"                                                                               \
+  "  return n\n"                                                                                                    \
+  "end\n"
+
 // ARGV: deadline (Redis time, ms), payload, history size (0: none), history
-// ttl (ms), collapse key ('' for none), then (field, channel) pairs.
+// ttl (ms), collapse key ('' for none), inbox expiry (unix ms; 0: not
+// persisted), inbox size, notification id, its ts, its inbox JSON, this
+// replica's node id, then (field, channel) pairs.
 // Publishes the payload on each channel; returns, for each field in order,
 // the connections it counts on live replicas. Past the deadline it publishes nothing: the caller
 // has already answered UNAVAILABLE, and that must mean "not delivered" even
@@ -84,11 +117,29 @@ namespace notify::broker::scripts {
 // with its place added ("st", "ep", "o"): the append and the publish are one
 // atomic step, so every replica and every later read agree on the offsets.
 // A collapse key replaces the stream's kept entry with the same key.
+//
+// A persisted notification also goes into each addressed user's inbox, in
+// the same atomic step: pending for a user counted on no live replica, and
+// each user's connections are sent the new unread count after it.
 inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "if now > tonumber(ARGV[1]) then return redis.error_reply('EXPIRED the caller gave up waiting') end\n"
     "local hsize = tonumber(ARGV[3])\n"
     "local httl = tonumber(ARGV[4])\n"
-    "local ck = ARGV[5]\n" NOTIFY_LUA_HISTORY
+    "local ck = ARGV[5]\n"
+    "local ix, isize, iid, its, ipayload, node = tonumber(ARGV[6]), tonumber(ARGV[7]), ARGV[8], ARGV[9], ARGV[10], "
+    "ARGV[11]\n" NOTIFY_LUA_HISTORY NOTIFY_LUA_INBOX
+    "local function keep(u, online)\n"
+    "  local z, x, d, p = ikeys(u)\n"
+    "  iprune(z, x, d, p)\n"
+    "  iremove(z, x, d, p, iid)\n"
+    "  redis.call('ZADD', z, its, iid)\n"
+    "  redis.call('ZADD', x, ix, iid)\n"
+    "  redis.call('HSET', d, iid, ipayload)\n"
+    "  if not online then redis.call('SADD', p, iid) end\n"
+    "  while redis.call('ZCARD', z) > isize do iremove(z, x, d, p, redis.call('ZRANGE', z, 0, 0)[1]) end\n"
+    "  iexpire(z, x, d, p)\n"
+    "  return z\n"
+    "end\n"
     "local function append(channel, payload)\n"
     "  local s = string.sub(channel, 8)\n"
     "  local hk, mk, kk = keys(s)\n"
@@ -110,11 +161,15 @@ inline constexpr const char* kPublish = NOTIFY_LUA_ALIVE
     "  return msg\n"
     "end\n"
     "local out = {}\n"
-    "for i = 6, #ARGV, 2 do\n"
+    "for i = 12, #ARGV, 2 do\n"
     "  local msg = ARGV[2]\n"
+    "  local n = count(ARGV[i])\n"
+    "  local u = string.match(ARGV[i + 1], '^notify:user:(.+)$')\n"
+    "  local z = (ix > 0 and u) and keep(u, n > 0) or nil\n"
     "  if hsize > 0 then msg = append(ARGV[i + 1], msg) end\n"
     "  redis.call('PUBLISH', ARGV[i + 1], msg)\n"
-    "  out[#out + 1] = count(ARGV[i])\n"
+    "  if z then unread(u, z, node, '') end\n"
+    "  out[#out + 1] = n\n"
     "end\n"
     "return out\n";
 
@@ -169,6 +224,50 @@ inline constexpr const char* kHistoryRead = NOTIFY_LUA_NOW
     "    end\n"
     "  end\n"
     "  out[#out + 1] = r\n"
+    "end\n"
+    "return out\n";
+
+// The inbox as connections use it. ARGV: op, user, then
+//  take  max items, max bytes: the pending entries, oldest first, no longer
+//        pending;
+//  list  before id ('' for the newest), max items, max bytes: a page, newest
+//        first;
+//  read  node, except connection, '1' for all or '0', ids: removes them and
+//        publishes the new count to the user's connections.
+// Returns {unread, more (0/1), id, json, id, json...} ({unread} for read).
+inline constexpr const char* kInbox = NOTIFY_LUA_NOW NOTIFY_LUA_INBOX
+    "local op, u = ARGV[1], ARGV[2]\n"
+    "local z, x, d, p = ikeys(u)\n"
+    "iprune(z, x, d, p)\n"
+    "if op == 'read' then\n"
+    "  if ARGV[5] == '1' then redis.call('DEL', z, x, d, p)\n"
+    "  else for i = 6, #ARGV do iremove(z, x, d, p, ARGV[i]) end end\n"
+    "  return {unread(u, z, ARGV[3], ARGV[4])}\n"
+    "end\n"
+    "local ids, max, bytes\n"
+    "if op == 'take' then\n"
+    "  ids = redis.call('SMEMBERS', p)\n"
+    "  local ts = {}\n"
+    "  for _, id in ipairs(ids) do ts[id] = tonumber(redis.call('ZSCORE', z, id) or 0) end\n"
+    "  table.sort(ids, function(a, b) if ts[a] ~= ts[b] then return ts[a] < ts[b] end return a < b end)\n"
+    "  max, bytes = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
+    "else\n"
+    "  local start = 0\n"
+    "  if ARGV[3] ~= '' then start = (redis.call('ZREVRANK', z, ARGV[3]) or -1) + 1 end\n"
+    "  max, bytes = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
+    "  ids = redis.call('ZREVRANGE', z, start, start + max)\n"
+    "end\n"
+    "local out = {redis.call('ZCARD', z), 0}\n"
+    "local used, taken = 0, 0\n"
+    "for _, id in ipairs(ids) do\n"
+    "  local json = redis.call('HGET', d, id)\n"
+    "  if json then\n"
+    "    if taken > 0 and (taken >= max or used + #json > bytes) then out[2] = 1 break end\n"
+    "    out[#out + 1] = id\n"
+    "    out[#out + 1] = json\n"
+    "    used, taken = used + #json, taken + 1\n"
+    "    if op == 'take' then redis.call('SREM', p, id) end\n"
+    "  elseif op == 'take' then redis.call('SREM', p, id) end\n"
     "end\n"
     "return out\n";
 

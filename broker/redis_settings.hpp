@@ -18,6 +18,8 @@ struct RedisSettings {
   // History in Redis (--history-size, --history-ttl); size 0: none.
   std::size_t history_size = 0;
   std::chrono::milliseconds history_ttl{300'000};
+  // The inbox in Redis (--inbox-size); 0: none.
+  std::size_t inbox_size = 0;
 };
 
 }  // namespace notify::broker

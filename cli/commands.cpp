@@ -37,12 +37,17 @@ v1::Notification build_notification(const NotificationInput& input) {
   if (input.ack_timeout_ms != 0 && !input.require_ack) {
     throw UsageError("--ack-timeout-ms needs --require-ack");
   }
+  if (input.persist_ttl_seconds != 0 && !input.persist) {
+    throw UsageError("--persist-ttl-seconds needs --persist");
+  }
   v1::Notification n;
   n.set_event(input.event);
   n.set_id(input.id);
   n.set_collapse_key(input.collapse_key);
   n.set_require_ack(input.require_ack);
   n.set_ack_timeout_ms(input.ack_timeout_ms);
+  n.set_persist(input.persist);
+  n.set_persist_ttl_seconds(input.persist_ttl_seconds);
   if (input.data) {
     const std::string& data = *input.data;
     if (data.empty()) throw UsageError("--data is empty: give a JSON document, e.g. '{\"post\":42}' or null");

@@ -15,11 +15,13 @@ namespace notify::cli {
 
 struct NotificationInput {
   std::string event;
-  std::optional<std::string> data;   // --data, JSON text; absent means null
-  std::string id;                    // --id; empty: the gateway generates one
-  std::string collapse_key;          // --collapse-key; empty: none
-  bool require_ack = false;          // --require-ack (notify only)
-  std::uint32_t ack_timeout_ms = 0;  // --ack-timeout-ms; 0: the gateway's --ack-timeout
+  std::optional<std::string> data;        // --data, JSON text; absent means null
+  std::string id;                         // --id; empty: the gateway generates one
+  std::string collapse_key;               // --collapse-key; empty: none
+  bool require_ack = false;               // --require-ack (notify only)
+  std::uint32_t ack_timeout_ms = 0;       // --ack-timeout-ms; 0: the gateway's --ack-timeout
+  bool persist = false;                   // --persist (notify only)
+  std::uint32_t persist_ttl_seconds = 0;  // --persist-ttl-seconds; 0: the gateway's --inbox-ttl
 };
 
 v1::NotifyRequest build_notify(const std::vector<std::string>& users, const NotificationInput& input);

@@ -116,6 +116,13 @@ int main(int argc, char** argv) {
                    "With --require-ack: milliseconds the connections have to acknowledge (default: the gateway's "
                    "--ack-timeout)")
       ->check(CLI::Range(1u, 600'000u));
+  notify_cmd->add_flag("--persist", note.input.persist,
+                       "Also keep it in each user's inbox until read or expired; a user with no connection gets it "
+                       "when they next connect");
+  notify_cmd
+      ->add_option("--persist-ttl-seconds", note.input.persist_ttl_seconds,
+                   "With --persist: seconds it stays in the inbox (default: the gateway's --inbox-ttl)")
+      ->check(CLI::Range(1u, 2'592'000u));
 
   std::string topic;
   auto* broadcast_cmd =

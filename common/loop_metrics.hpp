@@ -54,6 +54,8 @@ enum class ClientMessageType : std::size_t {
   refresh,
   resume,
   ack,
+  inbox,
+  mark_read,
   invalid,
   count
 };
@@ -68,6 +70,7 @@ struct alignas(64) LoopMetrics {
   LoopCounter slow_consumer_closes;
   LoopCounter streams_resumed;        // streams a resume replayed (or found current)
   LoopCounter streams_resume_failed;  // streams a resume could not cover (resume_failed sent)
+  LoopCounter inbox_pushed;           // inbox notifications pushed to a connection as it opened
   LoopGauge queued_bytes;             // payload bytes waiting in send queues
   std::array<LoopCounter, static_cast<std::size_t>(ClientMessageType::count)> client_messages;
   LoopHistogram delivery_latency;  // notification accepted -> written to the socket

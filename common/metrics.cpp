@@ -43,7 +43,7 @@ constexpr std::array<const char*, static_cast<std::size_t>(GrpcMethod::count)> k
     "other"};
 
 constexpr std::array<const char*, static_cast<std::size_t>(ClientMessageType::count)> kClientMessageTypeNames = {
-    "subscribe", "unsubscribe", "ping", "message", "refresh", "resume", "ack", "invalid"};
+    "subscribe", "unsubscribe", "ping", "message", "refresh", "resume", "ack", "inbox", "mark_read", "invalid"};
 
 prometheus::Histogram::BucketBoundaries latency_bounds() {
   return prometheus::Histogram::BucketBoundaries(kLatencyBuckets.begin(), kLatencyBuckets.end());
@@ -127,6 +127,10 @@ class Metrics::LoopCollector : public prometheus::Collectable {
     add_counter("notify_streams_resume_failed_total",
                 "Streams a client could not resume (history lost or too short): it was sent resume_failed.",
                 &LoopMetrics::streams_resume_failed);
+    add_counter("notify_inbox_pushed_total",
+                "Notifications that waited in a user's inbox (sent with persist while the user had no connection), "
+                "pushed to a connection as it opened.",
+                &LoopMetrics::inbox_pushed);
     out.push_back(family("notify_send_queue_bytes", "Payload bytes waiting in client send queues.", MetricType::Gauge));
     out.back().metric.push_back(gauge_value(sum(&LoopMetrics::queued_bytes)));
 

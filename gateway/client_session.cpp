@@ -54,6 +54,7 @@ void ClientSession::opened(std::string* welcome_out) {
   track_expiry();
   if (ctx_.history == nullptr) {
     send_welcome(welcome_out);
+    schedule_inbox();
     return;
   }
   // Positions are read once the connection is in its loop's indexes (and,
@@ -84,6 +85,7 @@ void ClientSession::opened(std::string* welcome_out) {
           }
           send_welcome(welcome_out);
           end_wait();
+          if (!awaiting_resume_ && !waiting_) schedule_inbox();
         });
       });
 }
@@ -173,6 +175,7 @@ void ClientSession::handle_text(std::string_view text) {
   if (awaiting_resume_) {
     awaiting_resume_ = false;
     release_held();
+    schedule_inbox();
   }
   switch (request.type) {
     case protocol::RequestType::resume:
@@ -209,6 +212,14 @@ void ClientSession::handle_text(std::string_view text) {
     case protocol::RequestType::ack:
       metrics_.client_message(ClientMessageType::ack);
       handle_ack(request);
+      return;
+    case protocol::RequestType::inbox:
+      metrics_.client_message(ClientMessageType::inbox);
+      handle_inbox(request);
+      return;
+    case protocol::RequestType::mark_read:
+      metrics_.client_message(ClientMessageType::mark_read);
+      handle_mark_read(request);
       return;
   }
 }
@@ -388,6 +399,7 @@ void ClientSession::handle_resume(protocol::Request& request) {
     }
     reply(protocol::encode_resumed(floors_, id));
     end_wait();
+    if (!waiting_) schedule_inbox();
   };
   if (to_read.empty()) {
     finish({}, {});
@@ -556,6 +568,91 @@ void ClientSession::expire_acks() {
   arm_ack_timer();
 }
 
+void ClientSession::schedule_inbox() {
+  if (inbox_started_ || ctx_.inbox == nullptr) return;
+  inbox_started_ = true;
+  // Posted: the transport may still have the welcome to send.
+  boost::asio::post(shard_.context(), [self = keep_alive()] {
+    if (self->state_ != State::open) return;
+    const bool now = self->ctx_.inbox->synchronous();
+    ClientSession* s = self.get();
+    s->ctx_.inbox->take_pending(s->user_id_, [s, self = now ? nullptr : std::move(self)](
+                                                 std::string error, std::vector<InboxEntry> entries,
+                                                 std::uint64_t unread, bool) mutable {
+      s->in_loop(std::move(self), [s, error = std::move(error), entries = std::move(entries), unread]() mutable {
+        if (!error.empty()) {
+          log::warn("inbox unavailable for a new connection", {{"connection", s->connection_id_}, {"error", error}});
+          return;
+        }
+        s->push_inbox(std::move(entries), unread);
+      });
+    });
+  });
+}
+
+void ClientSession::push_inbox(std::vector<InboxEntry> entries, std::uint64_t unread) {
+  for (InboxEntry& e : entries) {
+    if (inbox_seen(e.id)) continue;  // it came live meanwhile
+    auto frame = std::make_shared<Frame>(Frame::Kind::notification, e.payload);
+    frame->inbox_id = std::move(e.id);
+    metrics_.inbox_pushed.add();
+    if (!enqueue(frame) && state_ != State::open) return;
+  }
+  // Nothing in the inbox: nothing to say (a client assumes 0 until told).
+  if (unread > 0) reply(encode_unread(unread));
+}
+
+void ClientSession::remember_inbox_id(const std::string& id) {
+  if (inbox_ids_.size() < kInboxIdsKept) {
+    inbox_ids_.push_back(id);
+    return;
+  }
+  inbox_ids_[inbox_ids_next_] = id;
+  inbox_ids_next_ = (inbox_ids_next_ + 1) % kInboxIdsKept;
+}
+
+void ClientSession::handle_inbox(protocol::Request& request) {
+  if (ctx_.inbox == nullptr) {
+    reply(protocol::encode_error({"no_inbox", "this gateway runs without an inbox", request.id_json}));
+    return;
+  }
+  const bool now = ctx_.inbox->synchronous();
+  ctx_.inbox->list(user_id_, request.before, request.limit,
+                   [this, self = now ? nullptr : keep_alive(), id = request.id_json](
+                       std::string error, std::vector<InboxEntry> entries, std::uint64_t unread, bool more) mutable {
+                     in_loop(std::move(self), [this, id = std::move(id), error = std::move(error),
+                                               entries = std::move(entries), unread, more] {
+                       if (!error.empty()) {
+                         reply(protocol::encode_error({"unavailable", "the inbox can't be read now; try again", id}));
+                         return;
+                       }
+                       std::vector<std::string_view> payloads;
+                       for (const InboxEntry& e : entries) payloads.emplace_back(e.payload);
+                       reply(protocol::encode_inbox(payloads, unread, more, id));
+                     });
+                   });
+}
+
+void ClientSession::handle_mark_read(protocol::Request& request) {
+  if (ctx_.inbox == nullptr) {
+    reply(protocol::encode_error({"no_inbox", "this gateway runs without an inbox", request.id_json}));
+    return;
+  }
+  const bool now = ctx_.inbox->synchronous();
+  ctx_.inbox->mark_read(
+      user_id_, std::move(request.ids), request.all, connection_id_,
+      [this, self = now ? nullptr : keep_alive(), id = request.id_json](std::string error,
+                                                                        std::uint64_t unread) mutable {
+        in_loop(std::move(self), [this, id = std::move(id), error = std::move(error), unread] {
+          if (!error.empty()) {
+            reply(protocol::encode_error({"unavailable", "the inbox can't be changed now; try again", id}));
+            return;
+          }
+          reply(encode_unread(unread, id));
+        });
+      });
+}
+
 void ClientSession::reject(const protocol::Error& error) {
   reply(protocol::encode_error(error));
   if (++invalid_messages_ >= ctx_.settings.max_invalid_messages) {
@@ -569,6 +666,7 @@ bool ClientSession::enqueue(const FramePtr& frame) {
   if (state_ != State::open) return false;
   if (write_now(frame)) {  // on the socket (or its tail queued in flight)
     if (frame->ack_deadline_ms != 0) track_ack(*frame);
+    if (!frame->inbox_id.empty()) remember_inbox_id(frame->inbox_id);
     return true;
   }
   if (!writable()) return false;
@@ -605,6 +703,7 @@ bool ClientSession::enqueue(const FramePtr& frame) {
   }
   metrics_.queued_bytes.add(static_cast<std::int64_t>(frame->payload.size()));
   if (frame->ack_deadline_ms != 0) track_ack(*frame);
+  if (!frame->inbox_id.empty()) remember_inbox_id(frame->inbox_id);
   schedule_write();
   return true;
 }

@@ -6,6 +6,7 @@
 // close. The WebSocket transport is a subclass: PlainWebSocketSession (ws://,
 // the gateway's own framing) or TlsWebSocketSession (wss://, Beast's).
 // Lives on its shard's event loop; every member function runs there.
+#include <algorithm>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
@@ -32,7 +33,11 @@ class ClientSession : public Subscriber {
 
   std::string_view user_id() const override { return user_id_; }
   bool deliver(const FramePtr& frame) override {
+    if (!frame->except_connection.empty() && frame->except_connection == connection_id_) return false;
     if (frame->offset != 0) return deliver_positioned(frame);
+    // Pushed from the inbox already (a frame with an offset can't be
+    // dropped without a gap; the client drops that duplicate by its id).
+    if (!frame->inbox_id.empty() && inbox_seen(frame->inbox_id)) return false;
     return enqueue(frame);
   }
   bool close(std::uint16_t code, std::string reason) override;
@@ -109,6 +114,16 @@ class ClientSession : public Subscriber {
   void handle_refresh(protocol::Request& request);
   void handle_resume(protocol::Request& request);
   void handle_ack(protocol::Request& request);
+  void handle_inbox(protocol::Request& request);
+  void handle_mark_read(protocol::Request& request);
+  // Once the welcome (and a resume, if announced) is out: push what waited
+  // in the inbox, then the unread count. Once per connection.
+  void schedule_inbox();
+  void push_inbox(std::vector<InboxEntry> entries, std::uint64_t unread);
+  bool inbox_seen(const std::string& id) const {
+    return std::find(inbox_ids_.begin(), inbox_ids_.end(), id) != inbox_ids_.end();
+  }
+  void remember_inbox_id(const std::string& id);
   // require_ack: the connection now owes an ack for `frame` (queued or sent).
   void track_ack(const Frame& frame);
   struct PendingAck {
@@ -175,6 +190,13 @@ class ClientSession : public Subscriber {
   std::vector<PendingAck> pending_acks_;
   std::unique_ptr<boost::asio::steady_timer> ack_timer_;
   std::int64_t ack_timer_at_ = 0;  // the deadline it is armed for; 0: not armed
+
+  // The inbox: whether its push started; the ids of the last persisted
+  // notifications this connection was sent (a ring of kInboxIdsKept).
+  static constexpr std::size_t kInboxIdsKept = 64;
+  bool inbox_started_ = false;
+  std::vector<std::string> inbox_ids_;
+  std::size_t inbox_ids_next_ = 0;
 };
 
 }  // namespace notify::gateway

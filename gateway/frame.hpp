@@ -90,6 +90,18 @@ struct Frame {
   std::string ack_id;
   std::int64_t published_ms = 0;
   std::int64_t ack_deadline_ms = 0;
+  // A notification sent with `persist` (it is in the user's inbox): its id,
+  // so a connection doesn't get it twice (live and from the inbox).
+  std::string inbox_id;
+  // Not for this connection (the one whose request caused the frame).
+  std::string except_connection;
+
+  // Whether a session must look at the frame before sending it (floors, an
+  // ack owed, the inbox's ids, an excluded connection); if not, the
+  // fan-out's fast path may write it straight away.
+  bool needs_session() const {
+    return offset != 0 || ack_deadline_ms != 0 || !inbox_id.empty() || !except_connection.empty();
+  }
 
   // Raw bytes sent as they are (the HTTP upgrade response). With `k` other
   // than wire, the last `message_bytes` of them are a frame's payload,

@@ -10,6 +10,7 @@
 
 #include "gateway/connection_limiter.hpp"
 #include "gateway/history.hpp"
+#include "gateway/inbox.hpp"
 #include "gateway/settings.hpp"
 #include "gateway/upstream.hpp"
 
@@ -28,6 +29,7 @@ struct GatewayContext {
   std::atomic<bool> draining{false};         // set once on shutdown; /readyz answers 503
   HistoryBackend* history = nullptr;         // null: notifications are not kept (--history-size 0)
   DeliveryReportSink* reports = nullptr;     // null: delivery reports are dropped
+  InboxBackend* inbox = nullptr;             // null: no inbox (--inbox-size 0)
 };
 
 }  // namespace notify::gateway

@@ -43,16 +43,22 @@ GatewayServer::GatewayServer(const GatewaySettings& settings, Metrics& metrics, 
     hub_->attach_history(history_.get());
     context_.history = history_.get();
   }
+  if (settings.inbox_size > 0) {
+    inbox_ = std::make_unique<Inbox>(*hub_, settings.inbox_size);
+    context_.inbox = inbox_.get();
+  }
 }
 
 void GatewayServer::schedule_prune() {
-  // Streams idle longer than the ttl are forgotten; checked a few times per ttl.
+  // Streams idle longer than the ttl are forgotten; checked a few times per
+  // ttl (and at least once a minute, for the inbox's expired entries).
   const auto interval = std::clamp<std::chrono::milliseconds>(settings_.history.ttl / 4, std::chrono::milliseconds(250),
                                                               std::chrono::milliseconds(60'000));
   prune_timer_->expires_after(interval);
   prune_timer_->async_wait([this](boost::system::error_code ec) {
     if (ec) return;
-    history_->prune(unix_millis());
+    if (history_) history_->prune(unix_millis());
+    if (inbox_) inbox_->prune(unix_millis());
     schedule_prune();
   });
 }
@@ -80,7 +86,7 @@ void GatewayServer::start() {
   listeners_.push_back(std::move(metrics_listener));
 
   for (auto& l : listeners_) l->start();
-  if (history_) {
+  if (history_ || inbox_) {
     prune_timer_ = std::make_unique<asio::steady_timer>(shards_.front()->context());
     schedule_prune();
   }

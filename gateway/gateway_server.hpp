@@ -35,6 +35,11 @@ class GatewayServer {
     history_.reset();
     context_.history = backend;
   }
+  // The inbox kept elsewhere (Redis) instead of in this process.
+  void set_inbox_backend(InboxBackend* backend) {
+    inbox_.reset();
+    context_.inbox = backend;
+  }
   void set_channel_observer(ChannelObserver* observer) {
     for (auto& shard : shards_) shard->attach_observer(observer);
   }
@@ -47,6 +52,8 @@ class GatewayServer {
   std::uint16_t metrics_port() const { return metrics_port_; }
   Hub& hub() { return *hub_; }
   History* history() { return history_.get(); }
+  // The in-process inbox (null with --inbox-size 0 or another backend).
+  Inbox* inbox() { return inbox_.get(); }
   bool draining() const { return context_.draining.load(); }
 
   // Readiness goes false, new upgrades get 503, every connection is closed
@@ -68,6 +75,7 @@ class GatewayServer {
   std::vector<std::unique_ptr<Shard>> shards_;
   std::unique_ptr<Hub> hub_;
   std::unique_ptr<History> history_;  // null without history
+  std::unique_ptr<Inbox> inbox_;      // null without the inbox, or with it in Redis
   std::unique_ptr<boost::asio::steady_timer> prune_timer_;
   void schedule_prune();
   std::vector<std::shared_ptr<Listener>> listeners_;

@@ -61,6 +61,11 @@ class Hub {
     notify(
         std::move(user_ids), [&frame](const protocol::Position*) { return frame; }, std::move(done), offline);
   }
+  // A frame that is no notification (kept in no history) to every
+  // connection of the users, in order after what was handed to them before.
+  void send_to_users(std::vector<std::string> user_ids, FramePtr frame) {
+    notify_shared(std::move(user_ids), std::move(frame), nullptr, nullptr);
+  }
   // To every subscriber of `topic`, or every connection when it is empty.
   void broadcast(std::string topic, const FrameMaker& make, CountCallback done);
   void broadcast(std::string topic, FramePtr frame, CountCallback done) {

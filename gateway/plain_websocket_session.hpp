@@ -44,7 +44,7 @@ class PlainWebSocketSession final : public ClientSession,
   void run(std::string_view key, std::string_view subprotocol, std::string_view early);
 
   bool deliver(const FramePtr& frame) override {
-    if (frame->offset != 0) return deliver_positioned(frame);           // history: floors, resume
+    if (frame->needs_session()) return ClientSession::deliver(frame);   // floors, acks, the inbox
     if (state_ == State::open && writer_.try_send(frame)) return true;  // the fan-out's fast path
     return enqueue(frame);
   }

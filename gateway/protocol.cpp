@@ -256,16 +256,57 @@ std::variant<Request, Error> parse_request(std::string_view text) {
     }
     return req;
   }
+  if (kind == "inbox") {
+    req.type = RequestType::inbox;
+    if (const auto* limit = obj.if_contains("limit")) {
+      const bool ok = (limit->is_int64() && limit->get_int64() >= 1 && limit->get_int64() <= 50) ||
+                      (limit->is_uint64() && limit->get_uint64() >= 1 && limit->get_uint64() <= 50);
+      if (!ok) return error("bad_request", "\"limit\" must be an integer from 1 to 50", req.id_json);
+      req.limit = limit->is_int64() ? static_cast<std::size_t>(limit->get_int64())
+                                    : static_cast<std::size_t>(limit->get_uint64());
+    }
+    if (const auto* before = obj.if_contains("before")) {
+      if (!before->is_string() || !rules::valid_notification_id(before->get_string())) {
+        return error("bad_request", "\"before\" must be a notification id", req.id_json);
+      }
+      req.before = before->get_string();
+    }
+    return req;
+  }
+  if (kind == "mark_read") {
+    req.type = RequestType::mark_read;
+    const auto* all = obj.if_contains("all");
+    const auto* ids = obj.if_contains("ids");
+    if (all != nullptr && all->is_bool() && all->get_bool() && ids == nullptr) {
+      req.all = true;
+      return req;
+    }
+    if (all != nullptr || ids == nullptr || !ids->is_array() || ids->get_array().empty() ||
+        ids->get_array().size() > kMaxAckIds) {
+      return error(
+          "bad_request",
+          "\"mark_read\" needs \"ids\" (1 to " + std::to_string(kMaxAckIds) + " notification ids) or \"all\": true",
+          req.id_json);
+    }
+    for (const auto& v : ids->get_array()) {
+      if (!v.is_string() || !rules::valid_notification_id(v.get_string())) {
+        return error("bad_request", "each of \"ids\" must be a notification id", req.id_json);
+      }
+      req.ids.emplace_back(v.get_string());
+    }
+    return req;
+  }
   // Echo the type only when short, so the reply can't be used to amplify.
   const std::string shown = kind.size() <= 64 ? " \"" + std::string(kind) + "\"" : std::string();
   return error("unknown_type",
-               "unknown type" + shown + "; expected subscribe, unsubscribe, ping, message, refresh, resume or ack",
+               "unknown type" + shown +
+                   "; expected subscribe, unsubscribe, ping, message, refresh, resume, ack, inbox or mark_read",
                req.id_json);
 }
 
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
                                 std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key,
-                                const Position* position, bool require_ack) {
+                                const Position* position, bool require_ack, bool inbox) {
   std::string out;
   out.reserve(80 + id.size() + event.size() + topic.size() + data_json.size() + collapse_key.size());
   out += "{\"type\":\"notification\",\"id\":";
@@ -285,7 +326,26 @@ std::string encode_notification(std::string_view id, std::string_view event, std
     append_json_string(out, collapse_key);
   }
   if (require_ack) out += ",\"require_ack\":true";
+  if (inbox) out += ",\"inbox\":true";
   if (position != nullptr) append_position(out, *position);
+  out += '}';
+  return out;
+}
+
+std::string encode_inbox(std::span<const std::string_view> notifications, std::uint64_t unread, bool more,
+                         std::string_view id_json) {
+  std::string out = "{\"type\":\"inbox\"";
+  if (!id_json.empty()) {
+    out += ",\"id\":";
+    out += id_json;
+  }
+  out += ",\"unread\":" + std::to_string(unread) + ",\"notifications\":[";
+  for (std::size_t i = 0; i < notifications.size(); ++i) {
+    if (i > 0) out += ',';
+    out += notifications[i];
+  }
+  out += "],\"more\":";
+  out += more ? "true" : "false";
   out += '}';
   return out;
 }

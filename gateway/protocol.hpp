@@ -26,7 +26,7 @@ inline constexpr std::uint16_t token_expired = 4001;     // the token expired an
 inline constexpr std::uint16_t slow_consumer = 4008;     // send queue overflow (close policy)
 }  // namespace close_code
 
-enum class RequestType { subscribe, unsubscribe, ping, message, refresh, resume, ack };
+enum class RequestType { subscribe, unsubscribe, ping, message, refresh, resume, ack, inbox, mark_read };
 
 // A place in a stream's history (docs/protocol.md#history-and-resume): the
 // stream ("user:<id>", "topic:<name>" or "all"), its epoch, and the last
@@ -48,7 +48,10 @@ struct Request {
   std::string data_json;          // message: the "data" member as the client wrote it
   std::string id_json;            // the optional "id" member as JSON text, echoed in replies; empty if absent
   std::vector<Position> streams;  // resume: where the client is, in the order written
-  std::vector<std::string> ids;   // ack: the notifications acknowledged
+  std::vector<std::string> ids;   // ack, mark_read: the notifications named
+  bool all = false;               // mark_read: everything
+  std::string before;             // inbox: the page after this notification id; empty: the newest
+  std::size_t limit = 20;         // inbox: at most this many (1 to 50)
 };
 
 struct Error {
@@ -77,7 +80,10 @@ inline constexpr std::size_t kMaxClientIdLength = 128;
 // `position`: the frame's place in history ("stream", "epoch", "offset"), if kept.
 std::string encode_notification(std::string_view id, std::string_view event, std::string_view topic,
                                 std::string_view data_json, std::int64_t ts_ms, std::string_view collapse_key = {},
-                                const Position* position = nullptr, bool require_ack = false);
+                                const Position* position = nullptr, bool require_ack = false, bool inbox = false);
+// {"type":"inbox","unread":N,"notifications":[<payloads>],"more":bool} (+ id).
+std::string encode_inbox(std::span<const std::string_view> notifications, std::uint64_t unread, bool more,
+                         std::string_view id_json);
 // `expires_at` (unix seconds) is omitted when 0 (development identity);
 // `streams` (the positions of the streams the connection follows from the
 // start, with history on) when empty.

@@ -27,6 +27,8 @@ struct GatewaySettings {
   // Notifications kept per stream for clients that resume
   // (--history-size, --history-ttl); max_entries 0: no history.
   HistoryLimits history;
+  // Persisted notifications kept per user's inbox (--inbox-size); 0: no inbox.
+  std::size_t inbox_size = 100;
 
   std::chrono::milliseconds handshake_timeout{10'000};  // HTTP request head and WebSocket upgrade
   std::chrono::milliseconds idle_timeout{60'000};       // ping after half of it, close after all of it

@@ -14,7 +14,8 @@ broker::Publication publication(const ValidNotification& n, std::string topic) {
           .data_json = n.data_json,
           .ts_ms = now,
           .collapse_key = n.collapse_key,
-          .ack_deadline_ms = n.ack_timeout_ms != 0 ? now + n.ack_timeout_ms : 0};
+          .ack_deadline_ms = n.ack_timeout_ms != 0 ? now + n.ack_timeout_ms : 0,
+          .inbox_expires_ms = n.persist_ttl_s != 0 ? now + std::int64_t{n.persist_ttl_s} * 1000 : 0};
 }
 
 }  // namespace

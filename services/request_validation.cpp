@@ -41,6 +41,17 @@ grpc::Status validate_notification(const v1::Notification& n, bool present, cons
     return invalid("notification.ack_timeout_ms is " + std::to_string(n.ack_timeout_ms()) + "; the limit is " +
                    std::to_string(kMaxAckTimeoutMs));
   }
+  if (n.persist() && !settings.inbox) {
+    return invalid("notification.persist needs the inbox, which this gateway runs without (--inbox-size 0)");
+  }
+  if (!n.persist() && n.persist_ttl_seconds() != 0) {
+    return invalid("notification.persist_ttl_seconds is set but notification.persist is not");
+  }
+  if (n.persist_ttl_seconds() > kMaxInboxTtlS) {
+    return invalid("notification.persist_ttl_seconds is " + std::to_string(n.persist_ttl_seconds()) +
+                   "; the limit is " + std::to_string(kMaxInboxTtlS));
+  }
+  out.persist_ttl_s = !n.persist() ? 0 : n.persist_ttl_seconds() != 0 ? n.persist_ttl_seconds() : settings.inbox_ttl_s;
   out.ack_timeout_ms = !n.require_ack() ? 0 : n.ack_timeout_ms() != 0 ? n.ack_timeout_ms() : settings.ack_timeout_ms;
   out.id = n.id().empty() ? new_uuid_v7() : n.id();
   out.event = n.event();
@@ -87,6 +98,9 @@ grpc::Status validate_close_reason(const std::string& reason) {
 grpc::Status validate_broadcast_notification(const ValidNotification& n) {
   if (n.ack_timeout_ms != 0) {
     return invalid("notification.require_ack is for Notify and NotifyStream only: acks are per user connection");
+  }
+  if (n.persist_ttl_s != 0) {
+    return invalid("notification.persist is for Notify and NotifyStream only: the inbox is per user");
   }
   return grpc::Status::OK;
 }

@@ -18,6 +18,7 @@ struct ValidNotification {
   std::string data_json;             // validated JSON; empty means null
   std::string collapse_key;          // empty: none
   std::uint32_t ack_timeout_ms = 0;  // require_ack: the timeout (the default filled in); 0: no ack asked
+  std::uint32_t persist_ttl_s = 0;   // persist: the time in the inbox (the default filled in); 0: not kept
 };
 
 grpc::Status validate_notification(const v1::Notification& n, bool present, const ServiceSettings& settings,
@@ -29,7 +30,7 @@ grpc::Status validate_user_ids(const google::protobuf::RepeatedPtrField<std::str
 
 grpc::Status validate_broadcast_topic(const std::string& topic);
 
-// Broadcast: a notification that asks for acks is refused (acks are per user).
+// Broadcast: a notification that asks for acks or the inbox is refused (both are per user).
 grpc::Status validate_broadcast_notification(const ValidNotification& n);
 
 // A close reason: empty or at most 123 bytes of UTF-8.

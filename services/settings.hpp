@@ -8,6 +8,8 @@ namespace notify::services {
 
 // The longest Notification.ack_timeout_ms (and --ack-timeout) accepted: 10 minutes.
 inline constexpr std::uint32_t kMaxAckTimeoutMs = 600'000;
+// The longest Notification.persist_ttl_seconds (and --inbox-ttl): 30 days.
+inline constexpr std::uint32_t kMaxInboxTtlS = 30 * 86'400;
 
 struct ServiceSettings {
   std::string bind_address = "0.0.0.0";
@@ -19,7 +21,9 @@ struct ServiceSettings {
   std::size_t max_client_streams = 64;                // open StreamClientMessages streams
   std::size_t max_inflight_requests = 4096;           // Notify/Broadcast/Disconnect/GetPresence being fanned out
   std::size_t max_receive_message_bytes = 4 * 1024 * 1024;
-  std::uint32_t ack_timeout_ms = 30'000;  // require_ack without ack_timeout_ms
+  std::uint32_t ack_timeout_ms = 30'000;   // require_ack without ack_timeout_ms
+  std::uint32_t inbox_ttl_s = 7 * 86'400;  // persist without persist_ttl_seconds
+  bool inbox = true;                       // false with --inbox-size 0: persist is refused
 
   // Admin API protection: TLS (cert + key), mutual TLS (client CA), API keys.
   std::string tls_cert_file;

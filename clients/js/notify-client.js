@@ -69,6 +69,8 @@ export class NotifyClient extends EventTarget {
     this._topics = new Map(); // topic -> 'pending' | 'subscribed'
     this._topicWaiters = new Map(); // topic -> [{resolve, reject}]
     this._positions = new Map(); // stream -> {epoch, offset}
+    this._unread = 0; // the inbox's unread count, as the server last said
+    this._inboxIds = new Set(); // ids of inbox notifications seen (the last 1000), to drop a second copy
     this._onOnline = () => this._networkBack();
     this._onOffline = () => this._networkGone();
     if (typeof window !== 'undefined' && window.addEventListener) {
@@ -83,6 +85,7 @@ export class NotifyClient extends EventTarget {
   get welcome() { return this._welcome; }
   get url() { return this._urls[this._urlIndex % this._urls.length]; }
   get topics() { return new Map(this._topics); }
+  get unread() { return this._unread; }
   // Per stream, the last epoch and offset seen: what a resume starts from.
   get positions() {
     const out = {};
@@ -150,6 +153,17 @@ export class NotifyClient extends EventTarget {
   }
 
   ping() { return this.request({ type: 'ping' }); }
+  // The inbox (notifications sent with persist): a page, newest first; resolves
+  // with {unread, notifications, more}. `before`: the id of the last one seen.
+  inbox({ limit, before } = {}) {
+    const obj = { type: 'inbox' };
+    if (limit !== undefined) obj.limit = limit;
+    if (before !== undefined) obj.before = before;
+    return this.request(obj);
+  }
+  // Marks inbox notifications read (they leave the inbox); resolves with {count}.
+  markRead(ids) { return this.request({ type: 'mark_read', ids: Array.isArray(ids) ? ids : [ids] }); }
+  markAllRead() { return this.request({ type: 'mark_read', all: true }); }
   // An upstream message for the backend; resolves with the `ack`.
   sendMessage(data) { return this.request({ type: 'message', data }); }
   // Refreshes the connection's token without reconnecting.
@@ -381,6 +395,15 @@ export class NotifyClient extends EventTarget {
         if (req) req.resolve(msg);
         this._emit('unsubscribed', msg);
         return;
+      case 'unread':
+        this._unread = msg.count;
+        if (req) req.resolve(msg);
+        this._emit('unread', { count: msg.count });
+        return;
+      case 'inbox':
+        this._unread = msg.unread;
+        if (req) req.resolve(msg);
+        return;
       case 'refreshed':
         if (req) req.resolve(msg);
         this._scheduleRefresh(msg.expires_at);
@@ -487,6 +510,16 @@ export class NotifyClient extends EventTarget {
       // connection still owes the ack.
       if (seen && msg.require_ack) this._ack(msg.id);
       return;
+    }
+    if (msg.inbox) {
+      // An inbox notification can come twice around a connect: live, and
+      // pushed from the inbox.
+      if (this._inboxIds.has(msg.id)) {
+        if (msg.require_ack) this._ack(msg.id);
+        return;
+      }
+      this._inboxIds.add(msg.id);
+      if (this._inboxIds.size > 1000) this._inboxIds.delete(this._inboxIds.values().next().value);
     }
     if (!msg.require_ack) {
       this._emit('notification', msg);

@@ -22,8 +22,11 @@ using Outcome = v1::DeliveryReport::Outcome;
 
 std::string str(const boost::json::value& v, const char* key) { return std::string(v.at(key).as_string()); }
 
-TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
-  TestServer server;
+// With history (frames with offsets) and without (the fan-out's fast path).
+class DeliveryReportsBothWays : public ::testing::TestWithParam<bool> {};
+
+TEST_P(DeliveryReportsBothWays, AnAckIsReportedWithUserIdConnectionAndTime) {
+  TestServer server(GetParam() ? std::vector<std::string>{} : std::vector<std::string>{"--history-size", "0"});
   ReportConsumer reports(server);
   auto alice = WsClient::connect(server.ws_port(), "/ws?user=alice");
   auto welcome = alice->next_of_type("welcome");
@@ -49,6 +52,9 @@ TEST(DeliveryReports, AnAckIsReportedWithUserIdConnectionAndTime) {
   EXPECT_EQ(server.metric(R"(notify_delivery_reports_total{outcome="acked"})"), 1);
   EXPECT_EQ(server.metric(R"(notify_client_messages_total{type="ack"})"), 2);
 }
+
+INSTANTIATE_TEST_SUITE_P(History, DeliveryReportsBothWays, ::testing::Bool(),
+                         [](const auto& p) { return p.param ? "On" : "Off"; });
 
 TEST(DeliveryReports, WithoutAnAckByTheDeadlineItIsReportedTimedOutAndTheConnectionStays) {
   TestServer server;

@@ -23,7 +23,7 @@ TEST(GrpcLimits, RequestsBeyondTheInFlightLimitAreResourceExhausted) {
   settings.port = 0;
   settings.max_inflight_requests = 2;
   services::UpstreamBus bus(metrics, settings);
-  broker::LocalBroker broker(hub);
+  broker::LocalBroker broker(hub, nullptr);
   services::GrpcServer server(
       settings, broker, [&]() -> boost::asio::io_context& { return hub.next_context(); }, bus, metrics, nullptr);
   server.start();

@@ -315,6 +315,16 @@ TEST(Notifyctl, ReportsPrintsTheOutcomeOfARequireAckNotification) {
   EXPECT_EQ(lines[0].at("userId"), "alice");
   EXPECT_EQ(lines[0].at("outcome"), "TIMED_OUT");  // nobody acknowledged it within 200 ms
 
+  const auto persisted = ctl(server, {"notify", "--user", "bob", "--event", "comment", "--id", "c-1", "--persist"});
+  ASSERT_EQ(persisted.exit_code, 0) << persisted.err;
+  EXPECT_NE(persisted.out.find(R"("offlineUserIds":["bob"])"), std::string::npos) << persisted.out;
+  auto bob = WsClient::connect(server.ws_port(), "/ws?user=bob");
+  ASSERT_TRUE(bob->next_of_type("welcome"));
+  auto waited = bob->next_json();
+  ASSERT_TRUE(waited);
+  EXPECT_EQ(waited->at("id"), "c-1");
+  EXPECT_EQ(waited->at("inbox"), true);
+
   const auto refused = ctl(server, {"notify", "--user", "alice", "--event", "order", "--ack-timeout-ms", "200"});
   EXPECT_EQ(refused.exit_code, 2);
   EXPECT_NE(refused.err.find("--ack-timeout-ms needs --require-ack"), std::string::npos) << refused.err;

@@ -249,5 +249,78 @@ TEST_F(RedisHistory, DeliveryReportsReachAConsumerOnAnyReplica) {
   EXPECT_FALSE(reports.next(500ms)) << "a report arrived twice";
 }
 
+// The inbox in Redis: what waited for an offline user is pushed once,
+// wherever they connect; the unread count is the same on every replica and
+// follows mark_read on all of the user's connections.
+TEST_F(RedisHistory, TheInboxIsOneAcrossReplicas) {
+  start_replicas(3);
+  auto stub = replica(0).stub();
+  for (const char* id : {"c-1", "c-2"}) {
+    auto resp = notify_persisted(*stub, {"alice"}, id);
+    ASSERT_EQ(resp.offline_user_ids_size(), 1);
+  }
+  auto on_b = WsClient::connect(replica(1).ws_port(), "/ws?user=alice");
+  ASSERT_EQ(on_b->next_json()->at("type"), "welcome");
+  for (const char* id : {"c-1", "c-2"}) {
+    auto n = on_b->next_json();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->at("id"), id);
+    EXPECT_EQ(n->at("inbox"), true);
+  }
+  auto count = on_b->next_json();
+  ASSERT_TRUE(count);
+  EXPECT_EQ(count->at("type"), "unread");
+  EXPECT_EQ(count->at("count"), 2);
+
+  // Pushed once: another connection, on another replica, gets the count only.
+  auto on_c = WsClient::connect(replica(2).ws_port(), "/ws?user=alice");
+  ASSERT_EQ(on_c->next_json()->at("type"), "welcome");
+  count = on_c->next_json();
+  ASSERT_TRUE(count);
+  EXPECT_EQ(count->at("type"), "unread");
+  EXPECT_EQ(count->at("count"), 2);
+  ASSERT_TRUE(eventually([&] { return get_presence(replica(0), {"alice"}).at("alice") == 2; }));
+
+  // Live while online: both connections get it, then the new count.
+  auto resp = notify_persisted(*stub, {"alice"}, "c-3");
+  EXPECT_EQ(resp.offline_user_ids_size(), 0);
+  for (auto* c : {on_b.get(), on_c.get()}) {
+    auto n = c->next_json();
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->at("id"), "c-3");
+    auto u = c->next_json();
+    ASSERT_TRUE(u);
+    EXPECT_EQ(u->at("type"), "unread");
+    EXPECT_EQ(u->at("count"), 3);
+  }
+
+  on_b->send(R"({"type":"mark_read","id":9,"ids":["c-1","c-3"]})");
+  auto reply = on_b->next_json();
+  ASSERT_TRUE(reply);
+  EXPECT_EQ(reply->at("type"), "unread");
+  EXPECT_EQ(reply->at("count"), 1);
+  EXPECT_EQ(reply->at("id"), 9);
+  auto pushed = on_c->next_json();
+  ASSERT_TRUE(pushed);
+  EXPECT_EQ(pushed->at("count"), 1);
+  EXPECT_FALSE(on_b->next_json(300ms)) << "the asking connection got the push too";
+
+  on_c->send(R"({"type":"inbox","id":1})");
+  auto page = on_c->next_json();
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->at("type"), "inbox");
+  ASSERT_EQ(page->at("notifications").as_array().size(), 1u);
+  EXPECT_EQ(page->at("notifications").at(0).at("id"), "c-2");
+
+  // A reconnect on the first replica: the same count.
+  on_b->close();
+  auto on_a = WsClient::connect(replica(0).ws_port(), "/ws?user=alice");
+  ASSERT_EQ(on_a->next_json()->at("type"), "welcome");
+  count = on_a->next_json();
+  ASSERT_TRUE(count);
+  EXPECT_EQ(count->at("type"), "unread");
+  EXPECT_EQ(count->at("count"), 1);
+}
+
 }  // namespace
 }  // namespace notify::testing

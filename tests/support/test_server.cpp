@@ -103,6 +103,19 @@ v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> use
   return call(*server.stub(), &v1::NotificationService::Stub::Notify, req, status_out);
 }
 
+v1::NotifyResponse notify_persisted(v1::NotificationService::Stub& stub, std::vector<std::string> users,
+                                    const std::string& id, std::uint32_t ttl_seconds, grpc::Status* status_out) {
+  v1::NotifyRequest req;
+  for (auto& u : users) req.add_user_ids(u);
+  auto* n = req.mutable_notification();
+  n->set_event("comment");
+  n->set_data_json(R"({"id":")" + id + R"("})");
+  n->set_id(id);
+  n->set_persist(true);
+  n->set_persist_ttl_seconds(ttl_seconds);
+  return call(stub, &v1::NotificationService::Stub::Notify, req, status_out);
+}
+
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data) {
   v1::BroadcastRequest req;

@@ -62,6 +62,11 @@ v1::NotifyResponse notify(TestServer& server, std::vector<std::string> users, co
 // Notify with require_ack, notification id `id` and ack_timeout_ms (0: the default).
 v1::NotifyResponse notify_acked(TestServer& server, std::vector<std::string> users, const std::string& id,
                                 std::uint32_t ack_timeout_ms = 0, grpc::Status* status_out = nullptr);
+// Notify with persist (the inbox), notification id `id`, data {"id": id}
+// and persist_ttl_seconds (0: the default).
+v1::NotifyResponse notify_persisted(v1::NotificationService::Stub& stub, std::vector<std::string> users,
+                                    const std::string& id, std::uint32_t ttl_seconds = 0,
+                                    grpc::Status* status_out = nullptr);
 v1::BroadcastResponse broadcast(TestServer& server, const std::string& topic, const std::string& event,
                                 const std::string& data);
 v1::DisconnectResponse disconnect(TestServer& server, std::vector<std::string> users, const std::string& reason);

@@ -139,6 +139,7 @@ TEST(Envelope, RoundTripsEveryKind) {
              .reason = "bye",
              .message = {},
              .report = {},
+             .unread = {},
              .probe = 0,
              .position = {}};
   auto dd = decode(encode(d), 1024, why);
@@ -156,6 +157,7 @@ TEST(Envelope, RoundTripsEveryKind) {
                          .client_message_id = "7",
                          .ts_ms = 5},
              .report = {},
+             .unread = {},
              .probe = 0,
              .position = {}};
   auto mm = decode(encode(m), 1024, why);
@@ -170,6 +172,7 @@ TEST(Envelope, RoundTripsEveryKind) {
                  .reason = {},
                  .message = {},
                  .report = {},
+                 .unread = {},
                  .probe = 42,
                  .position = {}};
   auto pp = decode(encode(probe), 1024, why);
@@ -187,6 +190,7 @@ TEST(Envelope, RoundTripsEveryKind) {
                         .outcome = gateway::DeliveryReport::Outcome::timed_out,
                         .ts_ms = 9,
                         .published_ts_ms = 7},
+             .unread = {},
              .probe = 0,
              .position = {}};
   auto rr = decode(encode(r), 1024, why);

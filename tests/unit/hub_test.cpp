@@ -212,7 +212,7 @@ TEST(LocalBrokerManyLoops, OfflineUsersAreFoundWithoutAUserDirectory) {
     done.get_future().wait();
   };
   on_last_loop([&] { shards.back()->add(&alice); });
-  broker::LocalBroker broker(hub);
+  broker::LocalBroker broker(hub, nullptr);
   std::promise<broker::Outcome> result;
   broker.notify(
       {"ghost", "alice", "nobody"},
