@@ -5,7 +5,8 @@
 // killed (-9), and later the browser goes offline for a while. The page
 // must end with every notification exactly once, in order, and say so.
 // Then the library acknowledges notifications sent with require_ack once its
-// handlers are done, as the backend's StreamDeliveryReports shows. Last, the
+// handlers are done, as the backend's StreamDeliveryReports shows, and gets
+// what waited in a user's inbox when it connects. Last, the
 // gateway's own page (built on the library) lives through a kill -9 and
 // restart of its gateway while notifications are sent through another.
 //
@@ -183,8 +184,40 @@ try {
   assert.equal(reportOf('fails').outcome, 'TIMED_OUT', 'a rejected waitUntil() withholds the ack');
   assert.deepEqual(await page.evaluate(() => window.ackErrors), ['fails']);
   reportStream.cancel();
+
   log(`ok 5 - the library acknowledged require_ack notifications after its handlers (slow one acked after ` +
     `${Number(slow.ts) - Number(slow.published_ts)} ms), withheld the failed one (TIMED_OUT)`);
+  // The inbox: sent with persist while dave has no connection, pushed when he
+  // connects (a second library instance on the page), the count on every change.
+  const persist = (id) => unary(backend, 'Notify', {
+    user_ids: ['dave'], notification: { id, event: 'comment', data_json: JSON.stringify({ id }), persist: true },
+  });
+  for (const id of ['c-1', 'c-2']) {
+    const resp = await persist(id);
+    assert.deepEqual(resp.offline_user_ids, ['dave']);
+  }
+  await page.evaluate((portB) => import('/notify-client.js').then(({ NotifyClient }) => {
+    const dave = new NotifyClient({ urls: [`ws://127.0.0.1:${portB}/ws?user=dave`] });
+    window.dave = { client: dave, got: [], counts: [] };
+    dave.addEventListener('notification', (e) => window.dave.got.push(e.detail.id + (e.detail.inbox ? ':inbox' : '')));
+    dave.addEventListener('unread', (e) => window.dave.counts.push(e.detail.count));
+    dave.connect();
+  }), portsB.ws);
+  await until('dave to get what waited', () => page.evaluate(() => window.dave.counts.length >= 1));
+  await persist('c-3'); // live now
+  await until('the count of c-3', () => page.evaluate(() => window.dave.counts.length >= 2));
+  const page1 = await page.evaluate(() => window.dave.client.inbox({ limit: 2 }));
+  assert.deepEqual(page1.notifications.map((n) => n.id), ['c-3', 'c-2']);
+  assert.equal(page1.more, true);
+  const afterRead = await page.evaluate(() => window.dave.client.markRead('c-2').then((r) => r.count));
+  assert.equal(afterRead, 2);
+  assert.equal(await page.evaluate(() => window.dave.client.markAllRead().then(() => window.dave.client.unread)), 0);
+  const dave = await page.evaluate(() => ({ got: window.dave.got, counts: window.dave.counts }));
+  assert.deepEqual(dave.got, ['c-1:inbox', 'c-2:inbox', 'c-3:inbox'], 'what waited, then the live one, once each');
+  assert.deepEqual(dave.counts.slice(0, 2), [2, 3]);
+  await page.evaluate(() => window.dave.client.close());
+  log(`ok 6 - the inbox: 2 notifications that waited for dave arrived when he connected, then one live; ` +
+    `unread ${dave.counts.join(' -> ')}, listed newest first, marked read`);
   await context.close();
 
   // The gateway's own page, built on the library, across a restart of its
@@ -217,7 +250,7 @@ try {
     'the page shows every notification once, in order');
   assert.ok((await demo.locator('#log').textContent()).includes('resumed'), 'the page resumed');
   assert.deepEqual(pageErrors, [], 'no page errors');
-  log('ok 6 - the gateway page survived a kill -9 and restart of its gateway: 20 of 20 notifications shown once, ' +
+  log('ok 7 - the gateway page survived a kill -9 and restart of its gateway: 20 of 20 notifications shown once, ' +
     'in order (10 sent while it was down)');
 } catch (err) {
   failed = true;
