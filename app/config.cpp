@@ -306,8 +306,7 @@ ConfigResult parse_config(int argc, const char* const* argv) {
       ->check(CLI::Range(std::size_t{1}, std::size_t{100000}))
       ->capture_default_str();
   cli.add_option("--client-stream-buffer", s.client_stream_buffer,
-                 "Client messages (delivery reports) a StreamClientMessages (StreamDeliveryReports) consumer may "
-                 "lag before it loses the oldest")
+                 "Client messages a StreamClientMessages consumer may lag before it loses the oldest")
       ->envname("NOTIFY_CLIENT_STREAM_BUFFER")
       ->check(positive)
       ->capture_default_str();

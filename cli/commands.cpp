@@ -2,6 +2,7 @@
 
 #include <cstdlib>
 #include <iostream>
+#include <type_traits>
 
 #include "cli/exit_codes.hpp"
 #include "cli/output.hpp"
@@ -150,7 +151,8 @@ int health(const Connection& connection, const std::string& service) {
 
 namespace {
 
-// A server-streaming call printed one JSON line per message (tail, reports).
+// A server-streaming call printed one JSON line per message (tail), or per
+// report of each batch (reports).
 template <class Message, class Open>
 int print_stream(const Connection& connection, std::uint64_t count, const char* command, Open open) {
   auto stub = v1::NotificationService::NewStub(connection.channel());
@@ -168,13 +170,20 @@ int print_stream(const Connection& connection, std::uint64_t count, const char* 
   Message message;
   std::uint64_t received = 0;
   bool limit_reached = false;
-  while (reader->Read(&message)) {
-    std::cout << to_json(message) << std::endl;
-    if (count != 0 && ++received == count) {
-      limit_reached = true;
-      context.TryCancel();
-      break;
+  const auto print = [&](const google::protobuf::Message& m) {
+    std::cout << to_json(m) << '\n';
+    return count != 0 && ++received == count;
+  };
+  while (!limit_reached && reader->Read(&message)) {
+    if constexpr (std::is_same_v<Message, v1::DeliveryReports>) {
+      for (const auto& report : message.reports()) {
+        if ((limit_reached = print(report))) break;
+      }
+    } else {
+      limit_reached = print(message);
     }
+    std::cout.flush();  // each line as it arrives
+    if (limit_reached) context.TryCancel();
   }
   const grpc::Status status = reader->Finish();
   if (signals.first_signal() != 0 || limit_reached) return kExitOk;
@@ -195,7 +204,7 @@ int tail(const Connection& connection, std::uint64_t count) {
 }
 
 int reports(const Connection& connection, std::uint64_t count) {
-  return print_stream<v1::DeliveryReport>(
+  return print_stream<v1::DeliveryReports>(
       connection, count, "reports", [](v1::NotificationService::Stub& stub, grpc::ClientContext& context) {
         return stub.StreamDeliveryReports(&context, v1::StreamDeliveryReportsRequest{});
       });

@@ -193,7 +193,7 @@ grpc::ServerWriteReactor<v1::ClientMessage>* NotificationService::StreamClientMe
   return stream;
 }
 
-grpc::ServerWriteReactor<v1::DeliveryReport>* NotificationService::StreamDeliveryReports(
+grpc::ServerWriteReactor<v1::DeliveryReports>* NotificationService::StreamDeliveryReports(
     grpc::CallbackServerContext* context, const v1::StreamDeliveryReportsRequest*) {
   if (grpc::Status status = auth_.check(*context, auth::Scope::stream); !status.ok()) {
     return DeliveryReportStream::refused(bus_.reports, std::move(status));

@@ -52,7 +52,7 @@ class NotificationService final : public v1::NotificationService::CallbackServic
       grpc::CallbackServerContext* context) override;
   grpc::ServerWriteReactor<v1::ClientMessage>* StreamClientMessages(
       grpc::CallbackServerContext* context, const v1::StreamClientMessagesRequest* request) override;
-  grpc::ServerWriteReactor<v1::DeliveryReport>* StreamDeliveryReports(
+  grpc::ServerWriteReactor<v1::DeliveryReports>* StreamDeliveryReports(
       grpc::CallbackServerContext* context, const v1::StreamDeliveryReportsRequest* request) override;
 
  private:

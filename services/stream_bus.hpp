@@ -4,6 +4,11 @@
 // and StreamDeliveryReports (acknowledgements of require_ack notifications).
 // A stream that lags more than its buffer (messages or bytes) loses its
 // oldest messages (counted). The number of streams is bounded too.
+//
+// Item is what is published; Wire what one write carries: the item itself
+// (StreamClientMessages), or a batch of every item waiting, up to
+// kMaxBatch (StreamDeliveryReports), for which an overload
+// append_to_batch(Wire&, Item&&) must be found by argument-dependent lookup.
 // Thread-safe: publish() runs on event loops (or the Redis broker's thread),
 // the rest on gRPC threads.
 #include <grpcpp/grpcpp.h>
@@ -16,6 +21,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "common/metrics.hpp"
@@ -23,16 +29,19 @@
 
 namespace notify::services {
 
-template <class Message>
+template <class Item, class Wire>
 class StreamBus;
+
+// The most items one batched write carries.
+inline constexpr std::size_t kMaxBatch = 1024;
 
 // One call of the RPC. Owned by shared_ptr: gRPC's reference is dropped in
 // OnDone, the bus's snapshot references keep it alive while a publish runs.
-template <class Message>
-class BusStream : public grpc::ServerWriteReactor<Message>, public std::enable_shared_from_this<BusStream<Message>> {
+template <class Item, class Wire = Item>
+class BusStream : public grpc::ServerWriteReactor<Wire>, public std::enable_shared_from_this<BusStream<Item, Wire>> {
  public:
   // Joins the bus, or ends at once if the bus refuses it.
-  static BusStream* start(StreamBus<Message>& bus) {
+  static BusStream* start(StreamBus<Item, Wire>& bus) {
     auto stream = std::make_shared<BusStream>(bus);
     stream->self_ = stream;
     grpc::Status status = bus.attach(stream);
@@ -45,35 +54,37 @@ class BusStream : public grpc::ServerWriteReactor<Message>, public std::enable_s
     return stream.get();
   }
   // A stream that ends at once with `status`, never joining the bus.
-  static BusStream* refused(StreamBus<Message>& bus, grpc::Status status) {
+  static BusStream* refused(StreamBus<Item, Wire>& bus, grpc::Status status) {
     auto stream = std::make_shared<BusStream>(bus);
     stream->self_ = stream;
     stream->finish(std::move(status));
     return stream.get();
   }
 
-  explicit BusStream(StreamBus<Message>& bus) : bus_(bus) {}
+  explicit BusStream(StreamBus<Item, Wire>& bus) : bus_(bus) {}
 
-  // Queues a message; false once the stream is finishing.
-  bool push(const Message& message) {
+  // Queues an item; false once the stream is finishing.
+  bool push(const Item& item) {
     {
       std::lock_guard lock(mu_);
       if (finishing_) return false;
+      const std::size_t bytes = item.ByteSizeLong();
       if (writing_) {
-        const std::size_t bytes = message.ByteSizeLong();
         const ServiceSettings& s = bus_.settings();
         while (!pending_.empty() &&
-               (pending_.size() >= s.client_stream_buffer || pending_bytes_ + bytes > s.client_stream_buffer_bytes)) {
+               (pending_.size() >= bus_.max_items() || pending_bytes_ + bytes > s.client_stream_buffer_bytes)) {
           pending_bytes_ -= pending_.front().ByteSizeLong();
           pending_.pop_front();
           bus_.counters().dropped->Increment();
         }
-        pending_.push_back(message);
+        pending_.push_back(item);
         pending_bytes_ += bytes;
         return true;
       }
       writing_ = true;
-      current_ = message;
+      pending_.push_back(item);
+      pending_bytes_ += bytes;
+      fill_locked();
     }
     // Outside the lock: gRPC may run reactions inline.
     this->StartWrite(&current_);
@@ -114,9 +125,7 @@ class BusStream : public grpc::ServerWriteReactor<Message>, public std::enable_s
       }
       // Finishing with a flush still writes what was already acknowledged.
       if (ok && !pending_.empty()) {
-        current_ = std::move(pending_.front());
-        pending_.pop_front();
-        pending_bytes_ -= current_.ByteSizeLong();
+        fill_locked();
         write_next = true;
       } else {
         pending_.clear();
@@ -141,31 +150,48 @@ class BusStream : public grpc::ServerWriteReactor<Message>, public std::enable_s
   }
 
  private:
-  StreamBus<Message>& bus_;
+  // Under mu_, pending_ not empty: moves what the next write carries into current_.
+  void fill_locked() {
+    if constexpr (std::is_same_v<Item, Wire>) {
+      pending_bytes_ -= pending_.front().ByteSizeLong();
+      current_ = std::move(pending_.front());
+      pending_.pop_front();
+    } else {
+      current_.Clear();
+      for (std::size_t n = 0; n < kMaxBatch && !pending_.empty(); ++n) {
+        pending_bytes_ -= pending_.front().ByteSizeLong();
+        append_to_batch(current_, std::move(pending_.front()));
+        pending_.pop_front();
+      }
+    }
+  }
+
+  StreamBus<Item, Wire>& bus_;
   std::shared_ptr<BusStream> self_;  // gRPC's reference, until OnDone
 
   std::mutex mu_;
-  std::deque<Message> pending_;
+  std::deque<Item> pending_;
   std::size_t pending_bytes_ = 0;
-  Message current_;  // the message being written; touched only by the writer
+  Wire current_;  // what is being written; touched only by the writer
   bool writing_ = false;
   bool finishing_ = false;
   bool finish_deferred_ = false;
   grpc::Status finish_status_;
 };
 
-template <class Message>
+template <class Item, class Wire = Item>
 class StreamBus {
  public:
-  using Stream = BusStream<Message>;
+  using Stream = BusStream<Item, Wire>;
 
-  // `rpc` names the RPC in refusals.
+  // `rpc` names the RPC in refusals. A stream's lag buffer holds at most
+  // settings.client_stream_buffer_bytes, and `max_items` items.
   StreamBus(Metrics& metrics, const Metrics::StreamBusCounters& counters, const ServiceSettings& settings,
-            std::string rpc)
-      : metrics_(metrics), counters_(counters), settings_(settings), rpc_(std::move(rpc)) {}
+            std::string rpc, std::size_t max_items)
+      : metrics_(metrics), counters_(counters), settings_(settings), rpc_(std::move(rpc)), max_items_(max_items) {}
 
-  // Hands the message to every open stream; returns how many took it.
-  std::size_t publish(const Message& message) {
+  // Hands the item to every open stream; returns how many took it.
+  std::size_t publish(const Item& message) {
     std::vector<std::shared_ptr<Stream>> snapshot;
     {
       std::lock_guard lock(mu_);
@@ -227,6 +253,7 @@ class StreamBus {
   void set_consumer_observer(std::function<void(int)> observer) { consumer_observer_ = std::move(observer); }
 
   const ServiceSettings& settings() const { return settings_; }
+  std::size_t max_items() const { return max_items_; }
   const Metrics::StreamBusCounters& counters() const { return counters_; }
 
  private:
@@ -234,6 +261,7 @@ class StreamBus {
   const Metrics::StreamBusCounters& counters_;
   const ServiceSettings& settings_;
   const std::string rpc_;
+  const std::size_t max_items_;
   std::mutex mu_;
   std::vector<std::shared_ptr<Stream>> streams_;
   bool closed_ = false;

@@ -153,7 +153,7 @@ try {
   // report goes through Redis either way.
   const reports = [];
   const reportStream = backend.StreamDeliveryReports({});
-  reportStream.on('data', (r) => reports.push(r));
+  reportStream.on('data', (batch) => reports.push(...batch.reports));
   reportStream.on('error', () => {});
   const notifyAcked = (id, data, timeoutMs = 0) => unary(backend, 'Notify', {
     user_ids: ['alice'],

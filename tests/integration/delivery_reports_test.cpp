@@ -214,6 +214,38 @@ TEST(DeliveryReports, ANotificationReplacedByItsCollapseKeyBeforeItWasSentIsRepo
   EXPECT_EQ(server.metric(R"(notify_delivery_reports_total{outcome="replaced"})"), kViews - 1);
 }
 
+// Reports come in bursts (one ack frame settles many): a stream writes every
+// report waiting as one batch, so a burst far above its buffer (1024) loses
+// nothing.
+TEST(DeliveryReports, ABurstOfReportsIsBatchedAndNoneIsLost) {
+  TestServer server;
+  ReportConsumer reports(server);
+  constexpr int kConnections = 40;
+  constexpr int kNotifications = 100;
+  std::vector<std::unique_ptr<WsClient>> tabs;
+  for (int i = 0; i < kConnections; ++i) tabs.push_back(connect_user(server, "alice"));
+  for (int n = 0; n < kNotifications; ++n) notify_acked(server, {"alice"}, "n-" + std::to_string(n));
+  std::string ids;
+  for (int n = 0; n < kNotifications; ++n) ids += (n ? ",\"n-" : "\"n-") + std::to_string(n) + "\"";
+  for (auto& tab : tabs) {
+    for (int n = 0; n < kNotifications; ++n) ASSERT_TRUE(tab->next_of_type("notification"));
+  }
+  for (auto& tab : tabs) tab->send(R"({"type":"ack","ids":[)" + ids + "]}");
+  std::set<std::pair<std::string, std::string>> seen;  // (connection, notification)
+  for (int i = 0; i < kConnections * kNotifications; ++i) {
+    auto report = reports.next();
+    ASSERT_TRUE(report) << "report " << i
+                        << " missing; dropped: " << server.metric("notify_delivery_reports_dropped_total")
+                        << ", acked: " << server.metric(R"(notify_delivery_reports_total{outcome="acked"})");
+    EXPECT_EQ(report->outcome(), Outcome::DeliveryReport_Outcome_ACKED);
+    seen.emplace(report->connection_id(), report->notification_id());
+  }
+  EXPECT_EQ(seen.size(), static_cast<std::size_t>(kConnections * kNotifications));
+  EXPECT_EQ(server.metric("notify_delivery_reports_dropped_total"), 0);
+  EXPECT_LT(reports.batches(), static_cast<std::size_t>(kConnections * kNotifications / 4))
+      << "reports are written in batches";
+}
+
 TEST(DeliveryReports, NotificationsWithoutRequireAckAreNotReported) {
   TestServer server;
   ReportConsumer reports(server);

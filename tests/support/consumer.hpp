@@ -17,16 +17,17 @@
 
 namespace notify::testing {
 
-// A StreamClientMessages (Message = ClientMessage) or StreamDeliveryReports
-// (Message = DeliveryReport) call read on its own thread.
-template <class Message>
+// A StreamClientMessages (Item = Wire = ClientMessage) or
+// StreamDeliveryReports (Item = DeliveryReport, Wire = DeliveryReports: each
+// batch read is taken apart) call read on its own thread.
+template <class Item, class Wire = Item>
 class StreamConsumer {
  public:
   // With `read` false nothing is read until the stream ends: a stalled consumer.
   explicit StreamConsumer(TestServer& server, bool read = true) : StreamConsumer(server.stub(), read) {}
   explicit StreamConsumer(std::unique_ptr<v1::NotificationService::Stub> stub, bool read = true)
       : stub_(std::move(stub)) {
-    if constexpr (std::is_same_v<Message, v1::ClientMessage>) {
+    if constexpr (std::is_same_v<Wire, v1::ClientMessage>) {
       reader_ = stub_->StreamClientMessages(&context_, v1::StreamClientMessagesRequest{});
     } else {
       reader_ = stub_->StreamDeliveryReports(&context_, v1::StreamDeliveryReportsRequest{});
@@ -35,10 +36,15 @@ class StreamConsumer {
     reader_->WaitForInitialMetadata();
     if (!read) return;
     thread_ = std::thread([this] {
-      Message message;
+      Wire message;
       while (reader_->Read(&message)) {
         std::lock_guard lock(mu_);
-        messages_.push_back(message);
+        if constexpr (std::is_same_v<Wire, Item>) {
+          messages_.push_back(message);
+        } else {
+          ++batches_;
+          for (const auto& item : message.reports()) messages_.push_back(item);
+        }
         cv_.notify_all();
       }
       status_ = reader_->Finish();
@@ -56,7 +62,7 @@ class StreamConsumer {
     }
   }
 
-  std::optional<Message> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
+  std::optional<Item> next(std::chrono::milliseconds timeout = std::chrono::milliseconds(5000)) {
     std::unique_lock lock(mu_);
     if (!cv_.wait_for(lock, timeout, [&] { return messages_.size() > taken_; })) return std::nullopt;
     return messages_[taken_++];
@@ -67,21 +73,26 @@ class StreamConsumer {
   }
   grpc::Status status() { return status_; }
   void cancel() { context_.TryCancel(); }
+  std::size_t batches() {
+    std::lock_guard lock(mu_);
+    return batches_;
+  }
 
  private:
   std::unique_ptr<v1::NotificationService::Stub> stub_;
   grpc::ClientContext context_;
-  std::unique_ptr<grpc::ClientReader<Message>> reader_;
+  std::unique_ptr<grpc::ClientReader<Wire>> reader_;
   std::thread thread_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::vector<Message> messages_;
+  std::vector<Item> messages_;
+  std::size_t batches_ = 0;  // batched streams: messages read
   std::size_t taken_ = 0;
   bool done_ = false;
   grpc::Status status_;
 };
 
 using Consumer = StreamConsumer<v1::ClientMessage>;
-using ReportConsumer = StreamConsumer<v1::DeliveryReport>;
+using ReportConsumer = StreamConsumer<v1::DeliveryReport, v1::DeliveryReports>;
 
 }  // namespace notify::testing

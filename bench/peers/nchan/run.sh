@@ -108,6 +108,10 @@ fi)
       nchan_publisher http;$redis_pass
       nchan_channel_id u_\$arg_user;
     }
+    # Shared memory in use, among other figures (bench/inbox.sh reads it).
+    location = /nchan_status {
+      nchan_stub_status;
+    }
     location / {
       return 404 "not found\n";
     }
