@@ -14,6 +14,7 @@
 #include "common/ids.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "common/validation.hpp"
 #include "gateway/protocol.hpp"
 
 namespace notify::broker {
@@ -911,20 +912,25 @@ void RedisBroker::inbox_call(const std::string& user, std::vector<std::string> a
 namespace {
 
 // {unread, more, id, json, ...} from kInbox.
-bool inbox_reply(const redisReply* r, std::vector<gateway::InboxEntry>& entries, std::uint64_t& unread, bool& more) {
+bool inbox_reply(const redisReply* r, std::size_t max_bytes, std::vector<gateway::InboxEntry>& entries,
+                 std::uint64_t& unread, bool& more) {
   if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements % 2 != 0) return false;
   if (r->element[0]->type != REDIS_REPLY_INTEGER || r->element[1]->type != REDIS_REPLY_INTEGER) return false;
   unread = static_cast<std::uint64_t>(std::max<long long>(0, r->element[0]->integer));
-  more = r->element[1]->integer != 0;
+  more = r->element[1]->integer > 0;
   for (std::size_t i = 2; i < r->elements; i += 2) {
     const redisReply* id = r->element[i];
     const redisReply* json = r->element[i + 1];
     if (id->type != REDIS_REPLY_STRING || json->type != REDIS_REPLY_STRING) return false;
     std::string payload(json->str, json->len);
-    // Stored by a replica, read back by this one: checked like any input.
-    if (check_json(payload)) return false;
-    entries.push_back(
-        {.id = std::string(id->str, id->len), .ts_ms = 0, .expires_ms = 0, .payload = std::move(payload)});
+    std::string id_text(id->str, id->len);
+    // Stored by a replica, read back by this one: checked like any input (a
+    // notification frame: an object, within the size a replica would write).
+    if (!rules::valid_notification_id(id_text) || payload.size() > max_bytes || payload.empty() ||
+        payload.front() != '{' || check_json(payload)) {
+      return false;
+    }
+    entries.push_back({.id = std::move(id_text), .ts_ms = 0, .expires_ms = 0, .payload = std::move(payload)});
   }
   return true;
 }
@@ -934,23 +940,37 @@ bool inbox_reply(const redisReply* r, std::vector<gateway::InboxEntry>& entries,
 void RedisBroker::take_pending(std::string user, EntriesDone done) {
   std::vector<std::string> args = {"take", user, std::to_string(gateway::kInboxPageItems),
                                    std::to_string(gateway::kInboxPageBytes)};
-  inbox_call(user, std::move(args), [done = std::move(done)](const redisReply* r, std::string error) {
+  inbox_call(user, std::move(args), [this, done = std::move(done)](const redisReply* r, std::string error) {
     std::vector<gateway::InboxEntry> entries;
     std::uint64_t unread = 0;
     bool more = false;
-    if (error.empty() && !inbox_reply(r, entries, unread, more)) error = "malformed inbox reply";
+    if (error.empty() && !inbox_reply(r, settings_.max_data_bytes + 4096, entries, unread, more)) {
+      error = "malformed inbox reply";
+    }
+    if (error.empty() && r->element[1]->integer < 0) error = std::string(gateway::kInboxNotFound);
     done(std::move(error), std::move(entries), unread, more);
+  });
+}
+
+void RedisBroker::restore_pending(std::string user, std::vector<std::string> ids) {
+  std::vector<std::string> args = {"pend", user};
+  args.insert(args.end(), std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+  inbox_call(user, std::move(args), [](const redisReply*, const std::string& error) {
+    if (!error.empty()) log::warn("could not make inbox entries pending again", {{"error", error}});
   });
 }
 
 void RedisBroker::list(std::string user, std::string before, std::size_t limit, EntriesDone done) {
   std::vector<std::string> args = {"list", user, std::move(before), std::to_string(limit),
                                    std::to_string(gateway::kInboxPageBytes)};
-  inbox_call(user, std::move(args), [done = std::move(done)](const redisReply* r, std::string error) {
+  inbox_call(user, std::move(args), [this, done = std::move(done)](const redisReply* r, std::string error) {
     std::vector<gateway::InboxEntry> entries;
     std::uint64_t unread = 0;
     bool more = false;
-    if (error.empty() && !inbox_reply(r, entries, unread, more)) error = "malformed inbox reply";
+    if (error.empty() && !inbox_reply(r, settings_.max_data_bytes + 4096, entries, unread, more)) {
+      error = "malformed inbox reply";
+    }
+    if (error.empty() && r->element[1]->integer < 0) error = std::string(gateway::kInboxNotFound);
     done(std::move(error), std::move(entries), unread, more);
   });
 }

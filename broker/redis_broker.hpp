@@ -102,6 +102,7 @@ class RedisBroker final : public Broker,
   // InboxBackend (event loops), with --inbox-size > 0: the inbox in Redis
   // (kInbox; kPublish fills it), so every replica sees the same one.
   void take_pending(std::string user, EntriesDone done) override;
+  void restore_pending(std::string user, std::vector<std::string> ids) override;
   void list(std::string user, std::string before, std::size_t limit, EntriesDone done) override;
   void mark_read(std::string user, std::vector<std::string> ids, bool all, std::string except_connection,
                  CountDone done) override;

@@ -233,8 +233,10 @@ inline constexpr const char* kHistoryRead = NOTIFY_LUA_NOW
 //  list  before id ('' for the newest), max items, max bytes: a page, newest
 //        first;
 //  read  node, except connection, '1' for all or '0', ids: removes them and
-//        publishes the new count to the user's connections.
-// Returns {unread, more (0/1), id, json, id, json...} ({unread} for read).
+//        publishes the new count to the user's connections;
+//  pend  ids: pending again (those still in the inbox).
+// Returns {unread, more (0/1), id, json, id, json...} ({unread} for read and
+// pend; more is -1 when list's `before` is not in the inbox).
 inline constexpr const char* kInbox = NOTIFY_LUA_NOW NOTIFY_LUA_INBOX
     "local op, u = ARGV[1], ARGV[2]\n"
     "local z, x, d, p = ikeys(u)\n"
@@ -243,6 +245,10 @@ inline constexpr const char* kInbox = NOTIFY_LUA_NOW NOTIFY_LUA_INBOX
     "  if ARGV[5] == '1' then redis.call('DEL', z, x, d, p)\n"
     "  else for i = 6, #ARGV do iremove(z, x, d, p, ARGV[i]) end end\n"
     "  return {unread(u, z, ARGV[3], ARGV[4])}\n"
+    "end\n"
+    "if op == 'pend' then\n"
+    "  for i = 3, #ARGV do if redis.call('ZSCORE', z, ARGV[i]) then redis.call('SADD', p, ARGV[i]) end end\n"
+    "  return {redis.call('ZCARD', z)}\n"
     "end\n"
     "local ids, max, bytes\n"
     "if op == 'take' then\n"
@@ -253,7 +259,11 @@ inline constexpr const char* kInbox = NOTIFY_LUA_NOW NOTIFY_LUA_INBOX
     "  max, bytes = tonumber(ARGV[3]), tonumber(ARGV[4])\n"
     "else\n"
     "  local start = 0\n"
-    "  if ARGV[3] ~= '' then start = (redis.call('ZREVRANK', z, ARGV[3]) or -1) + 1 end\n"
+    "  if ARGV[3] ~= '' then\n"
+    "    local r = redis.call('ZREVRANK', z, ARGV[3])\n"
+    "    if not r then return {redis.call('ZCARD', z), -1} end\n"
+    "    start = r + 1\n"
+    "  end\n"
     "  max, bytes = tonumber(ARGV[4]), tonumber(ARGV[5])\n"
     "  ids = redis.call('ZREVRANGE', z, start, start + max)\n"
     "end\n"

@@ -91,6 +91,7 @@ void ClientSession::opened(std::string* welcome_out) {
 }
 
 void ClientSession::send_welcome(std::string* welcome_out) {
+  welcomed_ = true;
   std::string welcome = protocol::encode_welcome(connection_id_, user_id_, expires_at_, floors_);
   if (welcome_out != nullptr) {
     *welcome_out = std::move(welcome);  // the transport sends it, then calls close_if_draining()
@@ -125,6 +126,10 @@ void ClientSession::end_wait() {
     deferred_.erase(deferred_.begin());
     handle_text(text);
   }
+  // The welcome (and the resume, if one was announced) is out: what waited
+  // in the inbox follows. A deferred request that waits again (a subscribe)
+  // brings it here again when it ends.
+  if (welcomed_ && !awaiting_resume_ && !waiting_) schedule_inbox();
 }
 
 void ClientSession::close_if_draining() {
@@ -288,6 +293,7 @@ bool ClientSession::deliver_positioned(const FramePtr& frame) {
     held_bytes_ += frame->payload.size();
     if (held_bytes_ > ctx_.settings.queue.max_bytes || held_.size() >= ctx_.settings.queue.max_messages) {
       metrics_.slow_consumer_closes.add();
+      owe_held_acks();
       held_.clear();
       holding_ = false;
       log::debug("slow consumer closed while a resume was awaited", {{"connection", connection_id_}});
@@ -511,6 +517,18 @@ void ClientSession::handle_ack(protocol::Request& request) {
   if (acked) rate_tokens_ = std::min(ctx_.settings.client_message_burst, rate_tokens_ + 1.0);
 }
 
+void ClientSession::owe_held_acks() {
+  // Held back (a resume was awaited) and never sent: the notification
+  // reached the connection but won't be acknowledged on it.
+  for (const FramePtr& frame : held_) {
+    if (frame->ack_deadline_ms == 0) continue;
+    if (std::none_of(pending_acks_.begin(), pending_acks_.end(),
+                     [&](const PendingAck& p) { return p.id == frame->ack_id; })) {
+      pending_acks_.push_back({frame->ack_id, frame->published_ms, frame->ack_deadline_ms});
+    }
+  }
+}
+
 void ClientSession::track_ack(const Frame& frame) {
   const std::int64_t now = unix_millis();
   if (now >= frame.ack_deadline_ms) return;  // replayed after its deadline: nothing owed any more
@@ -576,17 +594,30 @@ void ClientSession::schedule_inbox() {
     if (self->state_ != State::open) return;
     const bool now = self->ctx_.inbox->synchronous();
     ClientSession* s = self.get();
-    s->ctx_.inbox->take_pending(s->user_id_, [s, self = now ? nullptr : std::move(self)](
-                                                 std::string error, std::vector<InboxEntry> entries,
-                                                 std::uint64_t unread, bool) mutable {
-      s->in_loop(std::move(self), [s, error = std::move(error), entries = std::move(entries), unread]() mutable {
-        if (!error.empty()) {
-          log::warn("inbox unavailable for a new connection", {{"connection", s->connection_id_}, {"error", error}});
-          return;
-        }
+    auto take = [s](std::string error, std::vector<InboxEntry> entries, std::uint64_t unread) {
+      if (!error.empty()) {
+        log::warn("inbox unavailable for a new connection", {{"connection", s->connection_id_}, {"error", error}});
+      } else if (s->state_ != State::open) {
+        // Gone before they could be sent: pending again, for the next connection.
+        std::vector<std::string> ids;
+        for (const InboxEntry& e : entries) ids.push_back(e.id);
+        if (!ids.empty()) s->ctx_.inbox->restore_pending(s->user_id_, std::move(ids));
+      } else {
         s->push_inbox(std::move(entries), unread);
-      });
-    });
+      }
+    };
+    s->ctx_.inbox->take_pending(
+        s->user_id_, [take, self = now ? nullptr : std::move(self)](std::string error, std::vector<InboxEntry> entries,
+                                                                    std::uint64_t unread, bool) mutable {
+          if (self == nullptr) {
+            take(std::move(error), std::move(entries), unread);
+            return;
+          }
+          ClientSession* raw = self.get();
+          boost::asio::post(raw->shard_.context(),
+                            [take, self = std::move(self), error = std::move(error), entries = std::move(entries),
+                             unread]() mutable { take(std::move(error), std::move(entries), unread); });
+        });
   });
 }
 
@@ -617,20 +648,26 @@ void ClientSession::handle_inbox(protocol::Request& request) {
     return;
   }
   const bool now = ctx_.inbox->synchronous();
-  ctx_.inbox->list(user_id_, request.before, request.limit,
-                   [this, self = now ? nullptr : keep_alive(), id = request.id_json](
-                       std::string error, std::vector<InboxEntry> entries, std::uint64_t unread, bool more) mutable {
-                     in_loop(std::move(self), [this, id = std::move(id), error = std::move(error),
-                                               entries = std::move(entries), unread, more] {
-                       if (!error.empty()) {
-                         reply(protocol::encode_error({"unavailable", "the inbox can't be read now; try again", id}));
-                         return;
-                       }
-                       std::vector<std::string_view> payloads;
-                       for (const InboxEntry& e : entries) payloads.emplace_back(e.payload);
-                       reply(protocol::encode_inbox(payloads, unread, more, id));
-                     });
-                   });
+  ctx_.inbox->list(
+      user_id_, request.before, request.limit,
+      [this, self = now ? nullptr : keep_alive(), id = request.id_json](
+          std::string error, std::vector<InboxEntry> entries, std::uint64_t unread, bool more) mutable {
+        in_loop(std::move(self), [this, id = std::move(id), error = std::move(error), entries = std::move(entries),
+                                  unread, more] {
+          if (error == kInboxNotFound) {
+            reply(protocol::encode_error(
+                {"not_found", "\"before\" names a notification no longer in the inbox; list from the newest", id}));
+            return;
+          }
+          if (!error.empty()) {
+            reply(protocol::encode_error({"unavailable", "the inbox can't be read now; try again", id}));
+            return;
+          }
+          std::vector<std::string_view> payloads;
+          for (const InboxEntry& e : entries) payloads.emplace_back(e.payload);
+          reply(protocol::encode_inbox(payloads, unread, more, id));
+        });
+      });
 }
 
 void ClientSession::handle_mark_read(protocol::Request& request) {
@@ -690,6 +727,9 @@ bool ClientSession::enqueue(const FramePtr& frame) {
                               static_cast<std::int64_t>(result.collapsed_bytes));
   }
   if (!result.accepted) {
+    // It reached the connection: owed, and reported with the close (or at
+    // its deadline, dropped under drop-oldest).
+    if (frame->ack_deadline_ms != 0) track_ack(*frame);
     if (ctx_.settings.queue.policy == OverflowPolicy::drop_oldest) {
       metrics_.messages_dropped.add();  // larger than the whole budget on its own
       return false;
@@ -745,15 +785,7 @@ void ClientSession::leave_shard() {
   // Frames not yet started will never be written (a frame partly written
   // is finished first: the wire must stay well-formed).
   metrics_.queued_bytes.add(-static_cast<std::int64_t>(queue_.clear_waiting()));
-  // Held back (a resume was awaited) and never sent: the notification
-  // reached the connection but won't be acknowledged on it.
-  for (const FramePtr& frame : held_) {
-    if (frame->ack_deadline_ms == 0) continue;
-    if (std::none_of(pending_acks_.begin(), pending_acks_.end(),
-                     [&](const PendingAck& p) { return p.id == frame->ack_id; })) {
-      pending_acks_.push_back({frame->ack_id, frame->published_ms, frame->ack_deadline_ms});
-    }
-  }
+  owe_held_acks();
   held_.clear();
   held_bytes_ = 0;
   deferred_.clear();

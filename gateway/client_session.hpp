@@ -34,6 +34,8 @@ class ClientSession : public Subscriber {
   std::string_view user_id() const override { return user_id_; }
   bool deliver(const FramePtr& frame) override {
     if (!frame->except_connection.empty() && frame->except_connection == connection_id_) return false;
+    // An inbox count before the welcome: the push after it says the count.
+    if (frame->unread_count && !inbox_started_) return false;
     if (frame->offset != 0) return deliver_positioned(frame);
     // Pushed from the inbox already (a frame with an offset can't be
     // dropped without a gap; the client drops that duplicate by its id).
@@ -124,6 +126,8 @@ class ClientSession : public Subscriber {
     return std::find(inbox_ids_.begin(), inbox_ids_.end(), id) != inbox_ids_.end();
   }
   void remember_inbox_id(const std::string& id);
+  // Acks owed for the notifications held back (about to be discarded).
+  void owe_held_acks();
   // require_ack: the connection now owes an ack for `frame` (queued or sent).
   void track_ack(const Frame& frame);
   struct PendingAck {
@@ -195,6 +199,7 @@ class ClientSession : public Subscriber {
   // notifications this connection was sent (a ring of kInboxIdsKept).
   static constexpr std::size_t kInboxIdsKept = 64;
   bool inbox_started_ = false;
+  bool welcomed_ = false;
   std::vector<std::string> inbox_ids_;
   std::size_t inbox_ids_next_ = 0;
 };

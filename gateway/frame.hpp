@@ -95,12 +95,14 @@ struct Frame {
   std::string inbox_id;
   // Not for this connection (the one whose request caused the frame).
   std::string except_connection;
+  // An inbox count ({"type":"unread"}) pushed to the user's connections.
+  bool unread_count = false;
 
   // Whether a session must look at the frame before sending it (floors, an
   // ack owed, the inbox's ids, an excluded connection); if not, the
   // fan-out's fast path may write it straight away.
   bool needs_session() const {
-    return offset != 0 || ack_deadline_ms != 0 || !inbox_id.empty() || !except_connection.empty();
+    return offset != 0 || ack_deadline_ms != 0 || !inbox_id.empty() || !except_connection.empty() || unread_count;
   }
 
   // Raw bytes sent as they are (the HTTP upgrade response). With `k` other

@@ -20,6 +20,7 @@ std::string encode_unread(std::uint64_t count, std::string_view id_json) {
 void push_unread(Hub& hub, const std::string& user, std::uint64_t count, std::string except_connection) {
   auto frame = std::make_shared<Frame>(Frame::Kind::control, encode_unread(count));
   frame->except_connection = std::move(except_connection);
+  frame->unread_count = true;
   hub.send_to_users({user}, FramePtr(std::move(frame)));
 }
 
@@ -90,10 +91,20 @@ void Inbox::take_pending(std::string user, EntriesDone done) {
   done({}, std::move(entries), unread, more);
 }
 
+void Inbox::restore_pending(std::string user, std::vector<std::string> ids) {
+  std::lock_guard lock(mu_);
+  if (UserInbox* inbox = live(user, unix_millis())) {
+    for (Kept& k : *inbox) {
+      if (std::find(ids.begin(), ids.end(), k.entry.id) != ids.end()) k.pending = true;
+    }
+  }
+}
+
 void Inbox::list(std::string user, std::string before, std::size_t limit, EntriesDone done) {
   std::vector<InboxEntry> entries;
   std::uint64_t unread = 0;
   bool more = false;
+  bool found = before.empty();
   {
     std::lock_guard lock(mu_);
     if (UserInbox* inbox = live(user, unix_millis())) {
@@ -101,13 +112,11 @@ void Inbox::list(std::string user, std::string before, std::size_t limit, Entrie
       auto it = inbox->rbegin();
       if (!before.empty()) {
         it = std::find_if(inbox->rbegin(), inbox->rend(), [&](const Kept& k) { return k.entry.id == before; });
-        if (it != inbox->rend())
-          ++it;  // an id no longer there: from the newest
-        else
-          it = inbox->rbegin();
+        found = it != inbox->rend();
+        if (found) ++it;
       }
       std::size_t bytes = 0;
-      for (; it != inbox->rend(); ++it) {
+      for (; found && it != inbox->rend(); ++it) {
         if (!entries.empty() && (entries.size() >= limit || bytes + it->entry.payload.size() > kInboxPageBytes)) {
           more = true;
           break;
@@ -116,6 +125,11 @@ void Inbox::list(std::string user, std::string before, std::size_t limit, Entrie
         entries.push_back(it->entry);
       }
     }
+  }
+  // `before` is gone (read, expired): the client lists from the newest again.
+  if (!found) {
+    done(std::string(kInboxNotFound), {}, unread, false);
+    return;
   }
   done({}, std::move(entries), unread, more);
 }

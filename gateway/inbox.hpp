@@ -32,6 +32,9 @@ struct InboxEntry {
   std::string payload;          // the notification frame's JSON ("inbox": true, no stream position)
 };
 
+// list()'s error when `before` names no entry of the inbox (read, expired).
+inline constexpr std::string_view kInboxNotFound = "not_found";
+
 // Limits of one push or one page, so either fits a send queue.
 inline constexpr std::size_t kInboxPageItems = 50;
 inline constexpr std::size_t kInboxPageBytes = 256 * 1024;
@@ -50,8 +53,12 @@ class InboxBackend {
   // A connection opened: the pending entries (at most a page, oldest first),
   // no longer pending, and the unread count.
   virtual void take_pending(std::string user, EntriesDone done) = 0;
+  // The connection that took them closed before they could be sent:
+  // pending again (those still in the inbox).
+  virtual void restore_pending(std::string user, std::vector<std::string> ids) = 0;
   // A page of the inbox, newest first, after (older than) `before` (an id;
-  // empty: from the newest); `more`: older ones follow.
+  // empty: from the newest; not in the inbox: error kInboxNotFound); `more`:
+  // older ones follow.
   virtual void list(std::string user, std::string before, std::size_t limit, EntriesDone done) = 0;
   // Marks `ids` (or everything, with `all`) read: they leave the inbox. The
   // user's connections but `except_connection` get the new count.
@@ -79,6 +86,7 @@ class Inbox final : public InboxBackend {
   // online (not in `offline`); each user's connections get the new count.
   void settle(const std::vector<std::string>& users, const std::vector<std::string>& offline, const std::string& id);
   void take_pending(std::string user, EntriesDone done) override;
+  void restore_pending(std::string user, std::vector<std::string> ids) override;
   void list(std::string user, std::string before, std::size_t limit, EntriesDone done) override;
   void mark_read(std::string user, std::vector<std::string> ids, bool all, std::string except_connection,
                  CountDone done) override;

@@ -118,6 +118,14 @@ TEST(Inbox, ListingPagesNewestFirst) {
   EXPECT_EQ(page.at("more"), false);
   alice->send(R"({"type":"inbox"})");
   EXPECT_EQ(ids_of(expect(*alice, "inbox")).size(), 5u) << "20 by default";
+
+  // A cursor read meanwhile: an error, never a page from the newest again.
+  alice->send(R"({"type":"mark_read","ids":["c-4"]})");
+  expect(*alice, "unread");
+  alice->send(R"({"type":"inbox","id":7,"limit":2,"before":"c-4"})");
+  auto error = expect(*alice, "error");
+  EXPECT_EQ(error.at("code"), "not_found");
+  EXPECT_EQ(error.at("id"), 7);
 }
 
 TEST(Inbox, EntriesExpireAndTheInboxIsBounded) {

@@ -309,8 +309,27 @@ TEST_F(RedisHistory, TheInboxIsOneAcrossReplicas) {
   auto page = on_c->next_json();
   ASSERT_TRUE(page);
   EXPECT_EQ(page->at("type"), "inbox");
+  on_c->send(R"({"type":"inbox","id":2,"before":"c-1"})");  // read meanwhile
+  auto gone = on_c->next_json();
+  ASSERT_TRUE(gone);
+  EXPECT_EQ(gone->at("code"), "not_found");
   ASSERT_EQ(page->at("notifications").as_array().size(), 1u);
   EXPECT_EQ(page->at("notifications").at(0).at("id"), "c-2");
+
+  // A request sent before the welcome (it waits for history) still lets
+  // the push follow: erin subscribes at once and gets what waited after.
+  notify_persisted(*stub, {"erin"}, "e-1");
+  auto erin = WsClient::connect(replica(2).ws_port(), "/ws?user=erin");
+  erin->send(R"({"type":"subscribe","topic":"news","id":1})");
+  std::vector<std::string> types;
+  for (int i = 0; i < 4; ++i) {
+    auto f = erin->next_json();
+    ASSERT_TRUE(f) << "frame " << i;
+    types.emplace_back(f->at("type").as_string());
+  }
+  ASSERT_EQ(types[0], "welcome");
+  std::sort(types.begin() + 1, types.end());  // the subscription and the push may interleave
+  EXPECT_EQ(types, (std::vector<std::string>{"welcome", "notification", "subscribed", "unread"}));
 
   // A reconnect on the first replica: the same count.
   on_b->close();

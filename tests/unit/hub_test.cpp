@@ -15,6 +15,7 @@
 #include "common/ids.hpp"
 #include "common/metrics.hpp"
 #include "gateway/event_loops.hpp"
+#include "gateway/inbox.hpp"
 
 namespace notify::gateway {
 namespace {
@@ -395,6 +396,63 @@ TEST_F(HubTest, WithHistoryEachUserGetsAFrameNumberedInTheirOwnStream) {
   // Carol is offline, but her notification is kept for when she resumes.
   EXPECT_EQ(history.position("user:carol", unix_millis()).second, 1u);
   hub_->attach_history(nullptr);
+}
+
+}  // namespace
+}  // namespace notify::gateway
+
+namespace notify::gateway {
+namespace {
+
+// The in-process inbox on its own (no connection holds the users, so the
+// counts it pushes reach nobody).
+class InboxTest : public HubTest {
+ protected:
+  InboxEntry entry(const std::string& id, std::int64_t ts, std::int64_t expires = 1LL << 60) {
+    return {.id = id, .ts_ms = ts, .expires_ms = expires, .payload = R"({"type":"notification","id":")" + id + "\"}"};
+  }
+  std::vector<std::string> take(const std::string& user, std::uint64_t* unread = nullptr) {
+    std::vector<std::string> ids;
+    inbox_.take_pending(user, [&](std::string error, std::vector<InboxEntry> entries, std::uint64_t n, bool) {
+      EXPECT_EQ(error, "");
+      for (auto& e : entries) ids.push_back(e.id);
+      if (unread) *unread = n;
+    });
+    return ids;
+  }
+  Inbox inbox_{*hub_, 3};
+};
+
+TEST_F(InboxTest, PendingEntriesAreTakenOnceOldestFirstUnlessGivenBack) {
+  inbox_.add({"alice"}, entry("b", 20));
+  inbox_.add({"alice"}, entry("a", 10));  // published earlier, arrived later
+  inbox_.add({"alice", "bob"}, entry("c", 30));
+  inbox_.settle({"alice", "bob"}, {"alice"}, "c");  // bob got c live
+  std::uint64_t unread = 0;
+  EXPECT_EQ(take("alice", &unread), (std::vector<std::string>{"a", "b", "c"}));
+  EXPECT_EQ(unread, 3u);
+  EXPECT_EQ(take("alice"), std::vector<std::string>{}) << "taken once";
+  EXPECT_EQ(take("bob", &unread), std::vector<std::string>{}) << "bob was online";
+  EXPECT_EQ(unread, 1u);
+  inbox_.restore_pending("alice", {"b", "gone"});
+  EXPECT_EQ(take("alice"), std::vector<std::string>{"b"});
+}
+
+TEST_F(InboxTest, TheOldestLeaveBeyondTheSizeAndExpiredOnesLeave) {
+  for (int i = 1; i <= 5; ++i) inbox_.add({"alice"}, entry("n" + std::to_string(i), i));
+  inbox_.add({"alice"}, entry("short", 6, 1000));
+  EXPECT_EQ(inbox_.prune(999), 3u);
+  EXPECT_EQ(inbox_.prune(1000), 2u) << "'short' expired at 1000";
+  std::vector<std::string> listed;
+  std::string error;
+  inbox_.list("alice", "", 50, [&](std::string e, std::vector<InboxEntry> entries, std::uint64_t, bool) {
+    error = std::move(e);
+    for (auto& x : entries) listed.push_back(x.id);
+  });
+  EXPECT_EQ(error, "");
+  EXPECT_EQ(listed, (std::vector<std::string>{"n5", "n4"})) << "n1..n3 left for the size, short expired";
+  inbox_.list("alice", "n1", 50, [&](std::string e, std::vector<InboxEntry>, std::uint64_t, bool) { error = e; });
+  EXPECT_EQ(error, kInboxNotFound);
 }
 
 }  // namespace
