@@ -537,6 +537,14 @@ TEST(RedisBrokerSentinel, FollowsTheNewMasterAfterAFailoverAndLosesNothingAfterI
             << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - killed).count()
             << " ms after the master was killed (Sentinel down-after 1000 ms)\n";
   EXPECT_NE(replica.command({"ROLE"}).find("master"), std::string::npos) << "the replica was not promoted";
+  // Each replica finds the new master on its own: b too before it is used.
+  ASSERT_TRUE(eventually(
+      [&] {
+        v1::NotifyResponse r;
+        return try_notify(b, "alice", "\"probe\"", &r).ok() && r.delivered_connections() == 1;
+      },
+      20s))
+      << "delivery did not resume through the second replica";
   // Everything published after recovery arrives, in order, once.
   while (alice->next_of_type("notification", 300ms)) {
   }
