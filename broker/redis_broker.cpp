@@ -937,9 +937,7 @@ bool inbox_reply(const redisReply* r, std::size_t max_bytes, std::vector<gateway
 
 }  // namespace
 
-void RedisBroker::take_pending(std::string user, EntriesDone done) {
-  std::vector<std::string> args = {"take", user, std::to_string(gateway::kInboxPageItems),
-                                   std::to_string(gateway::kInboxPageBytes)};
+void RedisBroker::inbox_entries(const std::string& user, std::vector<std::string> args, EntriesDone done) {
   inbox_call(user, std::move(args), [this, done = std::move(done)](const redisReply* r, std::string error) {
     std::vector<gateway::InboxEntry> entries;
     std::uint64_t unread = 0;
@@ -950,6 +948,12 @@ void RedisBroker::take_pending(std::string user, EntriesDone done) {
     if (error.empty() && r->element[1]->integer < 0) error = std::string(gateway::kInboxNotFound);
     done(std::move(error), std::move(entries), unread, more);
   });
+}
+
+void RedisBroker::take_pending(std::string user, EntriesDone done) {
+  std::vector<std::string> args = {"take", user, std::to_string(gateway::kInboxPageItems),
+                                   std::to_string(gateway::kInboxPageBytes)};
+  inbox_entries(user, std::move(args), std::move(done));
 }
 
 void RedisBroker::restore_pending(std::string user, std::vector<std::string> ids) {
@@ -963,16 +967,7 @@ void RedisBroker::restore_pending(std::string user, std::vector<std::string> ids
 void RedisBroker::list(std::string user, std::string before, std::size_t limit, EntriesDone done) {
   std::vector<std::string> args = {"list", user, std::move(before), std::to_string(limit),
                                    std::to_string(gateway::kInboxPageBytes)};
-  inbox_call(user, std::move(args), [this, done = std::move(done)](const redisReply* r, std::string error) {
-    std::vector<gateway::InboxEntry> entries;
-    std::uint64_t unread = 0;
-    bool more = false;
-    if (error.empty() && !inbox_reply(r, settings_.max_data_bytes + 4096, entries, unread, more)) {
-      error = "malformed inbox reply";
-    }
-    if (error.empty() && r->element[1]->integer < 0) error = std::string(gateway::kInboxNotFound);
-    done(std::move(error), std::move(entries), unread, more);
-  });
+  inbox_entries(user, std::move(args), std::move(done));
 }
 
 void RedisBroker::mark_read(std::string user, std::vector<std::string> ids, bool all, std::string except_connection,

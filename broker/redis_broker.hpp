@@ -169,6 +169,8 @@ class RedisBroker final : public Broker,
   // null and why.
   void inbox_call(const std::string& user, std::vector<std::string> args,
                   std::function<void(const redisReply*, std::string)> done);
+  // inbox_call for the ops that answer entries (take, list).
+  void inbox_entries(const std::string& user, std::vector<std::string> args, EntriesDone done);
   void update_up(Shard& s);
   void check_generation(Shard& s);
 

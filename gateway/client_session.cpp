@@ -85,7 +85,6 @@ void ClientSession::opened(std::string* welcome_out) {
           }
           send_welcome(welcome_out);
           end_wait();
-          if (!awaiting_resume_ && !waiting_) schedule_inbox();
         });
       });
 }
@@ -405,7 +404,6 @@ void ClientSession::handle_resume(protocol::Request& request) {
     }
     reply(protocol::encode_resumed(floors_, id));
     end_wait();
-    if (!waiting_) schedule_inbox();
   };
   if (to_read.empty()) {
     finish({}, {});

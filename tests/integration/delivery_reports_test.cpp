@@ -165,14 +165,8 @@ TEST(DeliveryReports, ANotificationReplacedByItsCollapseKeyBeforeItWasSentIsRepo
   TestServer server({"--send-queue-max-bytes", "33554432", "--send-queue-max-messages", "100000"});
   ReportConsumer reports(server);
   auto stub = server.stub();
-  WsOptions options;
-  options.start_reading = false;
-  options.receive_buffer_bytes = 4096;
-  auto slow = WsClient::connect(server.ws_port(), "/ws?user=alice", options);
-  ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
-  // Big frames fill the socket so that later ones wait in the queue.
-  const std::string big = "\"" + std::string(60 * 1024, 'x') + "\"";
-  for (int i = 0; i < 160; ++i) notify(*stub, {"alice"}, "big", big);
+  auto slow = stalled_client(server, "alice");  // later frames wait in its queue
+  ASSERT_TRUE(slow);
   constexpr int kViews = 5;
   for (int i = 1; i <= kViews; ++i) {
     v1::NotifyRequest req;

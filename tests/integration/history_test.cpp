@@ -228,15 +228,10 @@ TEST(History, AnyOtherFirstMessageEndsTheWaitForAResume) {
 TEST(History, CollapsedNotificationsLeaveAMarkerInTheQueueAndOnlyTheLatestInHistory) {
   TestServer server({"--send-queue-max-bytes", "33554432", "--send-queue-max-messages", "100000"});
   auto stub = server.stub();
-  WsOptions options;
-  options.start_reading = false;
-  options.receive_buffer_bytes = 4096;
-  auto slow = WsClient::connect(server.ws_port(), "/ws?user=alice", options);
-  ASSERT_TRUE(eventually([&] { return server.metric("notify_connections_open") == 1; }));
   // Big plain frames fill the socket so that later ones wait in the queue.
-  const std::string big = "\"" + std::string(60 * 1024, 'x') + "\"";
   constexpr std::uint64_t kBig = 160;  // 9.4 MiB: more than the socket takes, less than the queue
-  for (std::uint64_t i = 0; i < kBig; ++i) notify(*stub, {"alice"}, "big", big);
+  auto slow = stalled_client(server, "alice", kBig);
+  ASSERT_TRUE(slow);
   for (int i = 1; i <= 20; ++i) send_seq(*stub, "alice", i, "views");
   ASSERT_TRUE(eventually([&] { return server.metric("notify_messages_collapsed_total") > 0; }));
   slow->start_reading();

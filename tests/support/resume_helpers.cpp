@@ -24,6 +24,21 @@ void send_seq(v1::NotificationService::Stub& stub, const std::string& user, int 
   ASSERT_TRUE(status.ok()) << status.error_message();
 }
 
+std::unique_ptr<WsClient> stalled_client(TestServer& server, const std::string& user, int count) {
+  WsOptions options;
+  options.start_reading = false;
+  options.receive_buffer_bytes = 4096;
+  auto client = WsClient::connect(server.ws_port(), "/ws?user=" + user, options);
+  if (!eventually([&] { return server.metric("notify_connections_open") >= 1; })) {
+    ADD_FAILURE() << user << " never connected";
+    return nullptr;
+  }
+  auto stub = server.stub();
+  const std::string big = "\"" + std::string(60 * 1024, 'x') + "\"";
+  for (int i = 0; i < count; ++i) notify(*stub, {user}, "big", big);
+  return client;
+}
+
 std::string ack_message(const std::string& id) { return R"({"type":"ack","ids":[")" + id + R"("]})"; }
 
 std::string at(const std::string& epoch, std::uint64_t offset) {

@@ -4,6 +4,7 @@
 // backend sends (tests/integration/history_test.cpp, redis_history_test.cpp).
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -15,6 +16,16 @@ namespace notify::testing {
 // Notify to `user` with data {"seq": seq}; a failed call fails the test.
 void send_seq(v1::NotificationService::Stub& stub, const std::string& user, int seq,
               const std::string& collapse_key = {});
+
+class TestServer;
+class WsClient;
+
+// Connects `user` without reading (a 4 KiB receive buffer) and sends it
+// `count` plain notifications of 60 KiB (event "big"): more than its socket
+// takes, so later frames wait in its send queue (the server's
+// --send-queue-max-bytes must hold them). Null, with a test failure, if the
+// connection never opened.
+std::unique_ptr<WsClient> stalled_client(TestServer& server, const std::string& user, int count = 160);
 
 // {"type":"ack","ids":[id]}: the client acknowledges a require_ack notification.
 std::string ack_message(const std::string& id);
